@@ -1,0 +1,42 @@
+"""Hub settings with their defaults: every ``HUBBUB_*`` setting is read here and nowhere else."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # HS256 keys for publisher and subscriber JWTs; None disables that kind of token.
+    "HUBBUB_PUBLISHER_JWT_KEY": None,
+    "HUBBUB_SUBSCRIBER_JWT_KEY": None,
+    "HUBBUB_JWT_ALGORITHMS": ["HS256"],
+    # Subscribers without a token or session may receive public updates.
+    "HUBBUB_ANONYMOUS_SUBSCRIBERS": True,
+    # Callables "(user, selectors) -> iterable of selectors" that grant a signed-in
+    # Django user private updates; dotted paths.
+    "HUBBUB_AUTHORIZERS": [],
+    "HUBBUB_CHANNEL_LAYER": "default",
+    "HUBBUB_HEARTBEAT_SECONDS": 15.0,
+    "HUBBUB_RETRY_MS": 3000,
+    "HUBBUB_CORS_ALLOWED_ORIGINS": [],
+    # Limits; a request over any of them is answered 413.
+    "HUBBUB_MAX_DATA_BYTES": 1024 * 1024,
+    "HUBBUB_MAX_TOPICS": 32,
+    "HUBBUB_MAX_TOPIC_LENGTH": 2048,
+    "HUBBUB_MAX_ID_LENGTH": 512,
+    "HUBBUB_MAX_SELECTORS": 64,
+    # Events buffered for one subscriber before it is disconnected as too slow.
+    "HUBBUB_SUBSCRIBER_BUFFER": 2000,
+    # History retention: the newest MAX_COUNT updates no older than MAX_AGE seconds.
+    "HUBBUB_HISTORY_MAX_COUNT": 100_000,
+    "HUBBUB_HISTORY_MAX_AGE": 7 * 24 * 3600,
+    "HUBBUB_PRUNE_EVERY": 500,
+    # Where a process that is not the server delivers updates when the channel layer
+    # is in-memory (the embedded configuration); None stores them without delivery.
+    "HUBBUB_RELAY_URL": None,
+}
+
+
+def get(name: str) -> Any:
+    return getattr(settings, name, DEFAULTS[name])

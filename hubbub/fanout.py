@@ -1,0 +1,193 @@
+"""Per-process fan-out: one channel-layer membership per topic, local delivery to subscribers.
+
+Each event loop that serves subscribers owns one ``Fanout``. It holds a single
+channel-layer channel and joins the group of every topic some local subscriber asked
+for by name; subscribers with ``*`` or URI-template selectors need every update, so
+the process joins the ``hubbub.all`` group while it has one. An update arrives once
+per group it was sent to and is delivered once: encoded a single time, then pushed as
+the same bytes to every local subscriber that wants it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import weakref
+from collections import Counter, OrderedDict
+
+from channels.layers import get_channel_layer
+
+from . import conf
+from .subscriptions import Subscription
+from .updates import Update
+
+logger = logging.getLogger(__name__)
+
+ALL_GROUP = "hubbub.all"
+MESSAGE_TYPE = "hubbub.update"
+_RECENT = 4096
+
+_fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = weakref.WeakKeyDictionary()
+
+
+def topic_group(topic: str) -> str:
+    """The channel-layer group of a topic (group names allow only a few ASCII characters)."""
+    return "hubbub.t." + hashlib.blake2b(topic.encode(), digest_size=16).hexdigest()
+
+
+def groups_for(update: Update) -> list[str]:
+    return [topic_group(topic) for topic in update.topics] + [ALL_GROUP]
+
+
+def message_for(update: Update, seq: int) -> dict:
+    return {"type": MESSAGE_TYPE, "seq": seq, "update": update.as_message()}
+
+
+def current() -> Fanout:
+    """The fan-out of the running event loop, created on first use."""
+    loop = asyncio.get_running_loop()
+    fanout = _fanouts.get(loop)
+    if fanout is None:
+        fanout = _fanouts[loop] = Fanout(loop)
+    return fanout
+
+
+def serving_loop() -> asyncio.AbstractEventLoop | None:
+    """A running loop of this process that has a fan-out, if any (for publishers in threads)."""
+    for loop in list(_fanouts):
+        if loop.is_running() and not loop.is_closed():
+            return loop
+    return None
+
+
+class Fanout:
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.layer = get_channel_layer(conf.get("HUBBUB_CHANNEL_LAYER"))
+        self.channel: str | None = None
+        self.subscriptions: set[Subscription] = set()
+        self.by_topic: dict[str, set[Subscription]] = {}
+        self.broad: set[Subscription] = set()
+        self.memberships: Counter[str] = Counter()
+        self.delivered = 0
+        self._lock = asyncio.Lock()
+        self._receiver: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.TimerHandle | None = None
+        self._recent: OrderedDict[int, None] = OrderedDict()
+
+    async def add(self, subscription: Subscription) -> None:
+        """Register a subscription; returns once its updates are routed to this process."""
+        groups = self._groups_of(subscription)
+        async with self._lock:
+            if self.channel is None:
+                self.channel = await self.layer.new_channel(prefix="hubbub.")
+                self._receiver = self.loop.create_task(self._receive(), name="hubbub-fanout")
+            joined: list[str] = []
+            try:
+                for group in groups:
+                    if self.memberships[group] == 0:
+                        await self.layer.group_add(group, self.channel)
+                    self.memberships[group] += 1
+                    joined.append(group)
+            except BaseException:
+                await self._leave(joined)
+                raise
+        self.subscriptions.add(subscription)
+        if subscription.selectors.needs_every_topic:
+            self.broad.add(subscription)
+        for topic in subscription.selectors.exact:
+            self.by_topic.setdefault(topic, set()).add(subscription)
+        if self._heartbeat is None:
+            self._arm_heartbeat()
+
+    async def remove(self, subscription: Subscription) -> None:
+        if subscription not in self.subscriptions:
+            return
+        self.subscriptions.discard(subscription)
+        self.broad.discard(subscription)
+        for topic in subscription.selectors.exact:
+            subscribers = self.by_topic.get(topic)
+            if subscribers is not None:
+                subscribers.discard(subscription)
+                if not subscribers:
+                    del self.by_topic[topic]
+        async with self._lock:
+            await self._leave(self._groups_of(subscription))
+        if not self.subscriptions and self._heartbeat is not None:
+            self._heartbeat.cancel()
+            self._heartbeat = None
+
+    def close_all(self, reason: str) -> None:
+        for subscription in list(self.subscriptions):
+            subscription.close(reason)
+
+    async def _leave(self, groups: list[str]) -> None:
+        for group in groups:
+            self.memberships[group] -= 1
+            if self.memberships[group] <= 0:
+                del self.memberships[group]
+                try:
+                    await self.layer.group_discard(group, self.channel)
+                except Exception:
+                    logger.warning("hubbub: could not leave channel-layer group %s", group, exc_info=True)
+
+    @staticmethod
+    def _groups_of(subscription: Subscription) -> list[str]:
+        groups = [topic_group(topic) for topic in subscription.selectors.exact]
+        if subscription.selectors.needs_every_topic:
+            groups.append(ALL_GROUP)
+        return groups
+
+    async def _receive(self) -> None:
+        assert self.channel is not None
+        while True:
+            message = await self.layer.receive(self.channel)
+            try:
+                if message.get("type") == MESSAGE_TYPE:
+                    self.dispatch(Update.from_message(message["update"]), message["seq"])
+            except Exception:
+                logger.exception("hubbub: could not dispatch a channel-layer message")
+
+    def dispatch(self, update: Update, seq: int) -> int:
+        """Deliver one update to every local subscriber that wants it; returns how many."""
+        recent = self._recent
+        if seq in recent:
+            return 0
+        recent[seq] = None
+        if len(recent) > _RECENT:
+            recent.popitem(last=False)
+        targets: set[Subscription] | list[Subscription]
+        if len(update.topics) == 1:
+            exact = self.by_topic.get(update.topics[0], ())
+            targets = [s for s in exact if s.may_read(update)] if update.private else list(exact)
+        else:
+            targets = set()
+            for topic in update.topics:
+                targets.update(self.by_topic.get(topic, ()))
+            if update.private:
+                targets = [s for s in targets if s.may_read(update)]
+        broad = [s for s in self.broad if s.wants(update)] if self.broad else ()
+        if not targets and not broad:
+            return 0
+        chunk = update.encode()
+        count = 0
+        for subscription in targets:
+            subscription.push(seq, chunk)
+            count += 1
+        for subscription in broad:
+            if subscription.selectors.exact.isdisjoint(update.topics):
+                subscription.push(seq, chunk)
+                count += 1
+        self.delivered += count
+        return count
+
+    def _arm_heartbeat(self) -> None:
+        self._heartbeat = self.loop.call_later(conf.get("HUBBUB_HEARTBEAT_SECONDS"), self._beat)
+
+    def _beat(self) -> None:
+        self._heartbeat = None
+        for subscription in self.subscriptions:
+            subscription.heartbeat()
+        if self.subscriptions:
+            self._arm_heartbeat()

@@ -1,0 +1,102 @@
+"""The update history: stored on publish, read on resume, pruned in the background.
+
+Sequence numbers are what resume relies on, so they must become visible in the order
+they were handed out. SQLite has one writer at a time; on PostgreSQL concurrent
+publishers take a transaction-scoped advisory lock around the insert so that a lower
+``seq`` can never commit after a higher one has been delivered.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
+
+from django.db import close_old_connections, connections, router, transaction
+from django.utils import timezone
+
+from . import conf
+from .models import StoredUpdate
+from .updates import Update
+
+logger = logging.getLogger(__name__)
+
+EARLIEST = "earliest"
+_ADVISORY_LOCK = 0x6875_6262  # "hubb"
+BATCH = 500
+
+_prune_lock = threading.Lock()
+_prune_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubbub-prune")
+_stored_since_prune = 0
+
+
+def store(update: Update) -> int:
+    """Save the update and return its sequence number (sync; runs its own short transaction)."""
+    database = router.db_for_write(StoredUpdate)
+    row = StoredUpdate.from_update(update)
+    with transaction.atomic(using=database):
+        if connections[database].vendor == "postgresql":
+            with connections[database].cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK])
+        row.save(using=database, force_insert=True)
+    _count_for_pruning()
+    return row.seq
+
+
+def _count_for_pruning() -> None:
+    global _stored_since_prune
+    _stored_since_prune += 1
+    if _stored_since_prune >= conf.get("HUBBUB_PRUNE_EVERY"):
+        _stored_since_prune = 0
+        _prune_executor.submit(_prune_in_background)
+
+
+def _prune_in_background() -> None:
+    try:
+        prune()
+    except Exception:
+        logger.exception("hubbub: pruning the update history failed")
+    finally:
+        close_old_connections()
+
+
+def prune() -> int:
+    """Delete updates beyond the configured age and count; returns how many went."""
+    if not _prune_lock.acquire(blocking=False):
+        return 0
+    try:
+        deleted = 0
+        cutoff = timezone.now() - timedelta(seconds=conf.get("HUBBUB_HISTORY_MAX_AGE"))
+        deleted += StoredUpdate.objects.filter(created__lt=cutoff).delete()[0]
+        newest = StoredUpdate.objects.order_by("-seq").values_list("seq", flat=True).first()
+        if newest is not None:
+            keep_from = newest - conf.get("HUBBUB_HISTORY_MAX_COUNT")
+            deleted += StoredUpdate.objects.filter(seq__lte=keep_from).delete()[0]
+        return deleted
+    finally:
+        _prune_lock.release()
+
+
+def last_id() -> str | None:
+    return StoredUpdate.objects.order_by("-seq").values_list("uid", flat=True).first()
+
+
+def position(event_id: str) -> int | None:
+    """The sequence number to resume after: 0 for ``earliest``, None for an unknown id."""
+    if event_id == EARLIEST:
+        return 0
+    return StoredUpdate.objects.filter(uid=event_id).order_by("-seq").values_list("seq", flat=True).first()
+
+
+def batch_after(seq: int, limit: int = BATCH) -> list[tuple[int, Update]]:
+    """Up to ``limit`` updates stored after ``seq``, oldest first."""
+    rows = StoredUpdate.objects.filter(seq__gt=seq).order_by("seq")[:limit]
+    return [(row.seq, row.to_update()) for row in rows]
+
+
+def after(seq: int) -> Iterator[Update]:
+    while batch := batch_after(seq):
+        for seq, update in batch:
+            yield update

@@ -1,0 +1,48 @@
+from __future__ import annotations
+
+from django.db import models
+from django.utils import timezone
+
+from .updates import Update
+
+
+class StoredUpdate(models.Model):
+    """One published update, kept so that subscribers can resume after its id."""
+
+    seq = models.BigAutoField(primary_key=True)
+    uid = models.CharField("id", max_length=512, db_index=True)
+    topics = models.JSONField()
+    data = models.TextField(blank=True)
+    private = models.BooleanField(default=False)
+    type = models.CharField(max_length=255, blank=True)
+    retry = models.PositiveIntegerField(null=True, blank=True)
+    created = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        db_table = "hubbub_update"
+        ordering = ["seq"]
+        verbose_name = "update"
+
+    def __str__(self) -> str:
+        return f"{self.uid} → {', '.join(self.topics)}"
+
+    @classmethod
+    def from_update(cls, update: Update) -> StoredUpdate:
+        return cls(
+            uid=update.id,
+            topics=list(update.topics),
+            data=update.data,
+            private=update.private,
+            type=update.type or "",
+            retry=update.retry,
+        )
+
+    def to_update(self) -> Update:
+        return Update(
+            topics=tuple(self.topics),
+            data=self.data,
+            private=self.private,
+            type=self.type or None,
+            id=self.uid,
+            retry=self.retry,
+        )

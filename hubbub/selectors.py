@@ -1,0 +1,97 @@
+"""Topic selectors: an exact topic, ``*`` (every topic) or an RFC 6570 URI template."""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Iterable
+
+WILDCARD = "*"
+
+_UNRESERVED = r"A-Za-z0-9\-._~%"
+_RESERVED = r":/?#\[\]@!$&'()*+,;="
+# What each template operator's expansion may consist of, as a regular expression.
+_OPERATOR_PATTERNS = {
+    "": rf"[{_UNRESERVED},]*",
+    "+": rf"[{_UNRESERVED}{_RESERVED}]*",
+    "#": rf"(?:#[{_UNRESERVED}{_RESERVED}]*)?",
+    ".": rf"(?:\.[{_UNRESERVED},]*)*",
+    "/": rf"(?:/[{_UNRESERVED},]*)*",
+    ";": rf"(?:;[{_UNRESERVED},=]*)*",
+    "?": rf"(?:\?[{_UNRESERVED},=&]*)?",
+    "&": rf"(?:&[{_UNRESERVED},=&]*)*",
+}
+_EXPRESSION = re.compile(r"\{([^{}]*)\}")
+_VARIABLE = re.compile(r"^[A-Za-z0-9_%.]+(?::[1-9][0-9]{0,3}|\*)?$")
+
+
+@lru_cache(maxsize=4096)
+def template_pattern(selector: str) -> re.Pattern[str] | None:
+    """The regular expression a URI template selector matches, or None if it is no template."""
+    if "{" not in selector:
+        return None
+    parts: list[str] = []
+    position = 0
+    for expression in _EXPRESSION.finditer(selector):
+        literal = selector[position : expression.start()]
+        if "{" in literal or "}" in literal:
+            return None
+        parts.append(re.escape(literal))
+        body = expression.group(1)
+        operator = body[:1] if body[:1] in _OPERATOR_PATTERNS and body[:1] != "" else ""
+        names = body[len(operator) :].split(",")
+        if not all(_VARIABLE.match(name) for name in names):
+            return None
+        parts.append(_OPERATOR_PATTERNS[operator])
+        position = expression.end()
+    tail = selector[position:]
+    if "{" in tail or "}" in tail:
+        return None
+    parts.append(re.escape(tail))
+    return re.compile("".join(parts))
+
+
+def matches(selector: str, topic: str) -> bool:
+    if selector == WILDCARD or selector == topic:
+        return True
+    pattern = template_pattern(selector)
+    return pattern is not None and pattern.fullmatch(topic) is not None
+
+
+class SelectorSet:
+    """A set of selectors, split so that matching a topic costs a set lookup when it can."""
+
+    __slots__ = ("selectors", "exact", "patterns", "wildcard")
+
+    def __init__(self, selectors: Iterable[str] = ()) -> None:
+        self.selectors: tuple[str, ...] = tuple(dict.fromkeys(selectors))
+        self.wildcard = WILDCARD in self.selectors
+        self.exact: frozenset[str] = frozenset(s for s in self.selectors if template_pattern(s) is None and s != WILDCARD)
+        self.patterns: tuple[re.Pattern[str], ...] = tuple(
+            p for s in self.selectors if s != WILDCARD and (p := template_pattern(s)) is not None
+        )
+
+    def __bool__(self) -> bool:
+        return bool(self.selectors)
+
+    def __or__(self, other: SelectorSet) -> SelectorSet:
+        return SelectorSet(self.selectors + other.selectors)
+
+    def __repr__(self) -> str:
+        return f"SelectorSet({list(self.selectors)!r})"
+
+    @property
+    def needs_every_topic(self) -> bool:
+        """True when matching needs more than the exact topics (``*`` or a template)."""
+        return self.wildcard or bool(self.patterns)
+
+    def match(self, topic: str) -> bool:
+        if self.wildcard or topic in self.exact:
+            return True
+        return any(p.fullmatch(topic) for p in self.patterns)
+
+    def match_any(self, topics: Iterable[str]) -> bool:
+        return any(self.match(topic) for topic in topics)
+
+    def match_all(self, topics: Iterable[str]) -> bool:
+        return all(self.match(topic) for topic in topics)

@@ -1,0 +1,128 @@
+// Hubbub's browser client: one EventSource per page for every topic the page's modules
+// subscribe to, dispatching by event type, resuming after the last event it handled.
+//
+//   import { hub } from "/static/hubbub/hubbub.js";
+//   hub.subscribe("/chat/rooms/lobby");
+//   hub.on("chat.message", (data, event) => { ... });   // data: JSON-parsed when possible
+//   hub.onStatus((status) => { ... });                  // "connecting" | "open" | "reconnecting"
+//
+// The page may give its render-time position in <meta name="hubbub-last-event-id">, so
+// that what was published between rendering and subscribing is replayed.
+
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
+
+const MAX_DELAY_MS = 30000;
+const SLEEP_GAP_MS = 30000;
+
+class Hub {
+  constructor(url) {
+    this.url = url;
+    this.topics = new Set();
+    this.handlers = new Map();
+    this.statusHandlers = new Set();
+    this.lastEventId = meta("hubbub-last-event-id");
+    this.source = null;
+    this.status = "idle";
+    this.delay = 1000;
+    this.timer = null;
+    this.scheduled = false;
+    window.addEventListener("online", () => this.reconnect());
+    let tick = Date.now();
+    setInterval(() => {
+      // A jump in wall-clock time means the machine slept: the stream may be dead.
+      const now = Date.now();
+      if (now - tick > SLEEP_GAP_MS) this.reconnect();
+      tick = now;
+    }, 5000);
+  }
+
+  subscribe(topic) {
+    if (!this.topics.has(topic)) {
+      this.topics.add(topic);
+      this.schedule();
+    }
+    return this;
+  }
+
+  on(type, handler) {
+    if (!this.handlers.has(type)) {
+      this.handlers.set(type, new Set());
+      if (this.source) this.listen(this.source, type);
+    }
+    this.handlers.get(type).add(handler);
+    return this;
+  }
+
+  onStatus(handler) {
+    this.statusHandlers.add(handler);
+    handler(this.status);
+    return this;
+  }
+
+  setStatus(status) {
+    if (status === this.status) return;
+    this.status = status;
+    for (const handler of this.statusHandlers) handler(status);
+  }
+
+  schedule() {
+    if (this.scheduled) return;
+    this.scheduled = true;
+    queueMicrotask(() => {
+      this.scheduled = false;
+      this.open();
+    });
+  }
+
+  reconnect() {
+    if (this.topics.size) this.open();
+  }
+
+  open() {
+    clearTimeout(this.timer);
+    if (this.source) this.source.close();
+    if (!this.topics.size) return;
+    const url = new URL(this.url, window.location.href);
+    for (const topic of this.topics) url.searchParams.append("topic", topic);
+    if (this.lastEventId) url.searchParams.set("lastEventID", this.lastEventId);
+    const source = new EventSource(url, { withCredentials: true });
+    this.source = source;
+    this.setStatus(this.status === "idle" ? "connecting" : "reconnecting");
+    for (const type of this.handlers.keys()) this.listen(source, type);
+    source.onopen = () => {
+      this.delay = 1000;
+      this.setStatus("open");
+    };
+    source.onerror = () => {
+      if (this.source !== source) return;
+      this.setStatus("reconnecting");
+      if (source.readyState === EventSource.CLOSED) {
+        // The browser gave up (an error status, e.g. 503): retry with backoff and jitter.
+        this.timer = setTimeout(() => this.open(), this.delay * (0.5 + Math.random()));
+        this.delay = Math.min(this.delay * 2, MAX_DELAY_MS);
+      }
+    };
+  }
+
+  listen(source, type) {
+    source.addEventListener(type, (event) => {
+      if (this.source !== source) return;
+      if (event.lastEventId) this.lastEventId = event.lastEventId;
+      let data = event.data;
+      try {
+        data = JSON.parse(event.data);
+      } catch (error) {
+        // not JSON: handlers get the text
+      }
+      for (const handler of this.handlers.get(type) || []) {
+        try {
+          handler(data, event);
+        } catch (error) {
+          console.error("hubbub: handler for", type, "failed", error);
+        }
+      }
+    });
+  }
+}
+
+export const hub = new Hub(meta("hubbub-url") || "/.well-known/mercure");

@@ -1,0 +1,95 @@
+"""One subscriber's connection state: what it listens to, may read, and has yet to receive."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+
+from .selectors import SelectorSet
+from .updates import Update
+
+HEARTBEAT = b":\n\n"
+
+
+class Subscription:
+    """A bounded buffer of encoded events between the fan-out and one SSE response.
+
+    While history is being replayed, live events are held in ``pending`` with their
+    sequence numbers; ``finish_replay`` then keeps only those the replay did not cover.
+    A subscriber whose buffer fills up is closed: it reconnects and resumes by id.
+    """
+
+    __slots__ = ("selectors", "grants", "limit", "closed", "reason", "idle", "_chunks", "_pending", "_waiter")
+
+    def __init__(self, selectors: SelectorSet, grants: SelectorSet, limit: int, *, replaying: bool = False) -> None:
+        self.selectors = selectors
+        self.grants = grants
+        self.limit = limit
+        self.closed = False
+        self.reason = ""
+        self.idle = True
+        self._chunks: deque[bytes] = deque()
+        self._pending: list[tuple[int, bytes]] | None = [] if replaying else None
+        self._waiter: asyncio.Future[None] | None = None
+
+    def may_read(self, update: Update) -> bool:
+        return not update.private or self.grants.match_any(update.topics)
+
+    def wants(self, update: Update) -> bool:
+        return self.selectors.match_any(update.topics) and self.may_read(update)
+
+    def push(self, seq: int, chunk: bytes) -> None:
+        if self.closed:
+            return
+        if self._pending is not None:
+            if len(self._pending) >= self.limit:
+                self.close("too slow: more than %d events waiting" % self.limit)
+            else:
+                self._pending.append((seq, chunk))
+            return
+        if len(self._chunks) >= self.limit:
+            self.close("too slow: more than %d events waiting" % self.limit)
+            return
+        self._chunks.append(chunk)
+        self.idle = False
+        self._wake()
+
+    def heartbeat(self) -> None:
+        if self.idle and not self.closed and self._pending is None:
+            self._chunks.append(HEARTBEAT)
+            self._wake()
+        self.idle = True
+
+    def finish_replay(self, replayed_up_to: int) -> None:
+        """Release the live events held during replay, minus those the replay already sent."""
+        pending, self._pending = self._pending or [], None
+        for seq, chunk in pending:
+            if seq > replayed_up_to:
+                self.push(seq, chunk)
+
+    def close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.reason = reason
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self) -> bytes | None:
+        """Everything buffered, as one chunk; None once the subscription is closed."""
+        while not self._chunks:
+            if self.closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self.closed:
+            return None
+        chunk = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        return chunk

@@ -1,0 +1,170 @@
+"""Real server processes for tests that talk HTTP: embedded (SQLite + in-memory) or scaled (PostgreSQL + Redis)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psycopg
+
+ROOT = Path(__file__).resolve().parent.parent
+PUBLISHER_KEY = "publisher-key-for-live-tests-0123456789abcdef"
+SUBSCRIBER_KEY = "subscriber-key-for-live-tests-0123456789abcdef"
+POSTGRES = "postgres://postgres@127.0.0.1:5432"
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_for_port(port: int, process: subprocess.Popen, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on {port} within {timeout}s")
+
+
+@dataclass
+class Deployment:
+    """What servers of one configuration share: a database and, when scaled, a Redis prefix."""
+
+    name: str
+    env: dict[str, str]
+    var_dir: Path
+    database: str | None = None
+    servers: list[Server] = field(default_factory=list)
+
+    def manage(
+        self, *args: str, input: str | None = None, check: bool = True, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, str(ROOT / "manage.py"), *args],
+            env=env or self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            input=input,
+            check=check,
+            timeout=60,
+        )
+
+    def start(self, workers: int = 1, extra_env: dict[str, str] | None = None) -> Server:
+        port = free_port()
+        env = {**self.env, "PORT": str(port), **(extra_env or {})}
+        log = open(self.var_dir / f"server-{port}.log", "w")
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port), "--workers", str(workers), "--graceful-timeout", "1"],
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(port, process)
+        server = Server(self, port, process, env, self.var_dir / f"server-{port}.log")
+        self.servers.append(server)
+        return server
+
+    def stop(self) -> None:
+        for server in self.servers:
+            server.stop()
+        if self.database:
+            with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+                connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+
+
+@dataclass
+class Server:
+    deployment: Deployment
+    port: int
+    process: subprocess.Popen
+    env: dict[str, str]
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def hub(self) -> str:
+        return f"{self.url}/.well-known/mercure"
+
+    def manage(self, *args: str, input: str | None = None, check: bool = True) -> subprocess.CompletedProcess:
+        """Run a management command as another process of this server's deployment."""
+        return self.deployment.manage(*args, input=input, check=check, env=self.env)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def restart(self) -> Server:
+        """Stop this server and start another on the same port and deployment."""
+        self.stop()
+        self.deployment.servers.remove(self)
+        log = open(self.log, "a")
+        process = subprocess.Popen(
+            [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(self.port), "--graceful-timeout", "1"],
+            env=self.env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        wait_for_port(self.port, process)
+        server = Server(self.deployment, self.port, process, self.env, self.log)
+        self.deployment.servers.append(server)
+        return server
+
+
+def deployment(kind: str, var_dir: Path) -> Deployment:
+    """A migrated deployment of the given kind ('embedded' or 'scaled')."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "HUBBUB_", "PYTEST_")) and key not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "hubbub_site.settings",
+            "SECRET_KEY": "live-test-secret-key-0123456789abcdef0123456789",
+            "HUBBUB_VAR_DIR": str(var_dir),
+            "HUBBUB_PUBLISHER_JWT_KEY": PUBLISHER_KEY,
+            "HUBBUB_SUBSCRIBER_JWT_KEY": SUBSCRIBER_KEY,
+            "LOG_LEVEL": "WARNING",
+        }
+    )
+    database = None
+    if kind == "scaled":
+        database = f"hubbub_test_{uuid.uuid4().hex[:12]}"
+        with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+            connection.execute(f'CREATE DATABASE "{database}"')
+        env["DATABASE_URL"] = f"{POSTGRES}/{database}"
+        env["REDIS_URL"] = REDIS_URL
+        env["HUBBUB_REDIS_PREFIX"] = f"hubbub-test-{uuid.uuid4().hex[:8]}"
+    elif kind != "embedded":
+        raise ValueError(kind)
+    result = Deployment(kind, env, var_dir, database)
+    result.manage("migrate", "--noinput", "-v0")
+    return result
