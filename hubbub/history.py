@@ -1,20 +1,24 @@
 """The update history: stored on publish, read on resume, pruned in the background.
 
-Sequence numbers are what resume relies on, so they must become visible in the order
-they were handed out. SQLite has one writer at a time; on PostgreSQL concurrent
-publishers take a transaction-scoped advisory lock around the insert so that a lower
-``seq`` can never commit after a higher one has been delivered.
+Resume sends what was stored after the subscriber's last id, so live delivery must
+happen in sequence order: were update 11 delivered before update 10, a subscriber
+resuming after 10 would get 11 twice, and one resuming after 11 would miss 10. Storing
+and handing an update to the channel layer therefore happen under one ordering lock: a
+PostgreSQL advisory lock shared by every process, or a process lock on other databases
+(SQLite serves a single process).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import close_old_connections, connections, router, transaction
+from django.db import close_old_connections, connections, router
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from . import conf
@@ -27,22 +31,38 @@ EARLIEST = "earliest"
 _ADVISORY_LOCK = 0x6875_6262  # "hubb"
 BATCH = 500
 
+_local_order = threading.Lock()
 _prune_lock = threading.Lock()
 _prune_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubbub-prune")
 _stored_since_prune = 0
 
 
-def store(update: Update) -> int:
-    """Save the update and return its sequence number (sync; runs its own short transaction)."""
+def store(update: Update, then: Callable[[int], None] | None = None) -> int:
+    """Save the update and return its sequence number; ``then(seq)`` runs before the next
+    update can be stored (sync; must not be called inside a transaction)."""
     database = router.db_for_write(StoredUpdate)
     row = StoredUpdate.from_update(update)
-    with transaction.atomic(using=database):
-        if connections[database].vendor == "postgresql":
-            with connections[database].cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK])
+    with _ordering(connections[database]):
         row.save(using=database, force_insert=True)
+        if then is not None:
+            then(row.seq)
     _count_for_pruning()
     return row.seq
+
+
+@contextmanager
+def _ordering(connection: BaseDatabaseWrapper) -> Iterator[None]:
+    if connection.vendor != "postgresql":
+        with _local_order:
+            yield
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s)", [_ADVISORY_LOCK])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY_LOCK])
 
 
 def _count_for_pruning() -> None:
@@ -95,8 +115,3 @@ def batch_after(seq: int, limit: int = BATCH) -> list[tuple[int, Update]]:
     rows = StoredUpdate.objects.filter(seq__gt=seq).order_by("seq")[:limit]
     return [(row.seq, row.to_update()) for row in rows]
 
-
-def after(seq: int) -> Iterator[Update]:
-    while batch := batch_after(seq):
-        for seq, update in batch:
-            yield update

@@ -51,6 +51,12 @@ def publish(
     Inside a transaction the update is stored and sent once the transaction commits, so
     that a rolled-back change is never announced.
     """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("hubbub.publish() was called from async code: use 'await hubbub.apublish(...)'")
     update = Update.create(topics, data, private=private, type=type, id=id, retry=retry)
     database = router.db_for_write(StoredUpdate)
     if transaction.get_connection(database).in_atomic_block:
@@ -82,8 +88,7 @@ def _deliver(update: Update) -> None:
             return
         except relay.RelayUnavailable as error:
             logger.warning("hubbub: no server to relay update %s through (%s); stored only", update.id, error)
-    seq = history.store(update)
-    _send_from_sync(update, seq)
+    history.store(update, then=lambda seq: _send_from_sync(update, seq))
 
 
 async def adeliver(update: Update) -> int:
@@ -94,9 +99,8 @@ async def adeliver(update: Update) -> int:
             return 0
         except relay.RelayUnavailable as error:
             logger.warning("hubbub: no server to relay update %s through (%s); stored only", update.id, error)
-    seq = await sync_to_async(history.store)(update)
-    await send(update, seq)
-    return seq
+    loop = asyncio.get_running_loop()
+    return await sync_to_async(history.store)(update, then=lambda seq: _send_on(loop, update, seq))
 
 
 async def send(update: Update, seq: int) -> None:
@@ -110,17 +114,16 @@ async def send(update: Update, seq: int) -> None:
 
 
 def _send_from_sync(update: Update, seq: int) -> None:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("hubbub.publish() was called from async code: use 'await hubbub.apublish(...)'")
     loop = fanout.serving_loop()
     if loop is None:
         if _layer_is_local():
             return  # no subscriber can be listening in this process
         loop = _background_loop()
+    _send_on(loop, update, seq)
+
+
+def _send_on(loop: asyncio.AbstractEventLoop, update: Update, seq: int) -> None:
+    """Run ``send`` on ``loop`` from a worker thread and wait for it (in-memory layers are loop-bound)."""
     asyncio.run_coroutine_threadsafe(send(update, seq), loop).result(timeout=30)
 
 

@@ -15,11 +15,13 @@ class Subscription:
     """A bounded buffer of encoded events between the fan-out and one SSE response.
 
     While history is being replayed, live events are held in ``pending`` with their
-    sequence numbers; ``finish_replay`` then keeps only those the replay did not cover.
+    sequence numbers. Live delivery is in sequence order, so once the replay has sent
+    everything up to ``floor``, any live event at or below it (held, or still in flight
+    in the channel layer) was already sent and is dropped.
     A subscriber whose buffer fills up is closed: it reconnects and resumes by id.
     """
 
-    __slots__ = ("selectors", "grants", "limit", "closed", "reason", "idle", "_chunks", "_pending", "_waiter")
+    __slots__ = ("selectors", "grants", "limit", "closed", "reason", "idle", "floor", "_chunks", "_pending", "_waiter")
 
     def __init__(self, selectors: SelectorSet, grants: SelectorSet, limit: int, *, replaying: bool = False) -> None:
         self.selectors = selectors
@@ -28,6 +30,7 @@ class Subscription:
         self.closed = False
         self.reason = ""
         self.idle = True
+        self.floor = 0
         self._chunks: deque[bytes] = deque()
         self._pending: list[tuple[int, bytes]] | None = [] if replaying else None
         self._waiter: asyncio.Future[None] | None = None
@@ -39,7 +42,7 @@ class Subscription:
         return self.selectors.match_any(update.topics) and self.may_read(update)
 
     def push(self, seq: int, chunk: bytes) -> None:
-        if self.closed:
+        if self.closed or seq <= self.floor:
             return
         if self._pending is not None:
             if len(self._pending) >= self.limit:
@@ -63,9 +66,9 @@ class Subscription:
     def finish_replay(self, replayed_up_to: int) -> None:
         """Release the live events held during replay, minus those the replay already sent."""
         pending, self._pending = self._pending or [], None
+        self.floor = replayed_up_to
         for seq, chunk in pending:
-            if seq > replayed_up_to:
-                self.push(seq, chunk)
+            self.push(seq, chunk)
 
     def close(self, reason: str) -> None:
         if not self.closed:

@@ -34,7 +34,7 @@ def scaled_server(scaled_deployment: servers.Deployment) -> servers.Server:
 
 
 @pytest.fixture(params=["embedded", "scaled"])
-def live_server(request: pytest.FixtureRequest) -> servers.Server:
+def hub_server(request: pytest.FixtureRequest) -> servers.Server:
     """A running server, once per configuration."""
     if request.param == "scaled":
         request.applymarker(pytest.mark.postgres)

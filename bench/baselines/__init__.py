@@ -1,0 +1,1 @@
+"""Baseline servers the suite measures Hubbub against, each as small as the idea it stands for."""

@@ -1,0 +1,510 @@
+"""The load generator: N SSE subscribers and an HTTP publisher in one asyncio (uvloop) process.
+
+It speaks HTTP/1.1 by hand over ``asyncio.open_connection`` streams (no client library
+in the hot path), de-chunks the SSE responses and finds the marker
+``bench-<n>-<t>`` that every published update carries: ``n`` numbers the update,
+``t`` is ``time.monotonic_ns()`` taken just before its POST was written, so the latency
+is computed in this process with one clock. It reads the server's CPU time and RSS from
+``/proc`` at the edges of each phase.
+
+Run by ``bench/run.py``: the configuration is a JSON object in ``argv[1]``; progress and
+the result are JSON lines on stdout; before publishing it prints
+``{"event": "ready_to_publish"}`` and waits for a line on stdin (so a profiler can attach).
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import gc
+import json
+import os
+import re
+import resource
+import sys
+import time
+from dataclasses import dataclass, field
+from urllib.parse import quote
+
+import uvloop
+
+MARK = re.compile(rb"bench-(\d+)-(\d+)")
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+WARMUP_TOPIC = "warmup"
+
+
+# /proc readings of the server's process tree
+
+
+def process_tree(roots: list[int]) -> list[int]:
+    found: list[int] = []
+    stack = list(roots)
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        try:
+            for tid in os.listdir(f"/proc/{pid}/task"):
+                with open(f"/proc/{pid}/task/{tid}/children") as f:
+                    stack.extend(int(child) for child in f.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return found
+
+
+def cpu_seconds(roots: list[int]) -> float:
+    """utime + stime of every process in the tree, in seconds."""
+    total = 0
+    for pid in process_tree(roots):
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except FileNotFoundError:
+            continue
+        total += int(fields[11]) + int(fields[12])
+    return total / CLOCK_TICKS
+
+
+def rss_kb(roots: list[int]) -> int:
+    total = 0
+    for pid in process_tree(roots):
+        try:
+            with open(f"/proc/{pid}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1])
+                        break
+        except FileNotFoundError:
+            continue
+    return total
+
+
+def own_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+# HTTP/1.1 by hand
+
+
+class Dechunker:
+    """Undoes ``Transfer-Encoding: chunked`` incrementally."""
+
+    __slots__ = ("buffer", "left", "done")
+
+    def __init__(self) -> None:
+        self.buffer = b""
+        self.left = 0  # >0: payload bytes still to read; <0: CRLF bytes still to skip
+        self.done = False
+
+    def feed(self, data: bytes) -> bytes:
+        buf = self.buffer + data if self.buffer else data
+        out: list[bytes] = []
+        pos, end = 0, len(buf)
+        self.buffer = b""
+        while pos < end:
+            if self.left > 0:
+                take = min(self.left, end - pos)
+                out.append(buf[pos : pos + take])
+                pos += take
+                self.left -= take
+                if self.left == 0:
+                    self.left = -2
+            elif self.left < 0:
+                skip = min(-self.left, end - pos)
+                pos += skip
+                self.left += skip
+            else:
+                eol = buf.find(b"\r\n", pos)
+                if eol < 0:
+                    self.buffer = buf[pos:]
+                    break
+                size = int(buf[pos:eol].split(b";")[0], 16)
+                pos = eol + 2
+                if size == 0:
+                    self.done = True
+                    break
+                self.left = size
+        return b"".join(out)
+
+
+async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = CONTENT_LENGTH.search(head)
+    if length:
+        return status, await reader.readexactly(int(length.group(1)))
+    if b"chunked" in head.lower():
+        dechunker = Dechunker()
+        body = []
+        while not dechunker.done:
+            body.append(dechunker.feed(await reader.read(65536)))
+        return status, b"".join(body)
+    return status, b""
+
+
+class Publisher:
+    """One keep-alive connection that POSTs form-encoded updates."""
+
+    def __init__(self, host: str, port: int, path: str, authorization: str | None) -> None:
+        self.host, self.port, self.path = host, port, path
+        extra = f"Authorization: Bearer {authorization}\r\n" if authorization else ""
+        self.head = (
+            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
+            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
+        ).encode()
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def post(self, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        self.writer.write(b"%s%d\r\n\r\n%s" % (self.head, len(body), body))
+        try:
+            return await read_response(self.reader)
+        except (asyncio.IncompleteReadError, ConnectionError):
+            self.close()
+            raise
+
+    def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+        self.reader = self.writer = None
+
+
+# Subscribers
+
+
+@dataclass(eq=False)
+class Subscriber:
+    topic: str
+    seen: set[int] = field(default_factory=set)
+    duplicates: int = 0
+    unexpected: int = 0
+    ready: bool = False
+    ended: bool = False
+    error: str = ""
+
+
+class Run:
+    def __init__(self, config: dict) -> None:
+        self.config = config
+        self.host: str = config["host"]
+        self.port: int = config["port"]
+        self.pids: list[int] = config["server_pids"]
+        self.subscribers: list[Subscriber] = []
+        self.latencies = array.array("q")
+        self.delivered = 0
+        self.last_delivery_ns = 0
+        self.published_by_topic: dict[str, list[int]] = {}
+        self.tasks: list[asyncio.Task] = []
+        self.ready_count = 0
+        self.settled = 0
+        self.all_settled = asyncio.Event()
+        self.payload_pad = "x" * max(0, config.get("payload_bytes", 120) - 60)
+
+    # subscribing
+
+    def subscribe_request(self, topic: str) -> bytes:
+        path = self.config["subscribe_path"].format(topic=quote(topic, safe=""))
+        return (
+            f"GET {path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            "Accept: text/event-stream\r\nCache-Control: no-cache\r\n\r\n"
+        ).encode()
+
+    async def subscriber(self, sub: Subscriber, gate: asyncio.Semaphore, counted: bool = True) -> None:
+        writer = None
+        released = False
+        await gate.acquire()
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            writer.write(self.subscribe_request(sub.topic))
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            if status != 200:
+                sub.error = f"HTTP {status}"
+                return
+            dechunker = Dechunker() if b"chunked" in head.lower() else None
+            pending = b""
+            latencies, seen = self.latencies, sub.seen
+            while True:
+                data = await reader.read(262144)
+                now = time.monotonic_ns()
+                if not data:
+                    break
+                if dechunker is not None:
+                    data = dechunker.feed(data)
+                if not sub.ready and data:
+                    sub.ready = True
+                    if counted:
+                        self.ready_count += 1
+                    gate.release()
+                    released = True
+                    self._settle()
+                text = pending + data if pending else data
+                cut = text.rfind(b"\n\n")
+                if cut < 0:
+                    pending = text
+                    continue
+                pending = text[cut + 2 :]
+                for match in MARK.finditer(text, 0, cut):
+                    n = int(match.group(1))
+                    if n == 0 and counted:
+                        continue  # the warm-up update, replayed by servers that keep history
+                    if n in seen:
+                        sub.duplicates += 1
+                        continue
+                    seen.add(n)
+                    latencies.append(now - int(match.group(2)))
+                    self.delivered += 1
+                    self.last_delivery_ns = now
+            sub.ended = True
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # noqa: BLE001 - every failure is a figure
+            sub.error = f"{type(error).__name__}: {error}"
+            sub.ended = True
+        finally:
+            if not released:
+                gate.release()
+                self._settle()
+            if writer is not None:
+                writer.close()
+
+    def _settle(self) -> None:
+        self.settled += 1
+        if self.settled >= len(self.subscribers):
+            self.all_settled.set()
+
+    async def connect_all(self) -> dict:
+        count = self.config["subscribers"]
+        topics = self.config["topics"]
+        self.subscribers = [Subscriber(topics[i % len(topics)]) for i in range(count)]
+        gate = asyncio.Semaphore(self.config.get("connect_concurrency", 200))
+        rss_before = rss_kb(self.pids)
+        cpu_before = cpu_seconds(self.pids)
+        started = time.monotonic()
+        self.tasks = [asyncio.create_task(self.subscriber(sub, gate)) for sub in self.subscribers]
+        try:
+            await asyncio.wait_for(self.all_settled.wait(), self.config.get("connect_timeout", 120))
+        except TimeoutError:
+            pass
+        connect_seconds = time.monotonic() - started
+        await asyncio.sleep(1.0)  # let the server settle before reading its memory
+        rss_after = rss_kb(self.pids)
+        errors = sorted({sub.error for sub in self.subscribers if sub.error})
+        return {
+            "subscribers": count,
+            "connected": self.ready_count,
+            "connect_seconds": connect_seconds,
+            "connect_cpu_s": cpu_seconds(self.pids) - cpu_before,
+            "connect_errors": errors[:5],
+            "rss_before_kb": rss_before,
+            "rss_after_kb": rss_after,
+            "rss_per_conn_kb": (rss_after - rss_before) / max(1, self.ready_count),
+        }
+
+    # publishing
+
+    def body(self, n: int, topic: str) -> bytes:
+        data = f'{{"message":"bench-{n}-{time.monotonic_ns()}","author":"bench","pad":"{self.payload_pad}"}}'
+        return f"topic={quote(topic, safe='')}&data={quote(data, safe='')}".encode()
+
+    def publisher(self) -> Publisher:
+        return Publisher(self.host, self.port, self.config["publish_path"], self.config.get("authorization"))
+
+    async def warm_up(self) -> None:
+        """One subscriber and one update through the server, so first-use costs stay out of the figures."""
+        sub = Subscriber(WARMUP_TOPIC)
+        gate = asyncio.Semaphore(1)
+        self.subscribers = [sub]
+        task = asyncio.create_task(self.subscriber(sub, gate, counted=False))
+        await asyncio.wait_for(self.all_settled.wait(), 30)
+        publisher = self.publisher()
+        status, body = await publisher.post(self.body(0, WARMUP_TOPIC))
+        if status >= 300:
+            raise RuntimeError(f"warm-up publish answered {status}: {body[:200]!r}")
+        deadline = time.monotonic() + 10
+        while not sub.seen and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if not sub.seen:
+            raise RuntimeError(f"warm-up update never arrived ({sub.error or 'no error'})")
+        publisher.close()
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        self.latencies = array.array("q")
+        self.delivered = 0
+        self.settled = 0
+        self.all_settled = asyncio.Event()
+
+    async def publish_paced(self, count: int, rate: float, topics: list[str]) -> dict:
+        publisher = self.publisher()
+        errors = 0
+        rtts: list[float] = []
+        started = time.monotonic()
+        for i in range(count):
+            delay = started + i / rate - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            n = self.next_n()
+            topic = topics[i % len(topics)]
+            sent = time.monotonic()
+            try:
+                status, _ = await publisher.post(self.body(n, topic))
+            except (asyncio.IncompleteReadError, ConnectionError):
+                status = 0
+            rtts.append(time.monotonic() - sent)
+            if status >= 300 or status == 0:
+                errors += 1
+            else:
+                self.published_by_topic.setdefault(topic, []).append(n)
+        elapsed = time.monotonic() - started
+        publisher.close()
+        return {"published": count - errors, "publish_errors": errors, "publish_seconds": elapsed, "publish_rtts": rtts}
+
+    async def publish_max(self, duration: float, concurrency: int, topics: list[str]) -> dict:
+        deadline = time.monotonic() + duration
+        errors = 0
+        rtts: list[float] = []
+
+        async def loop(worker: int) -> None:
+            nonlocal errors
+            publisher = self.publisher()
+            i = worker
+            while time.monotonic() < deadline:
+                n = self.next_n()
+                topic = topics[n % len(topics)]
+                sent = time.monotonic()
+                try:
+                    status, _ = await publisher.post(self.body(n, topic))
+                except (asyncio.IncompleteReadError, ConnectionError):
+                    status = 0
+                rtts.append(time.monotonic() - sent)
+                if status >= 300 or status == 0:
+                    errors += 1
+                else:
+                    self.published_by_topic.setdefault(topic, []).append(n)
+                i += concurrency
+            publisher.close()
+
+        started = time.monotonic()
+        await asyncio.gather(*(loop(w) for w in range(concurrency)))
+        elapsed = time.monotonic() - started
+        published = sum(len(ns) for ns in self.published_by_topic.values())
+        return {"published": published, "publish_errors": errors, "publish_seconds": elapsed, "publish_rtts": rtts}
+
+    _n = 0
+
+    def next_n(self) -> int:
+        self._n += 1
+        return self._n
+
+    def expected(self) -> int:
+        return sum(len(self.published_by_topic.get(sub.topic, ())) for sub in self.subscribers if sub.ready)
+
+    async def drain(self, expected: int, quiet_seconds: float) -> tuple[float, float]:
+        """Wait until every expected event arrived or nothing arrived for ``quiet_seconds``.
+
+        Returns the server CPU reading and the time at which the last delivery was seen.
+        """
+        last_count = -1
+        cpu_at_last = cpu_seconds(self.pids)
+        own_at_last = own_cpu_seconds()
+        quiet_since = time.monotonic()
+        while True:
+            if self.delivered != last_count:
+                last_count = self.delivered
+                cpu_at_last = cpu_seconds(self.pids)
+                own_at_last = own_cpu_seconds()
+                quiet_since = time.monotonic()
+            if self.delivered >= expected or time.monotonic() - quiet_since > quiet_seconds:
+                return cpu_at_last, own_at_last
+            await asyncio.sleep(0.02)
+
+    async def execute(self) -> dict:
+        config = self.config
+        mode = config["mode"]
+        emit({"event": "phase", "phase": "warm-up"})
+        await self.warm_up()
+        emit({"event": "phase", "phase": "connect"})
+        result = await self.connect_all()
+        gc.collect()
+        gc.freeze()  # a collection over thousands of connections would pause the clock that measures latency
+        gc.disable()
+        emit({"event": "phase", "phase": "connected", "connected": result["connected"], "seconds": round(result["connect_seconds"], 2)})
+        if mode == "idle":
+            idle = config.get("idle_seconds", 10.0)
+            cpu_before = cpu_seconds(self.pids)
+            await asyncio.sleep(idle)
+            result["idle_cpu_percent"] = 100 * (cpu_seconds(self.pids) - cpu_before) / idle
+        emit({"event": "ready_to_publish"})
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        cpu_before = cpu_seconds(self.pids)
+        own_before = own_cpu_seconds()
+        started_ns = time.monotonic_ns()
+        topics = config["publish_topics"]
+        if mode == "max":
+            published = await self.publish_max(config["duration"], config.get("publishers", 8), topics)
+        else:
+            published = await self.publish_paced(config["updates"], config["rate"], topics)
+        emit({"event": "phase", "phase": "published"})
+        expected = self.expected()
+        cpu_after, own_after = await self.drain(expected, config.get("quiet_seconds", 5.0))
+        emit({"event": "phase", "phase": "drained"})
+        rtts = sorted(published.pop("publish_rtts"))
+        deliver_seconds = max(1e-9, (self.last_delivery_ns - started_ns) / 1e9) if self.delivered else 0.0
+        result.update(published)
+        result.update(
+            {
+                "publishes_per_s": published["published"] / published["publish_seconds"],
+                "publish_rtt_ms_p50": 1000 * quantile(rtts, 0.5),
+                "publish_rtt_ms_p99": 1000 * quantile(rtts, 0.99),
+                "expected": expected,
+                "delivered": self.delivered,
+                "lost": expected - sum(len(sub.seen & set(self.published_by_topic.get(sub.topic, ()))) for sub in self.subscribers if sub.ready),
+                "duplicates": sum(sub.duplicates for sub in self.subscribers),
+                "unexpected": sum(len(sub.seen - set(self.published_by_topic.get(sub.topic, ()))) for sub in self.subscribers),
+                "ended_early": sum(1 for sub in self.subscribers if sub.ready and sub.ended),
+                "server_cpu_s": cpu_after - cpu_before,
+                "loadgen_cpu_s": own_after - own_before,
+                "deliver_seconds": deliver_seconds,
+                "events_per_s": self.delivered / deliver_seconds if deliver_seconds else 0.0,
+            }
+        )
+        result["cpu_us_per_event"] = 1e6 * result["server_cpu_s"] / self.delivered if self.delivered else None
+        result["loadgen_cpu_percent"] = 100 * result["loadgen_cpu_s"] / deliver_seconds if deliver_seconds else None
+        latencies_ms = sorted(value / 1e6 for value in self.latencies)
+        result["latency_ms"] = {
+            "p50": quantile(latencies_ms, 0.5),
+            "p99": quantile(latencies_ms, 0.99),
+            "max": latencies_ms[-1] if latencies_ms else None,
+        }
+        result["latency_quantiles_ms"] = [quantile(latencies_ms, i / 200) for i in range(201)] if latencies_ms else []
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        return result
+
+
+def quantile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def emit(message: dict) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def main() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    config = json.loads(sys.argv[1])
+    result = uvloop.run(Run(config).execute())
+    emit({"event": "result", "result": result})
+
+
+if __name__ == "__main__":
+    main()

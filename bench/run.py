@@ -1,0 +1,254 @@
+"""Run the benchmark suite: every scenario against every system, one server at a time.
+
+    .venv/bin/python bench/run.py                 # the full run (~15 min)
+    .venv/bin/python bench/run.py --quick         # a smoke run (~2-3 min)
+    .venv/bin/python bench/run.py --scenario fanout --system ceiling --system hubbub-embedded
+    .venv/bin/python bench/run.py --profile       # + py-spy profiles of Hubbub under "fanout"
+
+The server runs on core 0 (``taskset -c 0``), the load generator on core 1. Results go to
+``bench/results/``: ``latest.json``, ``latest.md``, ``latency.png`` (and timestamped copies).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import report  # noqa: E402
+from bench.scenarios import POLLING_SUBSCRIBERS, Scenario, scenarios  # noqa: E402
+from bench.systems import PYTHON, ROOT, System, all_systems  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+LOADGEN_CPUS = "1"
+
+
+def run_one(system: System, scenario: Scenario, quick: bool, profile_to: Path | None = None) -> dict:
+    subscribers = scenario.subscribers
+    if system.max_subscribers is not None:
+        subscribers = min(subscribers, POLLING_SUBSCRIBERS[quick])
+    config = scenario.config(subscribers)
+    if not system.has_topics:
+        config["topics"] = config["publish_topics"] = ["room-0"]
+    running = system.start(scenario.server_cpus)
+    config.update(
+        {
+            "host": "127.0.0.1",
+            "port": running.port,
+            "server_pids": [running.pid],
+            "subscribe_path": system.subscribe_path,
+            "publish_path": system.publish_path,
+            "authorization": system.authorization,
+        }
+    )
+    loadgen = subprocess.Popen(
+        ["taskset", "-c", LOADGEN_CPUS, PYTHON, str(ROOT / "bench" / "loadgen.py"), json.dumps(config)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
+    profiler: subprocess.Popen | None = None
+    result: dict | None = None
+    try:
+        assert loadgen.stdout is not None and loadgen.stdin is not None
+        for line in loadgen.stdout:
+            message = json.loads(line)
+            event = message["event"]
+            if event == "ready_to_publish":
+                if profile_to is not None:
+                    profiler = start_profiler(running.pid, profile_to)
+                loadgen.stdin.write("go\n")
+                loadgen.stdin.flush()
+            elif event == "phase" and message["phase"] == "drained" and profiler is not None:
+                stop_profiler(profiler)
+                profiler = None
+            elif event == "result":
+                result = message["result"]
+            elif event == "phase" and message["phase"] == "connected":
+                print(f"    connected {message['connected']}/{subscribers} in {message['seconds']} s", flush=True)
+        loadgen.wait(timeout=60)
+    finally:
+        if profiler is not None:
+            stop_profiler(profiler)
+        if loadgen.poll() is None:
+            loadgen.kill()
+            loadgen.wait()
+        running.stop()
+    if result is None:
+        raise RuntimeError(f"the load generator ended with {loadgen.returncode} and no result; server log: {running.log}")
+    result.update(
+        {
+            "system": system.name,
+            "label": system.label,
+            "scenario": scenario.name,
+            "mode": scenario.mode,
+            "workers": system.workers,
+            "server_cpus": scenario.server_cpus,
+            "load_average": load_average(),
+        }
+    )
+    return result
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: other work on these 2 cores shows up in latency."""
+    return float(Path("/proc/loadavg").read_text().split()[0])
+
+
+def start_profiler(pid: int, output: Path) -> subprocess.Popen:
+    process = subprocess.Popen(
+        ["taskset", "-c", LOADGEN_CPUS, "py-spy", "record", "--pid", str(pid), "--subprocesses", "--rate", "1000", "--function", "--nonblocking", "--format", "raw", "-o", str(output)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        executable=shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy"),
+    )
+    time.sleep(1.0)  # py-spy attaches before the first update is published
+    return process
+
+
+def stop_profiler(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def top_frames(raw: Path, limit: int = 25) -> dict:
+    """Self and inclusive sample counts per function from py-spy's collapsed stacks."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count_text = line.rpartition(" ")
+        if not stack:
+            continue
+        count = int(count_text)
+        frames = stack.split(";")[1:]  # the first entry names the process/thread
+        if not frames:
+            continue
+        total += count
+        own[frames[-1]] += count
+        for frame in set(frames):
+            inclusive[frame] += count
+    return {
+        "samples": total,
+        "self": [(frame, count, 100 * count / total) for frame, count in own.most_common(limit)],
+        "inclusive": [(frame, count, 100 * count / total) for frame, count in inclusive.most_common(limit)],
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="fewer subscribers and shorter phases (~2-3 min)")
+    parser.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
+    parser.add_argument("--system", action="append", help="run only this system (repeatable)")
+    parser.add_argument("--profile", action="store_true", help="also profile Hubbub with py-spy (under --profile-scenario)")
+    parser.add_argument("--profile-scenario", default="fanout", help="the scenario the profiles run under (default: fanout)")
+    parser.add_argument("--profile-only", action="store_true", help="only the py-spy profiles")
+    args = parser.parse_args()
+
+    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    systems = all_systems()
+    chosen = [s for s in scenarios(args.quick) if not args.scenario or s.name in args.scenario]
+    if args.profile_only:
+        chosen = []
+    unknown = set(args.system or ()) - set(systems)
+    if unknown:
+        parser.error(f"unknown system(s) {', '.join(sorted(unknown))}; known: {', '.join(systems)}")
+    workdir = Path(tempfile.mkdtemp(prefix="hubbub-bench-"))
+    started = datetime.now(timezone.utc)
+    results: list[dict] = []
+    profiles: dict[str, dict] = {}
+    prepared: set[str] = set()
+
+    def prepared_system(name: str) -> System:
+        system = systems[name]
+        if name not in prepared:
+            system.prepare(workdir)
+            prepared.add(name)
+        return system
+
+    try:
+        for scenario in chosen:
+            print(f"== {scenario.name}: {scenario.title}", flush=True)
+            for name in scenario.systems:
+                if args.system and name not in args.system:
+                    continue
+                print(f"  -- {name}", flush=True)
+                begun = time.monotonic()
+                try:
+                    result = run_one(prepared_system(name), scenario, args.quick)
+                except Exception as error:  # noqa: BLE001 - one broken system must not stop the suite
+                    print(f"    FAILED: {error}", flush=True)
+                    result = {"system": name, "label": systems[name].label, "scenario": scenario.name, "error": str(error)[:2000]}
+                else:
+                    print("    " + report.one_line(result) + f" ({time.monotonic() - begun:.0f} s)", flush=True)
+                results.append(result)
+        if args.profile or args.profile_only:
+            target = next(s for s in scenarios(args.quick) if s.name == args.profile_scenario)
+            for name in ("hubbub-embedded", "hubbub-redis"):
+                if args.system and name not in args.system:
+                    continue
+                print(f"== profile: {name} under {target.name}", flush=True)
+                raw = RESULTS / f"profile-{name}-{target.name}.txt"
+                result = run_one(prepared_system(name), target, args.quick, profile_to=raw)
+                print("    " + report.one_line(result) + " (profiled: figures perturbed)", flush=True)
+                profiles[f"{name} under {target.name}"] = {
+                    "run": {k: result.get(k) for k in ("cpu_us_per_event", "delivered", "expected", "publishes_per_s")},
+                    **top_frames(raw),
+                }
+    finally:
+        for name in prepared:
+            systems[name].cleanup()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+    finished = datetime.now(timezone.utc)
+    document = {
+        "started": started.isoformat(timespec="seconds"),
+        "finished": finished.isoformat(timespec="seconds"),
+        "quick": args.quick,
+        "host": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+        "scenarios": {s.name: s.title for s in chosen},
+        "results": results,
+        "targets": report.targets(results),
+        "profiles": profiles,
+    }
+    stamp = started.strftime("%Y%m%d-%H%M%S")
+    markdown = report.markdown(document)
+    for name in ("latest", stamp):
+        (RESULTS / f"{name}.json").write_text(json.dumps(document, indent=1))
+        (RESULTS / f"{name}.md").write_text(markdown)
+    if results:
+        report.plot(document, RESULTS / "latency.png")
+        shutil.copy(RESULTS / "latency.png", RESULTS / f"latency-{stamp}.png")
+    print()
+    print(report.text_table(document))
+    print()
+    print(report.targets_text(document))
+    if profiles:
+        print()
+        print(report.profiles_markdown(profiles))
+    print(f"\nwrote {RESULTS / 'latest.json'}, {RESULTS / 'latest.md'}, {RESULTS / 'latency.png'} ({(finished - started).total_seconds():.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,96 @@
+"""The scenarios: how many subscribers, what is published, and which systems take part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+FANOUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "channels-redis", "channels-memory", "eventstream", "polling"]
+THROUGHPUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "channels-redis", "channels-memory", "eventstream"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    title: str
+    mode: str  # "paced", "max" or "idle"
+    subscribers: int
+    systems: tuple[str, ...]
+    topics: int = 1
+    updates: int = 0
+    rate: float = 10.0
+    duration: float = 0.0
+    publishers: int = 8
+    idle_seconds: float = 0.0
+    server_cpus: str = "0"
+    connect_timeout: float = 120.0
+
+    def config(self, subscribers: int) -> dict:
+        topics = [f"room-{i}" for i in range(self.topics)]
+        return {
+            "mode": self.mode,
+            "subscribers": subscribers,
+            "topics": topics,
+            "publish_topics": topics,
+            "updates": self.updates,
+            "rate": self.rate,
+            "duration": self.duration,
+            "publishers": self.publishers,
+            "idle_seconds": self.idle_seconds,
+            "connect_timeout": self.connect_timeout,
+        }
+
+
+def scenarios(quick: bool) -> list[Scenario]:
+    if quick:
+        return [
+            Scenario("fanout", "300 subscribers × 10 updates at 10/s", "paced", 300, tuple(FANOUT_SYSTEMS), updates=10),
+            Scenario("fanout-10k", "2,000 subscribers × 3 updates at 1/s", "paced", 2000, ("ceiling", "hubbub-embedded", "hubbub-redis"), updates=3, rate=1.0),
+            Scenario("idle", "300 idle subscribers for 2 s, then 1 update", "idle", 300, tuple(FANOUT_SYSTEMS), updates=1, idle_seconds=2.0),
+            Scenario("publish-max", "publish as fast as possible for 2 s, 300 subscribers on 30 topics", "max", 300, tuple(THROUGHPUT_SYSTEMS), topics=30, duration=2.0),
+            Scenario(
+                "scale-out",
+                "publish as fast as possible for 2 s, 300 subscribers on 30 topics, 1 vs 2 workers (server on both cores)",
+                "max",
+                300,
+                ("hubbub-redis", "hubbub-redis-2w"),
+                topics=30,
+                duration=2.0,
+                server_cpus="0,1",
+            ),
+        ]
+    return [
+        Scenario("fanout", "1,000 subscribers × 20 updates at 10/s", "paced", 1000, tuple(FANOUT_SYSTEMS), updates=20),
+        Scenario(
+            "fanout-10k",
+            "10,000 subscribers × 10 updates at 1/s",
+            "paced",
+            10_000,
+            ("ceiling", "hubbub-embedded", "hubbub-redis", "channels-redis"),
+            updates=10,
+            rate=1.0,
+            connect_timeout=180.0,
+        ),
+        Scenario("idle", "1,000 idle subscribers for 10 s, then 1 update", "idle", 1000, tuple(FANOUT_SYSTEMS), updates=1, idle_seconds=10.0),
+        Scenario(
+            "publish-max",
+            "publish as fast as possible for 10 s, 1,000 subscribers on 100 topics",
+            "max",
+            1000,
+            tuple(THROUGHPUT_SYSTEMS),
+            topics=100,
+            duration=10.0,
+        ),
+        Scenario(
+            "scale-out",
+            "publish as fast as possible for 10 s, 1,000 subscribers on 100 topics, 1 vs 2 workers (server on both cores)",
+            "max",
+            1000,
+            ("hubbub-redis", "hubbub-redis-2w"),
+            topics=100,
+            duration=10.0,
+            server_cpus="0,1",
+        ),
+    ]
+
+
+POLLING_SUBSCRIBERS = {False: 200, True: 100}

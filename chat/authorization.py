@@ -1,0 +1,27 @@
+"""The hub's authorization hook for chat: which room topics a signed-in user may read."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from hubbub.selectors import SelectorSet
+
+from .models import Room
+from .topics import room_topic, slug_from_topic
+
+
+def room_topics(user: object, selectors: list[str]) -> Iterable[str]:
+    """Topics of the rooms the user may read, among those the selectors ask for.
+
+    Exact room topics are looked up by slug; a wildcard or URI template selector is
+    matched against the topics of every room the user may read.
+    """
+    requested = SelectorSet(selectors)
+    rooms = Room.objects.readable_by(user)
+    if not requested.needs_every_topic:
+        slugs = {slug for topic in requested.exact if (slug := slug_from_topic(topic))}
+        if not slugs:
+            return []
+        rooms = rooms.filter(slug__in=slugs)
+    topics = (room_topic(slug) for slug in rooms.values_list("slug", flat=True))
+    return [topic for topic in topics if requested.match(topic)]

@@ -1,0 +1,51 @@
+"""What the chat publishes to the hub: one function per event type, all to the room's topic.
+
+Every event's data is JSON without HTML. Pages must tolerate replays (the hub stores
+these updates and resends them after a reconnect): messages carry their id, presence
+carries the whole list and its time, typing notices carry their time.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import hubbub
+
+from .models import Message, Room
+from .topics import room_topic
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def message_data(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.pk,
+        "room": message.room.slug,
+        "author": message.author.get_username(),
+        "text": message.text,
+        "created": message.created.isoformat(),
+    }
+
+
+def _publish(room: Room, type: str, data: dict[str, Any]) -> str:
+    return hubbub.publish(room_topic(room.slug), json.dumps(data), private=room.is_private, type=type)
+
+
+def message_posted(message: Message) -> str:
+    return _publish(message.room, "chat.message", message_data(message))
+
+
+def message_deleted(room: Room, message_id: int) -> str:
+    return _publish(room, "chat.deleted", {"id": message_id, "room": room.slug})
+
+
+def presence_changed(room: Room, users: list[str], at: int) -> str:
+    return _publish(room, "chat.presence", {"room": room.slug, "users": users, "at": at})
+
+
+def typing(room: Room, user: str) -> str:
+    return _publish(room, "chat.typing", {"room": room.slug, "user": user, "at": now_ms()})

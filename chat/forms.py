@@ -1,0 +1,54 @@
+"""Forms of the lobby and the room pages."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.utils.text import slugify
+
+from . import names
+
+
+class LobbyForm(forms.Form):
+    name = forms.CharField(
+        label="Your name",
+        required=False,
+        max_length=100,
+        help_text="Leave it empty for a Shakespearean one.",
+        widget=forms.TextInput(attrs={"autocomplete": "nickname", "autofocus": True, "placeholder": "e.g. Ada"}),
+    )
+
+    def clean_name(self) -> str:
+        """The name as a username (not yet made unique); a random one if none was given."""
+        name = names.normalize(self.cleaned_data["name"])
+        if not name:
+            return names.random_name()
+        if len(name) > names.MAX_LENGTH:
+            raise forms.ValidationError(f"Keep it to {names.MAX_LENGTH} characters or fewer.")
+        if not names.is_valid(name):
+            raise forms.ValidationError(names.NAME_RULE)
+        return name
+
+
+class RoomForm(forms.Form):
+    name = forms.CharField(label="Room name", max_length=60, widget=forms.TextInput(attrs={"placeholder": "e.g. Book club"}))
+    is_private = forms.BooleanField(
+        label="Private: only members can read it (you can add members)", required=False
+    )
+
+    def clean_name(self) -> str:
+        name = " ".join(self.cleaned_data["name"].split())
+        if not slugify(name):
+            raise forms.ValidationError("Give the room a name with at least one letter or digit.")
+        return name
+
+
+class MemberForm(forms.Form):
+    username = forms.CharField(label="Add a member by name", max_length=150)
+
+    def clean_username(self) -> object:
+        username = self.cleaned_data["username"].strip().lstrip("@")
+        user = get_user_model().objects.filter(username__iexact=username).first()
+        if user is None:
+            raise forms.ValidationError(f"Nobody is called “{username}”.")
+        return user

@@ -1,0 +1,53 @@
+"""Names for guests: a random Shakespearean one when none is given, made unique."""
+
+from __future__ import annotations
+
+import re
+import secrets
+
+from django.contrib.auth import get_user_model
+
+SHAKESPEAREAN = (
+    "Antonio", "Ariel", "Banquo", "Beatrice", "Benedick", "Benvolio", "Bianca", "Bottom",
+    "Caliban", "Celia", "Cordelia", "Cressida", "Desdemona", "Dogberry", "Duncan", "Emilia",
+    "Falstaff", "Feste", "Gertrude", "Hamlet", "Helena", "Hermia", "Hero", "Horatio", "Iago",
+    "Imogen", "Isabella", "Juliet", "Kate", "Lavinia", "Lear", "Lysander", "Macbeth",
+    "Malvolio", "Mercutio", "Miranda", "Oberon", "Olivia", "Ophelia", "Orlando", "Orsino",
+    "Perdita", "Petruchio", "Polonius", "Portia", "Prospero", "Puck", "Quince", "Romeo",
+    "Rosalind", "Sebastian", "Shylock", "Titania", "Touchstone", "Tybalt", "Viola", "Yorick",
+)
+
+MAX_LENGTH = 30
+NAME_PATTERN = re.compile(r"^[\w.-]+$")
+NAME_RULE = "Use letters, digits, '.', '-' or '_' (spaces become '_')."
+
+
+def random_name() -> str:
+    return secrets.choice(SHAKESPEAREAN)
+
+
+def normalize(name: str) -> str:
+    """The name as a username: trimmed, inner whitespace runs turned into '_'."""
+    return re.sub(r"\s+", "_", name.strip())
+
+
+def is_valid(name: str) -> bool:
+    return bool(NAME_PATTERN.match(name)) and len(name) <= MAX_LENGTH
+
+
+def unique_name(name: str) -> str:
+    """``name``, or ``name`` with the smallest number after it that no user has (case-insensitively)."""
+    users = get_user_model().objects
+    taken = {
+        username.lower()
+        for username in users.filter(username__istartswith=name).values_list("username", flat=True)
+    }
+    if name.lower() not in taken:
+        return name
+    number = 2
+    while True:
+        suffix = str(number)
+        candidate = name[: MAX_LENGTH - len(suffix)] + suffix
+        if candidate.lower() not in taken:
+            return candidate
+        number += 1

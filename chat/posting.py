@@ -1,0 +1,48 @@
+"""Posting a message: the checks, the row, the hub update and the signal, in that order."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from . import conf, events, ratelimit
+from .models import Message, Room
+from .signals import message_posted
+
+
+class PostRefused(Exception):
+    """A post that was not stored; ``status`` is the HTTP status that says why."""
+
+    def __init__(self, status: int, reason: str, retry_after: int | None = None) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
+        self.retry_after = retry_after
+
+
+def check(room: Room, user: object, text: str) -> str:
+    """The text to store, or PostRefused (403, 400, 413 or 429) saying why not."""
+    if not room.is_readable_by(user):
+        raise PostRefused(403, "Only members of this private room can post in it.")
+    text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
+    if not text:
+        raise PostRefused(400, "Write a message first: an empty message was not sent.")
+    limit = conf.get("CHAT_MAX_MESSAGE_LENGTH")
+    if len(text) > limit:
+        raise PostRefused(413, f"Your message is {len(text)} characters long; the limit is {limit}. Shorten it and send again.")
+    count, period = conf.get("CHAT_RATE_LIMIT")
+    retry_after = ratelimit.hit(f"post:{user.pk}", count, period)  # type: ignore[attr-defined]
+    if retry_after is not None:
+        raise PostRefused(
+            429, f"You are sending messages too fast. Wait {retry_after} s and send again.", retry_after
+        )
+    return text
+
+
+def post(room: Room, user: object, text: str) -> Message:
+    """Store the message, publish it to the room after commit, then send ``message_posted``."""
+    text = check(room, user, text)
+    with transaction.atomic():
+        message = Message.objects.create(room=room, author=user, text=text)
+        events.message_posted(message)
+        transaction.on_commit(lambda: message_posted.send(sender=Message, message=message), robust=True)
+    return message

@@ -1,0 +1,17 @@
+from django.urls import path
+
+from . import views
+
+app_name = "chat"
+
+urlpatterns = [
+    path("", views.lobby, name="lobby"),
+    path("signin/", views.SignInView.as_view(), name="signin"),
+    path("signout/", views.SignOutView.as_view(), name="signout"),
+    path("rooms/", views.room_list, name="rooms"),
+    path("rooms/<slug:slug>/", views.room_page, name="room"),
+    path("rooms/<slug:slug>/messages/", views.room_messages, name="messages"),
+    path("rooms/<slug:slug>/presence/", views.room_presence, name="presence"),
+    path("rooms/<slug:slug>/typing/", views.room_typing, name="typing"),
+    path("rooms/<slug:slug>/members/", views.room_members, name="members"),
+]

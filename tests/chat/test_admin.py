@@ -1,0 +1,27 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from chat.models import Message
+
+from .conftest import client_for, published
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def moderator(db):
+    return get_user_model().objects.create_superuser("mod", password="mod-password-123")
+
+
+def test_a_moderator_deletes_messages_and_open_pages_are_told(moderator, alice, general, django_capture_on_commit_callbacks):
+    messages = [Message.objects.create(room=general, author=alice, text=f"spam {n}") for n in range(2)]
+    client = client_for(moderator)
+    assert client.get("/admin/chat/message/").status_code == 200
+    assert client.get("/admin/chat/room/").status_code == 200
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/admin/chat/message/",
+            {"action": "delete_selected", "_selected_action": [m.pk for m in messages], "post": "yes"},
+        )
+    assert response.status_code == 302 and not Message.objects.exists()
+    assert sorted(data["id"] for _, data, _ in published("chat.deleted")) == [m.pk for m in messages]

@@ -1,0 +1,244 @@
+"""The chat page in Chromium (Playwright) against a real server process of its own."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests import servers
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+XSS = "<img src=x onerror=alert(1)>"
+
+
+class Running:
+    """The server of this module; restarting replaces the process, so tests hold this."""
+
+    def __init__(self, server: servers.Server) -> None:
+        self.server = server
+
+    @property
+    def url(self) -> str:
+        return self.server.url
+
+    def restart(self) -> None:
+        self.server = self.server.restart()
+
+
+@pytest.fixture(scope="module")
+def running(embedded_deployment: servers.Deployment) -> Iterator[Running]:
+    running = Running(embedded_deployment.start())
+    yield running
+    running.server.stop()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}{uuid.uuid4().hex[:6]}"
+
+
+class Person:
+    """One person in a browser context of their own, with the dialogs their page opened."""
+
+    def __init__(self, browser: Browser, base_url: str, **context_options) -> None:
+        self.context = browser.new_context(base_url=base_url, **context_options)
+        self.page: Page = self.context.new_page()
+        self.dialogs: list[str] = []
+        self.page.on("dialog", self._dialog)
+
+    def _dialog(self, dialog) -> None:
+        self.dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    def join(self, name: str) -> Person:
+        self.page.goto("/")
+        self.page.get_by_label("Your name").fill(name)
+        self.page.get_by_role("button", name="Enter chat").click()
+        self.page.wait_for_url("**/rooms/general/")
+        self.name = name
+        return self
+
+    def create_room(self, name: str) -> str:
+        self.page.goto("/rooms/")
+        self.page.get_by_label("Room name").fill(name)
+        self.page.get_by_role("button", name="Create room").click()
+        self.page.wait_for_url("**/rooms/*/")
+        self.expect_connected()
+        return self.page.url
+
+    def open(self, url: str) -> None:
+        self.page.goto(url)
+        self.expect_connected()
+
+    def expect_connected(self) -> None:
+        expect(self.page.locator("#connection-status")).to_have_text("Connected")
+
+    def say(self, text: str) -> None:
+        box = self.page.get_by_role("textbox", name="Message")
+        box.fill(text)
+        box.press("Enter")
+        expect(box).to_have_value("")
+
+    def texts(self) -> list[str]:
+        return self.page.locator("#message-list .message-text").all_text_contents()
+
+    def close(self) -> None:
+        self.context.close()
+
+
+@pytest.fixture
+def people(browser: Browser, running: Running) -> Iterator[tuple[Person, Person]]:
+    a = Person(browser, running.url).join(unique("Ann"))
+    b = Person(browser, running.url).join(unique("Ben"))
+    yield a, b
+    a.close()
+    b.close()
+
+
+def test_lobby_screenshot(browser: Browser, running: Running) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    for scheme in ("light", "dark"):
+        visitor = Person(browser, running.url, color_scheme=scheme, viewport={"width": 1280, "height": 760})
+        visitor.page.goto("/")
+        expect(visitor.page.get_by_role("button", name="Enter chat")).to_be_visible()
+        visitor.page.screenshot(path=ARTIFACTS / f"chat-lobby-{scheme}.png")
+        visitor.close()
+
+
+def test_a_message_reaches_the_other_browser_live_as_text(people: tuple[Person, Person]) -> None:
+    a, b = people
+    room = a.create_room(unique("Live "))
+    b.open(room)
+    expect(b.page.locator("#presence-list")).to_contain_text(a.name)
+    expect(a.page.locator("#presence-list")).to_contain_text(b.name)
+
+    a.say("Hello from A")
+    expect(b.page.locator("#message-list .message").last).to_contain_text("Hello from A")
+    expect(b.page.locator("#message-list .message").last.locator(".message-author")).to_have_text(a.name)
+
+    box = a.page.get_by_role("textbox", name="Message")
+    box.type("line one")
+    expect(b.page.locator("#typing")).to_have_text(f"{a.name} is typing…")
+    box.press("Shift+Enter")
+    box.type("line two")
+    box.press("Enter")
+    expect(b.page.locator("#message-list .message-text").last).to_have_text("line one\nline two")
+    expect(b.page.locator("#typing")).to_have_text("")
+
+    a.say(XSS)
+    expect(b.page.locator("#message-list .message-text").last).to_have_text(XSS)
+    expect(a.page.locator("#message-list .message-text").last).to_have_text(XSS)
+    for person in (a, b):
+        assert person.page.locator("#message-list img").count() == 0
+        assert person.dialogs == []
+        assert person.texts() == ["Hello from A", "line one\nline two", XSS]
+
+    b.page.goto("/rooms/")
+    expect(a.page.locator("#presence-list")).not_to_contain_text(b.name)
+    expect(a.page.locator("#presence-count")).to_have_text("1")
+
+
+def test_errors_are_shown_in_words_and_the_text_is_kept(people: tuple[Person, Person]) -> None:
+    a, _ = people
+    a.expect_connected()
+    box = a.page.get_by_role("textbox", name="Message")
+    box.press("Enter")
+    expect(a.page.locator("#composer-error")).to_have_text("Write a message first: an empty message was not sent.")
+
+    long_text = "y" * 2001
+    box.fill(long_text)
+    box.press("Enter")
+    expect(a.page.locator("#composer-error")).to_contain_text("the limit is 2000")
+    expect(box).to_have_value(long_text)
+
+    a.context.set_offline(True)
+    box.fill("sent while offline")
+    a.page.get_by_role("button", name="Send").click()
+    expect(a.page.locator("#composer-error")).to_contain_text("you may be offline")
+    expect(box).to_have_value("sent while offline")
+    a.context.set_offline(False)
+    a.page.get_by_role("button", name="Send").click()
+    expect(box).to_have_value("")
+    expect(a.page.locator("#composer-error")).to_be_empty()
+    expect(a.page.locator("#message-list .message-text").last).to_have_text("sent while offline")
+
+
+def test_after_a_cut_the_page_shows_what_it_missed_once_each_in_order(
+    people: tuple[Person, Person], running: Running
+) -> None:
+    a, b = people
+    room = a.create_room(unique("Resume "))
+    b.open(room)
+    a.say("before the cut")
+    expect(b.page.locator("#message-list .message-text").last).to_have_text("before the cut")
+
+    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    running.restart()
+    expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
+    a.expect_connected()
+    missed = ["missed one", "missed two", "missed three"]
+    for text in missed:
+        a.say(text)
+    assert b.texts() == ["before the cut"]
+
+    b.page.unroute("**/.well-known/mercure**")
+    b.expect_connected()
+    expect(b.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])
+    expect(a.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])
+
+
+def test_room_screenshots(browser: Browser, running: Running) -> None:
+    shots = [
+        ("chat-room-light", {"color_scheme": "light", "viewport": {"width": 1280, "height": 760}}),
+        ("chat-room-dark", {"color_scheme": "dark", "viewport": {"width": 1280, "height": 760}}),
+        ("chat-room-phone", {"color_scheme": "light", "viewport": {"width": 390, "height": 844}, "is_mobile": True}),
+    ]
+    host = Person(browser, running.url).join(unique("Viola"))
+    room = host.create_room(unique("Tour "))
+    for text in ["Welcome to the tour!", "Messages arrive live, in every open tab.", "Shift+Enter\nmakes a new line."]:
+        host.say(text)
+    ARTIFACTS.mkdir(exist_ok=True)
+    for name, options in shots:
+        guest = Person(browser, running.url, **options).join(unique("Puck"))
+        guest.open(room)
+        expect(guest.page.locator("#message-list .message")).to_have_count(3)
+        guest.page.screenshot(path=ARTIFACTS / f"{name}.png")
+        guest.close()
+    host.page.goto("/rooms/")
+    host.page.screenshot(path=ARTIFACTS / "chat-rooms.png")
+    host.close()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_message_reaches_the_other_browser_on_the_scaled_deployment(browser: Browser, scaled_server: servers.Server) -> None:
+    a = Person(browser, scaled_server.url).join(unique("Ann"))
+    b = Person(browser, scaled_server.url).join(unique("Ben"))
+    room = a.create_room(unique("Scaled "))
+    b.open(room)
+    a.say("over PostgreSQL and Redis")
+    expect(b.page.locator("#message-list .message-text")).to_have_text(["over PostgreSQL and Redis"])
+    expect(b.page.locator("#presence-list")).to_contain_text(a.name)
+    a.close()
+    b.close()

@@ -1,0 +1,32 @@
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.db import connection
+
+from chat.models import Message, Room
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_default_room_exists(general):
+    assert (general.name, general.is_private, general.get_absolute_url()) == ("General", False, "/rooms/general/")
+
+
+def test_readable_rooms(alice, bob, general, secret):
+    assert set(Room.objects.readable_by(alice)) == {general, secret}
+    assert set(Room.objects.readable_by(bob)) == {general}
+    assert not Room.objects.readable_by(AnonymousUser()).exists()
+    assert secret.is_readable_by(alice) and not secret.is_readable_by(bob)
+    assert general.is_readable_by(bob) and not general.is_readable_by(AnonymousUser())
+
+
+def test_messages_keep_id_order_and_link_to_themselves(alice, general):
+    first = Message.objects.create(room=general, author=alice, text="1")
+    second = Message.objects.create(room=general, author=alice, text="2")
+    assert list(general.messages.all()) == [first, second]
+    assert second.get_absolute_url() == f"/rooms/general/#message-{second.pk}"
+
+
+def test_the_history_query_has_its_index():
+    with connection.cursor() as cursor:
+        constraints = connection.introspection.get_constraints(cursor, Message._meta.db_table)
+    assert constraints["chat_message_room_history"]["columns"] == ["room_id", "id"]

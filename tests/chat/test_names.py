@@ -1,0 +1,36 @@
+import pytest
+
+from chat import names
+
+from .conftest import make_guest
+
+
+def test_random_names_are_shakespearean():
+    assert {names.random_name() for _ in range(50)} <= set(names.SHAKESPEAREAN)
+    assert all(names.is_valid(name) for name in names.SHAKESPEAREAN)
+
+
+def test_normalize_trims_and_joins_words():
+    assert names.normalize("  Lady \t Macbeth \n") == "Lady_Macbeth"
+    assert names.normalize("   ") == ""
+
+
+@pytest.mark.parametrize(("name", "valid"), [("Ada", True), ("o.brien-2_x", True), ("Zoë", True), ("a b", False), ("a@b", False), ("<b>", False), ("x" * 31, False)])
+def test_valid_names(name, valid):
+    assert names.is_valid(name) is valid
+
+
+@pytest.mark.django_db
+def test_unique_name_adds_the_smallest_free_number_ignoring_case():
+    assert names.unique_name("Puck") == "Puck"
+    make_guest("puck")
+    make_guest("Puck2")
+    assert names.unique_name("Puck") == "Puck3"
+    assert names.unique_name("Puckish") == "Puckish"
+
+
+@pytest.mark.django_db
+def test_unique_names_stay_within_the_length_limit():
+    long = "x" * names.MAX_LENGTH
+    make_guest(long)
+    assert names.unique_name(long) == "x" * (names.MAX_LENGTH - 1) + "2"

@@ -1,0 +1,41 @@
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from chat import presence
+from chat.models import Presence
+
+from .conftest import published
+
+pytestmark = pytest.mark.django_db
+
+
+def test_two_pages_of_one_user_count_once_until_both_close(alice, general, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert presence.update(general, alice, "tab-1", open=True) == ["alice"]
+        assert presence.update(general, alice, "tab-2", open=True) == ["alice"]
+        assert presence.update(general, alice, "tab-1", open=False) == ["alice"]
+        assert presence.update(general, alice, "tab-2", open=False) == []
+    lists = [(topics, data["users"], private) for topics, data, private in published("chat.presence")]
+    assert lists == [(["/chat/rooms/general"], ["alice"], False), (["/chat/rooms/general"], [], False)]
+
+
+def test_a_silent_page_is_dropped_by_the_next_check_in(alice, bob, general, settings, django_capture_on_commit_callbacks):
+    settings.CHAT_PRESENCE_TIMEOUT = 70
+    with django_capture_on_commit_callbacks(execute=True):
+        presence.update(general, alice, "a", open=True)
+        presence.update(general, bob, "b", open=True)
+        Presence.objects.filter(user=alice).update(last_seen=timezone.now() - timedelta(seconds=71))
+        assert presence.present_users(general) == ["bob"]
+        assert presence.update(general, bob, "b", open=True) == ["bob"]
+    assert [data["users"] for _, data, _ in published("chat.presence")] == [["alice"], ["alice", "bob"], ["bob"]]
+    times = [data["at"] for _, data, _ in published("chat.presence")]
+    assert times == sorted(times)
+
+
+def test_private_rooms_publish_presence_privately(alice, secret, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        presence.update(secret, alice, "a", open=True)
+    [(_, _, private)] = published("chat.presence")
+    assert private is True

@@ -1,0 +1,365 @@
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
+
+import hubbub
+from chat import names
+from chat.models import Message, Room
+from hubbub.models import StoredUpdate
+
+from .conftest import client_for, make_guest, published
+
+pytestmark = pytest.mark.django_db
+User = get_user_model()
+
+
+# Lobby, sign-in, sign-out
+
+
+def test_lobby_asks_for_a_name(client):
+    response = client.get("/")
+    assert response.status_code == 200
+    assert b'name="name"' in response.content and b"Shakespearean" in response.content
+
+
+def test_lobby_creates_a_passwordless_guest_signs_in_and_lands_in_the_default_room(client):
+    response = client.post("/", {"name": "Ada"})
+    assert response.status_code == 302 and response["Location"] == "/rooms/general/"
+    user = User.objects.get(username="Ada")
+    assert not user.has_usable_password()
+    assert client.session["_auth_user_id"] == str(user.pk)
+    page = client.get("/rooms/general/")
+    assert page.status_code == 200 and b"Welcome, Ada!" in page.content
+
+
+def test_a_taken_name_is_made_unique_case_insensitively_and_the_guest_is_told(client):
+    make_guest("Ada")
+    response = client.post("/", {"name": "ada"}, follow=True)
+    assert User.objects.filter(username="ada2").exists()
+    assert "“ada” was taken, so you are ada2." in response.content.decode()
+    other = Client()
+    other.post("/", {"name": "Ada"})
+    assert User.objects.filter(username="Ada3").exists()
+
+
+def test_an_empty_name_gets_a_random_shakespearean_one(client):
+    client.post("/", {"name": "   "})
+    user = User.objects.get()
+    assert user.username in names.SHAKESPEAREAN
+
+
+def test_random_names_are_made_unique_too(monkeypatch):
+    monkeypatch.setattr(names, "random_name", lambda: "Puck")
+    for _ in range(3):
+        Client().post("/", {"name": ""})
+    assert sorted(User.objects.values_list("username", flat=True)) == ["Puck", "Puck2", "Puck3"]
+
+
+def test_inner_spaces_become_underscores(client):
+    client.post("/", {"name": "  Mary   Jane "})
+    assert User.objects.get().username == "Mary_Jane"
+
+
+@pytest.mark.parametrize(
+    ("name", "error"),
+    [("<b>bold</b>", "Use letters, digits"), ("x" * 31, "30 characters or fewer"), ("a@b", "Use letters, digits")],
+)
+def test_a_bad_name_is_refused_in_words_and_creates_nobody(client, name, error):
+    response = client.post("/", {"name": name})
+    assert response.status_code == 400
+    assert error in response.content.decode()
+    assert not User.objects.exists()
+
+
+def test_the_lobby_returns_to_a_safe_next_page_only(client):
+    assert client.post("/", {"name": "a", "next": "/rooms/"})["Location"] == "/rooms/"
+    assert Client().post("/", {"name": "b", "next": "//evil.example/"})["Location"] == "/rooms/general/"
+
+
+def test_the_lobby_of_a_signed_in_user_offers_the_rooms_and_sign_out(alice, general):
+    response = client_for(alice).get("/")
+    content = response.content.decode()
+    assert "Welcome back, alice" in content and "/rooms/general/" in content and "Sign out" in content
+
+
+def test_accounts_with_a_password_sign_in(client, general):
+    User.objects.create_user("oberon", password="fairy-king-123")
+    response = client.post("/signin/", {"username": "oberon", "password": "fairy-king-123"})
+    assert response.status_code == 302 and response["Location"] == "/rooms/general/"
+    assert client.get("/rooms/general/").status_code == 200
+
+
+def test_guests_cannot_sign_in_with_a_password(client, alice):
+    response = client.post("/signin/", {"username": "alice", "password": ""})
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+
+
+def test_sign_out_returns_to_the_lobby(alice):
+    client = client_for(alice)
+    response = client.post("/signout/")
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert "_auth_user_id" not in client.session
+
+
+# Rooms
+
+
+def test_pages_need_a_signed_in_user(client, general):
+    assert client.get("/rooms/general/")["Location"] == "/?next=/rooms/general/"
+    assert client.get("/rooms/")["Location"] == "/?next=/rooms/"
+    response = client.post("/rooms/general/messages/", {"text": "hi"}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 401 and "Sign in" in response.json()["error"]
+
+
+def test_create_a_room_with_a_unique_slug(alice, bob):
+    client = client_for(alice)
+    response = client.post("/rooms/", {"name": "Book  Club"})
+    assert response.status_code == 302 and response["Location"] == "/rooms/book-club/"
+    room = Room.objects.get(slug="book-club")
+    assert room.name == "Book Club" and not room.is_private and list(room.members.all()) == [alice]
+    client_for(bob).post("/rooms/", {"name": "book club!"})
+    assert Room.objects.filter(slug="book-club-2", created_by=bob).exists()
+
+
+def test_a_room_name_needs_a_letter_or_digit(alice):
+    response = client_for(alice).post("/rooms/", {"name": "!!!"})
+    assert response.status_code == 400 and "at least one letter or digit" in response.content.decode()
+
+
+def test_the_room_list_shows_public_rooms_and_private_rooms_of_members_only(alice, bob, general, secret):
+    assert "Secret" in client_for(alice).get("/rooms/").content.decode()
+    content = client_for(bob).get("/rooms/").content.decode()
+    assert "General" in content and "Secret" not in content
+
+
+def test_an_unknown_room_is_404(alice):
+    assert client_for(alice).get("/rooms/nowhere/").status_code == 404
+
+
+# The chat page and history
+
+
+def post_messages(room, author, count):
+    return Message.objects.bulk_create(Message(room=room, author=author, text=f"message {n}") for n in range(1, count + 1))
+
+
+@pytest.fixture
+def sixty(general, alice):
+    post_messages(general, alice, 60)
+    return list(general.messages.order_by("id"))
+
+
+def test_the_chat_page_renders_the_last_page_of_messages_in_order(alice, sixty, settings):
+    settings.CHAT_PAGE_SIZE = 50
+    response = client_for(alice).get("/rooms/general/")
+    shown = [m.text for m in response.context["chat_messages"]]
+    assert shown == [f"message {n}" for n in range(11, 61)]
+    content = response.content.decode()
+    assert content.index("message 59") < content.index("message 60")
+    assert "message 10<" not in content and "Load older messages" in content
+    assert 'role="log"' in content
+
+
+def test_the_chat_page_takes_the_hub_position_before_the_history(alice, general, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        hubbub.publish("/elsewhere", "x")
+    newest = StoredUpdate.objects.get().uid
+    response = client_for(alice).get("/rooms/general/")
+    assert response.context["hub_last_event_id"] == newest
+    assert f'<meta name="hubbub-last-event-id" content="{newest}">' in response.content.decode()
+
+
+def test_an_empty_hub_resumes_from_the_earliest_update(alice, general):
+    response = client_for(alice).get("/rooms/general/")
+    assert '<meta name="hubbub-last-event-id" content="earliest">' in response.content.decode()
+
+
+def test_older_pages_come_by_cursor_without_offset(alice, sixty, settings):
+    settings.CHAT_PAGE_SIZE = 25
+    client = client_for(alice)
+    with CaptureQueriesContext(connection) as queries:
+        page = client.get(f"/rooms/general/messages/?before={sixty[35].pk}").json()
+    assert [m["text"] for m in page["messages"]] == [f"message {n}" for n in range(11, 36)]
+    assert page["has_more"] is True
+    assert not any("OFFSET" in query["sql"].upper() for query in queries.captured_queries)
+    last = client.get(f"/rooms/general/messages/?before={sixty[10].pk}").json()
+    assert [m["text"] for m in last["messages"]] == [f"message {n}" for n in range(1, 11)]
+    assert last["has_more"] is False
+    assert set(last["messages"][0]) == {"id", "room", "author", "text", "created"}
+
+
+@pytest.mark.parametrize("before", ["abc", "-1", "1.5", "١٢"])
+def test_a_malformed_cursor_is_400_in_words(alice, general, before):
+    response = client_for(alice).get(f"/rooms/general/messages/?before={before}")
+    assert response.status_code == 400 and "message id" in response.json()["error"]
+
+
+# Private rooms
+
+
+def test_a_private_room_is_closed_to_non_members(bob, secret):
+    client = client_for(bob)
+    page = client.get("/rooms/secret/")
+    assert page.status_code == 403 and "only its members can read it" in page.content.decode()
+    history = client.get("/rooms/secret/messages/", HTTP_ACCEPT="application/json")
+    assert history.status_code == 403 and "private room" in history.json()["error"]
+    post = client.post("/rooms/secret/messages/", {"text": "let me in"}, HTTP_ACCEPT="application/json")
+    assert post.status_code == 403 and "Only members" in post.json()["error"]
+    assert not Message.objects.exists() and not StoredUpdate.objects.exists()
+
+
+def test_members_add_members_by_name(alice, bob, secret):
+    response = client_for(alice).post("/rooms/secret/members/", {"username": "@BOB"}, follow=True)
+    assert "bob is now a member of “Secret”." in response.content.decode()
+    assert client_for(bob).get("/rooms/secret/").status_code == 200
+
+
+def test_adding_an_unknown_member_says_so(alice, secret):
+    response = client_for(alice).post("/rooms/secret/members/", {"username": "nobody"}, follow=True)
+    assert "Nobody is called “nobody”." in response.content.decode()
+    assert list(secret.members.all()) == [alice]
+
+
+def test_non_members_cannot_add_members_and_public_rooms_have_none(alice, bob, general, secret):
+    assert client_for(bob).post("/rooms/secret/members/", {"username": "bob"}).status_code == 403
+    assert client_for(alice).post("/rooms/general/members/", {"username": "bob"}).status_code == 400
+
+
+# Posting
+
+
+def post_json(client, text, room="general"):
+    return client.post(f"/rooms/{room}/messages/", {"text": text}, HTTP_ACCEPT="application/json")
+
+
+def test_posting_stores_and_publishes_the_message(alice, general, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_json(client_for(alice), "  Hello <b>world</b>\nsecond line ")
+    assert response.status_code == 201
+    message = Message.objects.get()
+    assert (message.author, message.room, message.text) == (alice, general, "Hello <b>world</b>\nsecond line")
+    data = response.json()["message"]
+    assert data == {
+        "id": message.pk,
+        "room": "general",
+        "author": "alice",
+        "text": "Hello <b>world</b>\nsecond line",
+        "created": message.created.isoformat(),
+    }
+    assert published("chat.message") == [(["/chat/rooms/general"], data, False)]
+
+
+def test_line_breaks_are_stored_as_newlines(alice, general):
+    post_json(client_for(alice), "one\r\ntwo\rthree")
+    assert Message.objects.get().text == "one\ntwo\nthree"
+
+
+def test_a_form_post_redirects_to_the_message(alice, general):
+    response = client_for(alice).post("/rooms/general/messages/", {"text": "hi"})
+    message = Message.objects.get()
+    assert response.status_code == 303 and response["Location"] == f"/rooms/general/#message-{message.pk}"
+
+
+def test_posting_accepts_a_json_body(alice, general):
+    client = client_for(alice)
+    response = client.post("/rooms/general/messages/", {"text": "from fetch"}, content_type="application/json")
+    assert response.status_code == 201 and Message.objects.get().text == "from fetch"
+    bad = client.post("/rooms/general/messages/", "{not json", content_type="application/json")
+    assert bad.status_code == 400 and "not valid JSON" in bad.json()["error"]
+    wrong = client.post("/rooms/general/messages/", {"text": 5}, content_type="application/json")
+    assert wrong.status_code == 400 and "as text" in wrong.json()["error"]
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t "])
+def test_an_empty_message_is_400_and_nothing_is_stored(alice, general, text, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post_json(client_for(alice), text)
+    assert response.status_code == 400 and "empty message was not sent" in response.json()["error"]
+    assert not Message.objects.exists() and not StoredUpdate.objects.exists()
+
+
+def test_a_too_long_message_is_413_and_the_limit_is_allowed(alice, general, settings):
+    settings.CHAT_MAX_MESSAGE_LENGTH = 2000
+    client = client_for(alice)
+    response = post_json(client, "x" * 2001)
+    assert response.status_code == 413
+    assert response.json()["error"] == "Your message is 2001 characters long; the limit is 2000. Shorten it and send again."
+    assert not Message.objects.exists()
+    assert post_json(client, "é" * 2000).status_code == 201
+
+
+def test_posting_too_fast_is_429_with_retry_after(alice, bob, general, settings):
+    settings.CHAT_RATE_LIMIT = (2, 60)
+    client = client_for(alice)
+    assert [post_json(client, f"m{n}").status_code for n in range(2)] == [201, 201]
+    response = post_json(client, "one too many")
+    assert response.status_code == 429 and "too fast" in response.json()["error"]
+    assert 1 <= int(response["Retry-After"]) <= 60
+    assert Message.objects.count() == 2
+    assert post_json(client_for(bob), "bob has his own limit").status_code == 201
+
+
+def test_a_failed_form_post_keeps_the_text_and_says_why(alice, general, settings):
+    settings.CHAT_MAX_MESSAGE_LENGTH = 10
+    response = client_for(alice).post("/rooms/general/messages/", {"text": "<i>far too long</i>"})
+    assert response.status_code == 413
+    content = response.content.decode()
+    assert "&lt;i&gt;far too long&lt;/i&gt;</textarea>" in content
+    assert "the limit is 10" in content
+
+
+def test_posting_needs_the_csrf_token(alice, general):
+    client = client_for(alice, enforce_csrf_checks=True)
+    response = post_json(client, "no token")
+    assert response.status_code == 403 and not Message.objects.exists()
+    client.get("/rooms/general/")
+    token = client.cookies["csrftoken"].value
+    response = client.post(
+        "/rooms/general/messages/", {"text": "with token"}, HTTP_ACCEPT="application/json", HTTP_X_CSRFTOKEN=token
+    )
+    assert response.status_code == 201 and Message.objects.get().text == "with token"
+
+
+def test_posting_in_a_private_room_publishes_privately(alice, secret, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        assert post_json(client_for(alice), "psst", room="secret").status_code == 201
+    [(topics, data, private)] = published("chat.message")
+    assert topics == ["/chat/rooms/secret"] and data["text"] == "psst" and private is True
+
+
+# Presence and typing
+
+
+def test_presence_is_published_when_it_changes(alice, bob, general, django_capture_on_commit_callbacks):
+    a, b = client_for(alice), client_for(bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert a.post("/rooms/general/presence/", {"client": "tab-1", "state": "open"}).json() == {"users": ["alice"]}
+        a.post("/rooms/general/presence/", {"client": "tab-1", "state": "open"})
+        b.post("/rooms/general/presence/", {"client": "tab-9", "state": "open"})
+        a.post("/rooms/general/presence/", {"client": "tab-1", "state": "closed"})
+    assert [data["users"] for _, data, _ in published("chat.presence")] == [["alice"], ["alice", "bob"], ["bob"]]
+
+
+@pytest.mark.parametrize(("client_id", "state"), [("", "open"), ("x" * 65, "open"), ("a b", "open"), ("tab", "away")])
+def test_a_malformed_presence_request_is_400(alice, general, client_id, state):
+    response = client_for(alice).post("/rooms/general/presence/", {"client": client_id, "state": state})
+    assert response.status_code == 400 and "client" in response.content.decode()
+
+
+def test_presence_in_a_private_room_needs_membership(bob, secret):
+    assert client_for(bob).post("/rooms/secret/presence/", {"client": "t", "state": "open"}).status_code == 403
+
+
+def test_typing_is_published_within_the_rate_limit(alice, general, settings, django_capture_on_commit_callbacks):
+    settings.CHAT_TYPING_RATE_LIMIT = (1, 60)
+    client = client_for(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        responses = [client.post("/rooms/general/typing/").status_code for _ in range(3)]
+    assert responses == [204, 204, 204]
+    [(topics, data, private)] = published("chat.typing")
+    assert topics == ["/chat/rooms/general"] and data["user"] == "alice" and data["room"] == "general"
+    assert isinstance(data["at"], int)

@@ -1,0 +1,312 @@
+import asyncio
+import time
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from django.conf import settings as django_settings
+
+from hubbub import fanout, tokens
+from hubbub.models import StoredUpdate
+from hubbub.updates import Update
+from tests.hubbub.asgi import publish, publisher_token, request, subscribe, subscriber_token
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+async def stored_count() -> int:
+    return await sync_to_async(StoredUpdate.objects.count)()
+
+
+async def test_subscriber_receives_published_update_with_all_fields():
+    stream = await subscribe("https://example.com/books/1")
+    assert stream.status == 200
+    assert stream.headers[b"content-type"] == b"text/event-stream"
+    assert stream.headers[b"cache-control"] == b"no-cache"
+    assert stream.headers[b"x-accel-buffering"] == b"no"
+    status, body = await publish(
+        topic="https://example.com/books/1", data="line 1\nline 2", type="book", id="urn:book:1", retry="1500"
+    )
+    assert (status, body) == (200, b"urn:book:1")
+    [event] = await stream.read_events(1)
+    assert event == {"id": "urn:book:1", "event": "book", "retry": "1500", "data": "line 1\nline 2"}
+    await stream.close()
+
+
+async def test_stream_starts_with_retry_and_hub_position():
+    await publish(topic="t", data="earlier", id="first")
+    stream = await subscribe("t")
+    assert stream.headers[b"last-event-id"] == b"first"
+    message = await stream.communicator.receive_output(1)
+    assert message["body"].startswith(b"retry: 3000\n")
+    await stream.close()
+
+
+async def test_empty_history_position_is_earliest():
+    stream = await subscribe("t")
+    assert stream.headers[b"last-event-id"] == b"earliest"
+    await stream.close()
+
+
+async def test_selectors_exact_wildcard_and_template():
+    exact = await subscribe("https://example.com/books/1")
+    everything = await subscribe("*")
+    template = await subscribe("https://example.com/books/{id}")
+    other = await subscribe("https://example.com/authors/{id}")
+    await publish(topic="https://example.com/books/1", data="b1")
+    for stream in (exact, everything, template):
+        [event] = await stream.read_events(1)
+        assert event["data"] == "b1"
+    assert await other.nothing_more()
+    for stream in (exact, everything, template, other):
+        await stream.close()
+
+
+async def test_update_with_several_topics_arrives_once():
+    stream = await subscribe("a", "b", "https://x/{id}")
+    await publish(topic=["a", "b", "https://x/1"], data="once")
+    await publish(topic="b", data="next")
+    events = await stream.read_events(2)
+    assert [e["data"] for e in events] == ["once", "next"]
+    assert await stream.nothing_more()
+    await stream.close()
+
+
+async def test_private_update_reaches_only_authorized_subscribers():
+    anonymous = await subscribe("https://example.com/secret/{id}")
+    authorized = await subscribe(
+        "https://example.com/secret/{id}",
+        headers={"authorization": f"Bearer {subscriber_token('https://example.com/secret/1')}"},
+    )
+    other_topic = await subscribe(
+        "https://example.com/secret/{id}",
+        headers={"authorization": f"Bearer {subscriber_token('https://example.com/secret/2')}"},
+    )
+    await publish(topic="https://example.com/secret/1", data="for your eyes", private="on")
+    [event] = await authorized.read_events(1)
+    assert event["data"] == "for your eyes"
+    assert await anonymous.nothing_more()
+    assert await other_topic.nothing_more()
+    for stream in (anonymous, authorized, other_topic):
+        await stream.close()
+
+
+async def test_token_in_cookie_and_query():
+    token = subscriber_token("*")
+    by_cookie = await subscribe("p", headers={"cookie": f"mercureAuthorization={token}"})
+    by_query = await subscribe("p", authorization=token)
+    assert by_query.headers[b"cache-control"] == b"private, no-store"
+    await publish(topic="p", data="private", private="")
+    assert (await by_cookie.read_events(1))[0]["data"] == "private"
+    assert (await by_query.read_events(1))[0]["data"] == "private"
+    await by_cookie.close()
+    await by_query.close()
+
+
+async def test_resume_after_last_event_id_header_and_query():
+    for n in range(5):
+        await publish(topic="r", data=str(n), id=f"r{n}")
+    await publish(topic="elsewhere", data="x", id="e0")
+    by_header = await subscribe("r", headers={"last-event-id": "r1"})
+    by_query = await subscribe("r", lastEventID="r2")
+    assert [e["data"] for e in await by_header.read_events(3)] == ["2", "3", "4"]
+    assert [e["data"] for e in await by_query.read_events(2)] == ["3", "4"]
+    await publish(topic="r", data="live", id="r5")
+    assert (await by_header.read_events(1))[0]["id"] == "r5"
+    assert (await by_query.read_events(1))[0]["id"] == "r5"
+    await by_header.close()
+    await by_query.close()
+
+
+async def test_header_takes_precedence_over_query():
+    for n in range(3):
+        await publish(topic="r", data=str(n), id=f"r{n}")
+    stream = await subscribe("r", lastEventID="r0", headers={"last-event-id": "r1"})
+    assert [e["id"] for e in await stream.read_events(1)] == ["r2"]
+    assert await stream.nothing_more()
+    await stream.close()
+
+
+async def test_earliest_replays_everything_kept():
+    for n in range(3):
+        await publish(topic="h", data=str(n))
+    stream = await subscribe("h", lastEventID="earliest")
+    assert [e["data"] for e in await stream.read_events(3)] == ["0", "1", "2"]
+    await stream.close()
+
+
+async def test_unknown_last_event_id_replays_all_kept_history():
+    await publish(topic="h", data="kept", id="k1")
+    stream = await subscribe("h", lastEventID="urn:uuid:pruned-long-ago")
+    assert [e["id"] for e in await stream.read_events(1)] == ["k1"]
+    await stream.close()
+
+
+async def test_private_updates_are_filtered_from_replay():
+    await publish(topic="h", data="secret", private="on", id="s")
+    await publish(topic="h", data="public", id="p")
+    stream = await subscribe("h", lastEventID="earliest")
+    assert [e["id"] for e in await stream.read_events(1)] == ["p"]
+    assert await stream.nothing_more()
+    await stream.close()
+
+
+@pytest.mark.parametrize(
+    "fields, status, reason",
+    [
+        ({"data": "no topic"}, 400, b'missing "topic"'),
+        ({"topic": "t", "id": "#frag"}, 400, b"'#'"),
+        ({"topic": "t", "id": "a\nb"}, 400, b"CR, LF or NUL"),
+        ({"topic": "t", "id": "a\x00b"}, 400, b"CR, LF or NUL"),
+        ({"topic": "t", "type": "a\rb"}, 400, b"type"),
+        ({"topic": "t", "retry": "12a"}, 400, b"retry"),
+        ({"topic": "t", "data": "x" * 2000}, 413, b"larger than"),
+        ({"topic": ["t"] * 40}, 413, b"topics"),
+    ],
+)
+async def test_invalid_publications_are_rejected_and_nothing_is_stored(settings, fields, status, reason):
+    settings.HUBBUB_MAX_DATA_BYTES = 1000
+    got_status, body = await publish(**fields)
+    assert got_status == status
+    assert reason in body
+    assert b"\n" not in body
+    assert await stored_count() == 0
+
+
+async def test_request_body_over_the_limit_is_413_before_reading(settings):
+    settings.HUBBUB_MAX_DATA_BYTES = 10
+    status, _, body = await request(
+        "POST",
+        headers={
+            "authorization": f"Bearer {publisher_token()}",
+            "content-type": "application/x-www-form-urlencoded",
+            "content-length": "10000000",
+        },
+        body=b"topic=t",
+    )
+    assert status == 413
+    assert await stored_count() == 0
+
+
+async def test_publishing_requires_a_valid_token():
+    status, headers, body = await request("POST", headers={"content-type": "application/x-www-form-urlencoded"}, body=b"topic=t")
+    assert status == 401 and headers[b"www-authenticate"] == b"Bearer"
+    status, headers, body = await request(
+        "POST", headers={"authorization": "Bearer nonsense", "content-type": "application/x-www-form-urlencoded"}, body=b"topic=t"
+    )
+    assert status == 401 and b"invalid_token" in headers[b"www-authenticate"]
+    status, _, _ = await request(
+        "POST",
+        headers={"authorization": f"Bearer {subscriber_token('*')}", "content-type": "application/x-www-form-urlencoded"},
+        body=b"topic=t",
+    )
+    assert status == 401
+    assert await stored_count() == 0
+
+
+async def test_publishing_outside_the_token_topics_is_forbidden():
+    token = publisher_token("https://example.com/books/{id}")
+    assert (await publish(token=token, topic="https://example.com/books/1"))[0] == 200
+    status, body = await publish(token=token, topic=["https://example.com/books/2", "https://example.com/users/1"])
+    assert status == 403
+    assert b"https://example.com/users/1" in body
+    assert await stored_count() == 1
+
+
+async def test_token_without_publish_claim_is_forbidden():
+    token = tokens.mint(django_settings.HUBBUB_PUBLISHER_JWT_KEY, subscribe=["*"])
+    status, body = await publish(token=token, topic="t")
+    assert status == 403 and b"mercure.publish" in body
+
+
+async def test_publish_must_be_form_encoded():
+    status, _, body = await request(
+        "POST", headers={"authorization": f"Bearer {publisher_token()}", "content-type": "application/json"}, body=b"{}"
+    )
+    assert status == 400 and b"x-www-form-urlencoded" in body
+
+
+async def test_publish_in_cookie_works():
+    status, _, body = await request(
+        "POST",
+        headers={"cookie": f"mercureAuthorization={publisher_token()}", "content-type": "application/x-www-form-urlencoded"},
+        body=b"topic=t&data=d",
+    )
+    assert status == 200 and body.startswith(b"urn:uuid:")
+
+
+async def test_subscribe_errors():
+    status, _, body = await request("GET")
+    assert status == 400 and b'missing "topic"' in body
+    status, _, _ = await request("GET", "topic=t", headers={"last-event-id": "#bad"})
+    assert status == 400
+    status, headers, _ = await request("GET", "topic=t", headers={"authorization": "Bearer garbage"})
+    assert status == 401 and b"invalid_token" in headers[b"www-authenticate"]
+    status, _, _ = await request("GET", "&".join(["topic=t"] * 65))
+    assert status == 413
+
+
+async def test_anonymous_subscribers_can_be_refused(settings):
+    settings.HUBBUB_ANONYMOUS_SUBSCRIBERS = False
+    status, _, body = await request("GET", "topic=t")
+    assert status == 401
+    stream = await subscribe("t", headers={"authorization": f"Bearer {subscriber_token('t')}"})
+    assert stream.status == 200
+    await stream.close()
+
+
+async def test_other_methods_are_405():
+    status, headers, _ = await request("DELETE")
+    assert status == 405 and headers[b"allow"] == b"GET, POST, OPTIONS"
+
+
+async def test_cors(settings):
+    settings.HUBBUB_CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+    status, headers, _ = await request("OPTIONS", headers={"origin": "https://app.example.com"})
+    assert status == 204
+    assert headers[b"access-control-allow-origin"] == b"https://app.example.com"
+    assert headers[b"access-control-allow-credentials"] == b"true"
+    assert b"Last-Event-ID" in headers[b"access-control-allow-headers"]
+    status, headers, _ = await request("OPTIONS", headers={"origin": "https://evil.example.com"})
+    assert b"access-control-allow-origin" not in headers
+    stream = await subscribe("t", headers={"origin": "https://app.example.com"})
+    assert stream.headers[b"access-control-allow-origin"] == b"https://app.example.com"
+    await stream.close()
+
+
+async def test_disconnect_leaves_nothing_behind():
+    hub = fanout.current()
+    tasks_before = len(asyncio.all_tasks())
+    streams = [await subscribe(f"topic-{n % 10}", "https://x/{id}") for n in range(50)]
+    assert len(hub.subscriptions) == 50
+    assert len(hub.by_topic) == 10
+    await publish(topic="topic-3", data="hello")
+    for stream in streams[3::10]:
+        assert (await stream.read_events(1))[0]["data"] == "hello"
+    for stream in streams:
+        await stream.close()
+    assert hub.subscriptions == set() and hub.by_topic == {} and hub.broad == set()
+    assert not +hub.memberships
+    layer = hub.layer
+    assert all(hub.channel not in members for members in layer.groups.values())
+    assert len(asyncio.all_tasks()) <= tasks_before + 1  # the fan-out's one receiver task
+
+
+async def test_slow_subscriber_is_disconnected_not_buffered(settings):
+    settings.HUBBUB_SUBSCRIBER_BUFFER = 5
+    hub = fanout.current()
+    stream = await subscribe("fast")
+    subscription = next(iter(hub.subscriptions))
+    for n in range(20):
+        hub.dispatch(Update.create("fast", str(n)), 10_000 + n)
+    assert subscription.closed and "too slow" in subscription.reason
+    await stream.communicator.wait(5)
+    assert hub.subscriptions == set()
+
+
+async def test_stream_closes_when_the_token_expires():
+    token = subscriber_token("t", expires_in=2)
+    stream = await subscribe("t", headers={"authorization": f"Bearer {token}"})
+    started = time.monotonic()
+    await stream.communicator.wait(5)
+    assert 0.9 < time.monotonic() - started < 4  # exp has whole-second precision

@@ -1,0 +1,76 @@
+import pytest
+
+from hubbub import fanout
+from hubbub.selectors import SelectorSet
+from hubbub.subscriptions import Subscription
+from hubbub.updates import Update
+
+
+def subscription(*selectors, grants=()):
+    return Subscription(SelectorSet(selectors), SelectorSet(grants), 100)
+
+
+def test_topic_groups_are_valid_channel_layer_names():
+    group = fanout.topic_group("https://example.com/books/{id}?x=ü")
+    assert group.startswith("hubbub.t.") and len(group) < 100
+    assert group.replace(".", "").replace("-", "").replace("_", "").isalnum()
+    assert fanout.topic_group("a") != fanout.topic_group("b")
+
+
+async def test_one_membership_per_topic_and_one_for_broad_selectors():
+    hub = fanout.current()
+    subs = [subscription("a"), subscription("a"), subscription("b", "https://x/{id}"), subscription("*")]
+    for sub in subs:
+        await hub.add(sub)
+    layer = hub.layer
+    assert hub.memberships == {fanout.topic_group("a"): 2, fanout.topic_group("b"): 1, fanout.ALL_GROUP: 2}
+    assert set(layer.groups) == {fanout.topic_group("a"), fanout.topic_group("b"), fanout.ALL_GROUP}
+    for sub in subs:
+        await hub.remove(sub)
+    assert not layer.groups and not +hub.memberships
+
+
+async def test_same_fanout_per_loop():
+    assert fanout.current() is fanout.current()
+    assert fanout.serving_loop() is not None
+
+
+async def test_dispatch_encodes_once_and_dedupes_copies(monkeypatch):
+    hub = fanout.current()
+    subs = [subscription("a"), subscription("a", "b"), subscription("*")]
+    for sub in subs:
+        await hub.add(sub)
+    encoded = []
+    original = Update.encode
+    monkeypatch.setattr(Update, "encode", lambda self: encoded.append(1) or original(self))
+    update = Update.create(["a", "b"], "x")
+    assert hub.dispatch(update, 1) == 3
+    assert hub.dispatch(update, 1) == 0
+    assert len(encoded) == 1
+    assert all(len(sub._chunks) == 1 for sub in subs)
+
+
+async def test_private_dispatch_checks_grants():
+    hub = fanout.current()
+    allowed, denied, broad_denied = subscription("a", grants=["a"]), subscription("a"), subscription("*")
+    for sub in (allowed, denied, broad_denied):
+        await hub.add(sub)
+    assert hub.dispatch(Update.create("a", private=True), 2) == 1
+    assert len(allowed._chunks) == 1 and not denied._chunks and not broad_denied._chunks
+
+
+async def test_failed_group_join_leaves_no_membership(monkeypatch):
+    hub = fanout.current()
+    await hub.add(subscription("ok"))
+    calls = []
+
+    async def failing(group, channel):
+        calls.append(group)
+        if len(calls) == 2:
+            raise ConnectionError("down")
+
+    monkeypatch.setattr(hub.layer, "group_add", failing)
+    with pytest.raises(ConnectionError):
+        await hub.add(subscription("x", "y"))
+    assert hub.memberships == {fanout.topic_group("ok"): 1}
+    assert len(hub.subscriptions) == 1

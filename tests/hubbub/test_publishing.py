@@ -1,0 +1,112 @@
+import threading
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import transaction
+
+import hubbub
+from hubbub import history, publishing
+from hubbub.exceptions import FanoutUnavailable, InvalidUpdate
+from hubbub.models import StoredUpdate
+from tests.hubbub.asgi import subscribe
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publish_from_sync_code_stores_and_returns_the_id():
+    update_id = hubbub.publish("t", "data", type="x")
+    row = StoredUpdate.objects.get()
+    assert (row.uid, row.topics, row.data, row.type) == (update_id, ["t"], "data", "x")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publish_in_a_transaction_waits_for_commit():
+    with transaction.atomic():
+        update_id = hubbub.publish("t", "later")
+        assert not StoredUpdate.objects.exists()
+    assert StoredUpdate.objects.get().uid == update_id
+
+
+@pytest.mark.django_db(transaction=True)
+def test_rolled_back_transaction_publishes_nothing():
+    with pytest.raises(RuntimeError):
+        with transaction.atomic():
+            hubbub.publish("t", "never")
+            raise RuntimeError
+    assert not StoredUpdate.objects.exists()
+
+
+def test_invalid_update_raises_before_anything_happens():
+    with pytest.raises(InvalidUpdate):
+        hubbub.publish("t", id="#x")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_apublish_reaches_subscribers():
+    stream = await subscribe("t")
+    update_id = await hubbub.apublish("t", "async")
+    [event] = await stream.read_events(1)
+    assert (event["id"], event["data"]) == (update_id, "async")
+    await stream.close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_publish_from_a_sync_view_thread_and_a_plain_thread_reaches_subscribers():
+    stream = await subscribe("t")
+    await sync_to_async(hubbub.publish)("t", "from a sync view")
+    results = []
+    thread = threading.Thread(target=lambda: results.append(hubbub.publish("t", "from a thread")))
+    await sync_to_async(thread.start)()
+    await sync_to_async(thread.join)()
+    events = await stream.read_events(2)
+    assert [e["data"] for e in events] == ["from a sync view", "from a thread"]
+    assert events[1]["id"] == results[0]
+    await stream.close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_sync_publish_from_async_code_is_refused():
+    with pytest.raises(RuntimeError):
+        hubbub.publish("t", "wrong")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_channel_layer_failure_is_reported_and_the_update_kept(monkeypatch):
+    layer = publishing.get_channel_layer()
+
+    async def broken(group, message):
+        raise ConnectionError("redis went away")
+
+    monkeypatch.setattr(layer, "group_send", broken)
+    with pytest.raises(FanoutUnavailable, match="redis went away") as raised:
+        await hubbub.apublish("t", "kept")
+    assert await sync_to_async(history.position)(raised.value.update_id)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_pruning_runs_in_the_background(settings, monkeypatch):
+    monkeypatch.setattr(history, "_stored_since_prune", 0)
+    settings.HUBBUB_PRUNE_EVERY = 5
+    settings.HUBBUB_HISTORY_MAX_COUNT = 2
+    for n in range(5):
+        hubbub.publish("t", str(n))
+    history._prune_executor.submit(lambda: None).result(timeout=10)
+    assert StoredUpdate.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_server_an_in_memory_process_relays(settings, monkeypatch):
+    monkeypatch.setattr(publishing, "_serving", False)
+    settings.HUBBUB_RELAY_URL = "http://127.0.0.1:9/.well-known/mercure"
+    relayed = []
+    monkeypatch.setattr(publishing.relay, "relay", relayed.append)
+    update_id = hubbub.publish("t", "via the server")
+    assert [u.id for u in relayed] == [update_id]
+    assert not StoredUpdate.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_relay_failure_falls_back_to_storing(settings, monkeypatch):
+    monkeypatch.setattr(publishing, "_serving", False)
+    settings.HUBBUB_RELAY_URL = "http://127.0.0.1:9/.well-known/mercure"
+    update_id = hubbub.publish("t", "kept for resume")
+    assert StoredUpdate.objects.get().uid == update_id

@@ -1,0 +1,79 @@
+import asyncio
+
+from hubbub.selectors import SelectorSet
+from hubbub.subscriptions import HEARTBEAT, Subscription
+from hubbub.updates import Update
+
+
+def subscription(limit=10, replaying=False, grants=()):
+    return Subscription(SelectorSet(["t", "https://x/{id}"]), SelectorSet(grants), limit, replaying=replaying)
+
+
+async def test_buffered_chunks_are_sent_as_one():
+    sub = subscription()
+    sub.push(1, b"a")
+    sub.push(2, b"b")
+    assert await sub.next() == b"ab"
+
+
+async def test_next_waits_for_a_push():
+    sub = subscription()
+    waiting = asyncio.ensure_future(sub.next())
+    await asyncio.sleep(0)
+    assert not waiting.done()
+    sub.push(1, b"x")
+    assert await waiting == b"x"
+
+
+async def test_overflow_closes_instead_of_growing():
+    sub = subscription(limit=3)
+    for n in range(1, 5):
+        sub.push(n, b"x")
+    assert sub.closed and "too slow" in sub.reason
+    assert await sub.next() is None
+
+
+async def test_close_wakes_the_reader():
+    sub = subscription()
+    waiting = asyncio.ensure_future(sub.next())
+    await asyncio.sleep(0)
+    sub.close("bye")
+    assert await waiting is None
+
+
+def test_replay_holds_live_events_and_drops_those_replayed():
+    sub = subscription(replaying=True)
+    sub.push(5, b"five")
+    sub.push(7, b"seven")
+    sub.push(6, b"six")
+    assert not sub._chunks
+    sub.finish_replay(6)
+    assert list(sub._chunks) == [b"seven"]
+    sub.push(6, b"late copy of six, still in flight during the replay")
+    sub.push(8, b"eight")
+    assert list(sub._chunks) == [b"seven", b"eight"]
+
+
+def test_replay_overflow_closes():
+    sub = subscription(limit=2, replaying=True)
+    for n in range(1, 4):
+        sub.push(n, b"x")
+    assert sub.closed
+
+
+def test_heartbeat_only_when_idle():
+    sub = subscription()
+    sub.push(1, b"x")
+    sub.heartbeat()
+    assert list(sub._chunks) == [b"x"]
+    sub.heartbeat()
+    assert list(sub._chunks) == [b"x", HEARTBEAT]
+
+
+def test_wants_and_may_read():
+    sub = subscription(grants=["https://x/1"])
+    assert sub.wants(Update.create("t"))
+    assert sub.wants(Update.create("https://x/2"))
+    assert not sub.wants(Update.create("u"))
+    assert not sub.wants(Update.create("https://x/2", private=True))
+    assert sub.wants(Update.create(["https://x/2", "https://x/1"], private=True))

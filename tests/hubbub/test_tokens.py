@@ -1,0 +1,65 @@
+import time
+
+import jwt
+import pytest
+
+from hubbub import tokens
+from hubbub.tokens import InvalidToken
+
+KEY = "a-key-of-at-least-32-bytes-for-hs256-ok"
+
+
+def test_mint_and_decode():
+    token = tokens.mint(KEY, publish=["*"], subscribe=["https://example.com/{id}"], expires_in=60)
+    claims = tokens.decode(token, KEY)
+    assert claims.publish.wildcard
+    assert claims.subscribe.match("https://example.com/1")
+    assert claims.expires == pytest.approx(time.time() + 60, abs=2)
+
+
+def test_token_without_mercure_claim_grants_nothing():
+    claims = tokens.decode(jwt.encode({"sub": "x"}, KEY, algorithm="HS256"), KEY)
+    assert claims.publish is None and claims.subscribe is None
+
+
+@pytest.mark.parametrize(
+    "token, reason",
+    [
+        ("not-a-jwt", "invalid token"),
+        (jwt.encode({"mercure": {"publish": ["*"]}}, "another-key-of-32-bytes-or-more-here", algorithm="HS256"), "Signature"),
+        (jwt.encode({"mercure": {"publish": ["*"]}, "exp": 1}, KEY, algorithm="HS256"), "expired"),
+        (jwt.encode({"mercure": {"publish": "*"}}, KEY, algorithm="HS256"), "list of strings"),
+        (jwt.encode({"mercure": ["*"]}, KEY, algorithm="HS256"), "object"),
+        (jwt.encode({"mercure": {"publish": ["*"]}}, KEY * 2, algorithm="HS512"), "alg"),
+    ],
+)
+def test_invalid_tokens(token, reason):
+    with pytest.raises(InvalidToken, match=reason):
+        tokens.decode(token, KEY)
+
+
+def test_unsigned_token_is_rejected():
+    token = jwt.encode({"mercure": {"publish": ["*"]}}, None, algorithm="none")
+    with pytest.raises(InvalidToken):
+        tokens.decode(token, KEY)
+
+
+def test_no_key_configured():
+    with pytest.raises(InvalidToken, match="no key"):
+        tokens.decode(tokens.mint(KEY, publish=["*"]), None)
+
+
+def test_find_precedence_header_then_query_then_cookie():
+    headers = {b"authorization": b"Bearer from-header"}
+    query = {"authorization": ["from-query"]}
+    cookies = {"mercureAuthorization": "from-cookie"}
+    assert tokens.find(headers, query, cookies) == ("from-header", "header")
+    assert tokens.find({}, query, cookies) == ("from-query", "query")
+    assert tokens.find({}, {"access_token": ["t"]}, {}) == ("t", "query")
+    assert tokens.find({}, {}, cookies) == ("from-cookie", "cookie")
+    assert tokens.find({}, {}, {}) == (None, "")
+
+
+def test_find_rejects_other_schemes():
+    with pytest.raises(InvalidToken, match="Bearer"):
+        tokens.find({b"authorization": b"Basic dXNlcjpwYXNz"}, {}, {})

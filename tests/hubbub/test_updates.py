@@ -1,0 +1,66 @@
+import pytest
+
+from hubbub.exceptions import InvalidUpdate, UpdateTooLarge
+from hubbub.updates import Update, check_event_id
+
+
+def test_create_generates_urn_uuid_id():
+    update = Update.create("https://example.com/books/1", "x")
+    assert update.id.startswith("urn:uuid:")
+    assert update.topics == ("https://example.com/books/1",)
+
+
+def test_encode_splits_multiline_data_and_sends_type_and_retry():
+    update = Update.create(["a", "b"], "line 1\nline 2\r\nline 3\r\n\nend", type="greet", id="abc", retry="5000")
+    assert update.encode() == (
+        b"id: abc\nevent: greet\nretry: 5000\n"
+        b"data: line 1\ndata: line 2\ndata: line 3\ndata: \ndata: end\n\n"
+    )
+
+
+def test_encode_without_optional_fields():
+    assert Update.create("t", "", id="i").encode() == b"id: i\ndata: \n\n"
+
+
+@pytest.mark.parametrize("bad_id", ["#fragment", "a\nb", "a\rb", "a\x00b"])
+def test_ids_breaking_the_protocol_are_rejected(bad_id):
+    with pytest.raises(InvalidUpdate):
+        Update.create("t", id=bad_id)
+
+
+def test_type_with_line_break_is_rejected():
+    with pytest.raises(InvalidUpdate, match="type"):
+        Update.create("t", type="a\nb")
+
+
+@pytest.mark.parametrize("retry", ["-1", "1.5", "ten", "١٢"])
+def test_retry_must_be_ascii_digits(retry):
+    with pytest.raises(InvalidUpdate, match="retry"):
+        Update.create("t", retry=retry)
+
+
+def test_topics_are_required_and_non_empty():
+    with pytest.raises(InvalidUpdate):
+        Update.create([])
+    with pytest.raises(InvalidUpdate):
+        Update.create([""])
+
+
+def test_limits(settings):
+    settings.HUBBUB_MAX_DATA_BYTES = 10
+    settings.HUBBUB_MAX_TOPICS = 2
+    settings.HUBBUB_MAX_TOPIC_LENGTH = 5
+    settings.HUBBUB_MAX_ID_LENGTH = 4
+    with pytest.raises(UpdateTooLarge, match="data"):
+        Update.create("t", "é" * 6)
+    with pytest.raises(UpdateTooLarge, match="topics"):
+        Update.create(["a", "b", "c"])
+    with pytest.raises(UpdateTooLarge, match="topic"):
+        Update.create("abcdef")
+    with pytest.raises(UpdateTooLarge, match="id"):
+        check_event_id("abcde")
+
+
+def test_message_round_trip():
+    update = Update.create(["a", "b"], "d", private=True, type="t", id="i", retry=3)
+    assert Update.from_message(update.as_message()) == update

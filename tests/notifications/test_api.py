@@ -1,0 +1,152 @@
+import json
+
+import pytest
+from django.conf import settings
+from django.test import Client
+
+from hubbub import tokens
+from notifications.api import MAX_BODY_BYTES
+from notifications.models import Notification
+from notifications.topics import user_topic
+from tests.notifications.conftest import published
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+URL = "/api/notifications/"
+
+
+def token(*selectors: str, key: str | None = None, **kwargs) -> str:
+    return tokens.mint(key or settings.HUBBUB_PUBLISHER_JWT_KEY, publish=list(selectors), **kwargs)
+
+
+def post(payload, auth: str | None = None, client: Client | None = None, **extra):
+    body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
+    headers = {"HTTP_AUTHORIZATION": auth} if auth is not None else {}
+    return (client or Client()).post(URL, body, content_type=extra.pop("content_type", "application/json"), **headers, **extra)
+
+
+def bearer(*selectors: str, **kwargs) -> str:
+    return f"Bearer {token(*selectors, **kwargs)}"
+
+
+def test_publisher_token_creates_notifications_and_answers_201_with_ids(alice, bob):
+    response = post(
+        {"recipients": ["alice", "bob"], "title": "Deploy done", "body": "v2", "url": "https://ci.example/1", "level": "success"},
+        bearer("*"),
+    )
+    assert response.status_code == 201
+    ids = response.json()["ids"]
+    rows = Notification.objects.filter(pk__in=ids).order_by("pk")
+    assert [(n.recipient.username, n.title, n.body, n.url, n.level) for n in rows] == [
+        ("alice", "Deploy done", "v2", "https://ci.example/1", "success"),
+        ("bob", "Deploy done", "v2", "https://ci.example/1", "success"),
+    ]
+    assert sorted(topics[0] for topics, _, _ in published("notification")) == sorted([user_topic(alice), user_topic(bob)])
+
+
+def test_token_claim_must_cover_every_recipients_topic(alice, bob):
+    response = post({"recipients": ["alice"], "title": "t"}, bearer("/notifications/users/{id}"))
+    assert response.status_code == 201
+    response = post({"recipients": ["alice", "bob"], "title": "t"}, bearer(user_topic(alice)))
+    assert response.status_code == 403
+    assert response.json() == {"error": f"the token does not allow publishing to {user_topic(bob)}"}
+    response = post({"recipients": ["alice"], "title": "t"}, f"Bearer {tokens.mint(settings.HUBBUB_PUBLISHER_JWT_KEY, subscribe=['*'])}")
+    assert (response.status_code, response.json()["error"]) == (403, "the token carries no mercure.publish claim")
+    assert Notification.objects.count() == 1
+
+
+def test_group_recipient(team, alice, bob):
+    response = post({"group": "team", "title": "Hello team"}, bearer("*"))
+    assert response.status_code == 201
+    assert len(response.json()["ids"]) == 2
+    response = post({"group": "nobody", "title": "x"}, bearer("*"))
+    assert (response.status_code, response.json()["error"]) == (404, "no group named 'nobody'")
+
+
+@pytest.mark.parametrize(
+    "auth, reason",
+    [
+        (None, "a publisher JWT (Authorization: Bearer) or a staff session is required"),
+        ("Basic abc", "the Authorization header must be 'Bearer <token>'"),
+        ("Bearer not-a-jwt", "invalid token: Not enough segments"),
+        ("Bearer " + tokens.mint("some-other-key-that-is-long-enough-0123", publish=["*"]), "invalid token: Signature verification failed"),
+        ("Bearer " + tokens.mint(settings.HUBBUB_PUBLISHER_JWT_KEY, publish=["*"], expires_in=-10), "token has expired"),
+        ("Bearer " + tokens.mint(settings.HUBBUB_SUBSCRIBER_JWT_KEY, publish=["*"]), "invalid token: Signature verification failed"),
+    ],
+)
+def test_missing_or_bad_token_is_401(alice, auth, reason):
+    response = post({"recipients": ["alice"], "title": "t"}, auth)
+    assert response.status_code == 401
+    assert response.json() == {"error": reason}
+    assert response["WWW-Authenticate"] == "Bearer"
+    assert Notification.objects.count() == 0
+
+
+@pytest.mark.parametrize(
+    "payload, reason",
+    [
+        ("{not json", "malformed JSON: Expecting property name enclosed in double quotes: line 1 column 2 (char 1)"),
+        (b"\xff\xfe", "the request body is not valid UTF-8"),
+        ([1, 2], "the JSON body must be an object"),
+        ({"recipients": ["alice"], "title": "t", "colour": "red"}, "unknown field(s): colour"),
+        ({"title": "t"}, 'give either "recipients" (a list of usernames) or "group" (a group name)'),
+        ({"recipients": ["alice"], "group": "team", "title": "t"}, 'give either "recipients" (a list of usernames) or "group" (a group name)'),
+        ({"recipients": "alice", "title": "t"}, '"recipients" must be a non-empty list of usernames'),
+        ({"recipients": [], "title": "t"}, '"recipients" must be a non-empty list of usernames'),
+        ({"group": 3, "title": "t"}, '"group" must be a non-empty string'),
+        ({"recipients": ["alice"]}, "title must not be empty"),
+        ({"recipients": ["alice"], "title": 5}, "title must be a string"),
+        ({"recipients": ["alice"], "title": "t", "level": "loud"}, "level must be one of info, success, warning, error, not 'loud'"),
+        ({"recipients": ["alice"], "title": "t", "url": "javascript:alert(1)"}, "url must be a path on this site (/...) or an http(s) URL"),
+    ],
+)
+def test_malformed_requests_are_400(alice, payload, reason):
+    response = post(payload, bearer("*"))
+    assert response.status_code == 400
+    assert response.json() == {"error": reason}
+    assert Notification.objects.count() == 0
+
+
+def test_json_content_type_is_required(alice):
+    response = post(json.dumps({"recipients": ["alice"], "title": "t"}), bearer("*"), content_type="text/plain")
+    assert response.status_code == 400
+    assert response.json()["error"] == "the request body must be JSON (Content-Type: application/json)"
+
+
+def test_unknown_users_are_404_and_nobody_is_notified(alice):
+    response = post({"recipients": ["alice", "mallory", "trent"], "title": "t"}, bearer("*"))
+    assert (response.status_code, response.json()) == (404, {"error": "unknown user(s): mallory, trent"})
+    assert Notification.objects.count() == 0
+
+
+def test_oversized_body_is_413(alice):
+    response = post({"recipients": ["alice"], "title": "t", "body": "x" * MAX_BODY_BYTES}, bearer("*"))
+    assert response.status_code == 413
+    assert response.json() == {"error": f"the request body is larger than {MAX_BODY_BYTES} bytes"}
+    response = post({"recipients": [f"user{i}" for i in range(1001)], "title": "t"}, bearer("*"))
+    assert (response.status_code, response.json()) == (413, {"error": "more than 1000 recipients"})
+
+
+def test_staff_session_is_allowed_with_csrf(alice):
+    staff = alice.__class__.objects.create_user("admin", is_staff=True)
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(staff)
+    response = post({"recipients": ["alice"], "title": "t"}, client=client)
+    assert response.status_code == 403
+    assert response.json()["error"].startswith("CSRF verification failed")
+    client.get("/notifications/")
+    csrf = client.cookies["csrftoken"].value
+    response = post({"recipients": ["alice"], "title": "From staff"}, client=client, HTTP_X_CSRFTOKEN=csrf)
+    assert response.status_code == 201
+    assert Notification.objects.get().title == "From staff"
+
+
+def test_non_staff_session_is_403(alice, bob):
+    client = Client()
+    client.force_login(bob)
+    response = post({"recipients": ["alice"], "title": "t"}, client=client)
+    assert (response.status_code, response.json()) == (403, {"error": "only staff members may send notifications with a session"})
+
+
+def test_only_post(db):
+    assert Client().get(URL).status_code == 405

@@ -1,0 +1,216 @@
+"""notifications.js and the bell in Chromium, against a live embedded server."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, expect, sync_playwright
+
+from tests.notifications.live import signed_in_user
+from tests.servers import ROOT, Server
+
+pytestmark = pytest.mark.browser
+
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path="/usr/bin/chromium",
+            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+        )
+        yield browser
+        browser.close()
+
+
+def signed_in_context(browser: Browser, server: Server, session_key: str, **options):
+    context = browser.new_context(**options)
+    context.add_cookies([{"name": "sessionid", "value": session_key, "url": server.url}])
+    return context
+
+
+def screenshot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(Path(ARTIFACTS) / name), full_page=True)
+
+
+def test_notify_command_updates_open_page_and_reading_in_another_tab_updates_the_first(browser, embedded_server):
+    name, _, session_key = signed_in_user(embedded_server, "alice")
+    context = signed_in_context(browser, embedded_server, session_key)
+    first = context.new_page()
+    errors: list[str] = []
+    first.on("pageerror", lambda error: errors.append(str(error)))
+    first.goto(f"{embedded_server.url}/notifications/")
+    bell = first.locator("#notification-bell")
+    expect(bell).to_have_attribute("aria-label", "Notifications: 0 unread")
+    expect(first.locator("#notification-count")).to_be_hidden()
+
+    embedded_server.manage(
+        "notify", "--user", name, "--title", "Deploy <b>finished</b>", "--body", "<img src=x onerror=alert(1)>", "--url", "/notifications/?from=toast", "--level", "success"
+    )
+
+    expect(first.locator("#notification-count")).to_have_text("1")
+    expect(bell).to_have_attribute("aria-label", "Notifications: 1 unread")
+    toast = first.locator("#notification-toasts .notification-toast")
+    expect(toast).to_have_count(1)
+    expect(toast.locator(".notification-toast__title a")).to_have_text("Deploy <b>finished</b>")
+    expect(toast.locator(".notification-toast__title a")).to_have_attribute("href", re.compile(r"/notifications/\?from=toast$"))
+    expect(toast.locator(".notification-toast__body")).to_have_text("<img src=x onerror=alert(1)>")
+    assert first.locator("#notification-toasts img").count() == 0
+    # The centre on the open page shows it live, unread, with its link.
+    item = first.locator("#notification-list li.notification").first
+    expect(item).to_have_class(re.compile(r"\bis-unread\b"))
+    expect(item.locator(".notification__title a")).to_have_text("Deploy <b>finished</b>")
+    expect(first.locator("#notification-unread")).to_have_text("1")
+    screenshot(first, "notifications-toast.png")
+
+    second = context.new_page()
+    second.goto(f"{embedded_server.url}/notifications/")
+    expect(second.locator("#notification-count")).to_have_text("1")
+    second.get_by_role("button", name="Mark all as read").click()
+    expect(second.locator("#notification-count")).to_be_hidden()
+
+    expect(first.locator("#notification-count")).to_be_hidden()
+    expect(bell).to_have_attribute("aria-label", "Notifications: 0 unread")
+    expect(item).not_to_have_class(re.compile(r"\bis-unread\b"))
+    expect(first.locator("#notification-unread")).to_have_text("0")
+
+    # Persisted: a reload shows the same state.
+    first.reload()
+    expect(first.locator("#notification-list li.notification.is-unread")).to_have_count(0)
+    expect(first.locator("#notification-list li.notification")).to_have_count(1)
+    assert errors == []
+    context.close()
+
+
+def test_mark_one_read_at_phone_width_in_dark_mode(browser, embedded_server):
+    name, _, session_key = signed_in_user(embedded_server, "bob")
+    for title in ("first", "second"):
+        embedded_server.manage("notify", "--user", name, "--title", title)
+    context = signed_in_context(
+        browser, embedded_server, session_key, viewport={"width": 375, "height": 700}, color_scheme="dark"
+    )
+    page = context.new_page()
+    page.goto(f"{embedded_server.url}/notifications/")
+    expect(page.locator("#notification-count")).to_have_text("2")
+    items = page.locator("#notification-list li.notification")
+    expect(items.first).to_contain_text("second")
+    items.first.get_by_role("button", name="Mark read").click()
+    expect(page.locator("#notification-count")).to_have_text("1")
+    expect(items.first).not_to_have_class(re.compile(r"\bis-unread\b"))
+    expect(items.nth(1)).to_have_class(re.compile(r"\bis-unread\b"))
+    no_horizontal_scroll = page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+    assert no_horizontal_scroll
+    screenshot(page, "notifications-phone-dark.png")
+    context.close()
+
+
+HIDDEN_TAB_WITH_PERMISSION = """
+window.shownNotifications = [];
+window.Notification = class {
+  static permission = "granted";
+  static requestPermission() { return Promise.resolve("granted"); }
+  constructor(title, options) { window.shownNotifications.push({ title, ...options }); }
+  addEventListener() {}
+  close() {}
+};
+Object.defineProperty(document, "visibilityState", { get: () => "hidden" });
+"""
+
+
+def test_hidden_tab_gets_a_browser_notification_instead_of_a_toast(browser, embedded_server):
+    name, _, session_key = signed_in_user(embedded_server, "carol")
+    context = signed_in_context(browser, embedded_server, session_key)
+    context.add_init_script(HIDDEN_TAB_WITH_PERMISSION)
+    page = context.new_page()
+    page.goto(f"{embedded_server.url}/notifications/")
+    expect(page.locator("#notification-permission")).to_be_hidden()  # already granted: nothing to ask
+
+    embedded_server.manage("notify", "--user", name, "--title", "While you were away", "--body", "details")
+
+    page.wait_for_function("window.shownNotifications.length === 1")
+    [shown] = page.evaluate("window.shownNotifications")
+    assert (shown["title"], shown["body"]) == ("While you were away", "details")
+    assert shown["tag"].startswith("hubbub-notification-")
+    expect(page.locator("#notification-count")).to_have_text("1")
+    assert page.locator("#notification-toasts .notification-toast").count() == 0
+    context.close()
+
+
+def test_permission_is_asked_only_from_the_button(browser, embedded_server):
+    _, _, session_key = signed_in_user(embedded_server, "dave")
+    context = signed_in_context(browser, embedded_server, session_key)
+    context.add_init_script(
+        """
+        window.permissionRequests = 0;
+        window.Notification = class {
+          static permission = "default";
+          static requestPermission() { window.permissionRequests += 1; this.permission = "granted"; return Promise.resolve("granted"); }
+        };
+        """
+    )
+    page = context.new_page()
+    page.goto(f"{embedded_server.url}/notifications/")
+    button = page.get_by_role("button", name="Show desktop notifications")
+    expect(button).to_be_visible()
+    assert page.evaluate("window.permissionRequests") == 0
+    button.click()
+    expect(button).to_be_hidden()
+    assert page.evaluate("window.permissionRequests") == 1
+    context.close()
+
+
+def test_after_a_server_restart_the_page_gets_what_it_missed_once(browser, embedded_deployment):
+    server = embedded_deployment.start()
+    name, _, session_key = signed_in_user(server, "erin")
+    context = signed_in_context(browser, server, session_key)
+    page = context.new_page()
+    page.goto(f"{server.url}/notifications/")
+    server.manage("notify", "--user", name, "--title", "before the restart")
+    expect(page.locator("#notification-count")).to_have_text("1")
+
+    server.stop()
+    # With no server to relay through, the command stores the update in the hub's history.
+    server.manage("notify", "--user", name, "--title", "while the server was down")
+    server = server.restart()
+
+    expect(page.locator("#notification-count")).to_have_text("2", timeout=20_000)
+    items = page.locator("#notification-list li.notification")
+    expect(items).to_have_count(2)
+    expect(items.nth(0)).to_contain_text("while the server was down")
+    expect(items.nth(1)).to_contain_text("before the restart")
+    context.close()
+    server.stop()
+
+
+def test_chat_mention_reaches_the_mentioned_users_open_room_page(browser, embedded_server):
+    author, author_pk, _ = signed_in_user(embedded_server, "author")
+    reader, _, session_key = signed_in_user(embedded_server, "reader")
+    slug = f"mentions-{author_pk}"
+    embedded_server.manage("shell", "-c", f"from chat.models import Room; Room.objects.create(slug={slug!r}, name='Mentions')")
+    context = signed_in_context(browser, embedded_server, session_key)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    page.goto(f"{embedded_server.url}/rooms/{slug}/")
+    expect(page.locator("#notification-bell")).to_have_attribute("aria-label", "Notifications: 0 unread")
+
+    # A message posted in another process, as the chat's post view does it.
+    embedded_server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth import get_user_model; from chat.models import Room; from chat.posting import post; "
+        f"post(Room.objects.get(slug={slug!r}), get_user_model().objects.get(username={author!r}), 'hey @{reader}, look')",
+    )
+
+    expect(page.locator("#notification-count")).to_have_text("1")
+    toast_link = page.locator("#notification-toasts .notification-toast__title a")
+    expect(toast_link).to_have_text(f"{author} mentioned you in Mentions")
+    expect(toast_link).to_have_attribute("href", re.compile(rf"/rooms/{slug}/#message-\d+$"))
+    assert errors == []
+    context.close()

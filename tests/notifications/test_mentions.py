@@ -1,0 +1,92 @@
+import pytest
+from django.contrib.auth import get_user_model
+
+from chat.models import Message, Room
+from chat.signals import message_posted
+from notifications.mentions import candidate_names, mentioned_users, notify_mentions
+from notifications.models import Notification
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def users(db):
+    User = get_user_model()
+    return {name: User.objects.create_user(name) for name in ["alice", "bob", "Lady Macbeth", "Lady", "o.brien"]}
+
+
+def names(text: str) -> list[str]:
+    return [u.username for u in mentioned_users(text)]
+
+
+def test_candidates_are_longest_first_without_trailing_punctuation():
+    assert candidate_names("hi @Lady Macbeth, look") == [["lady macbeth", "lady"]]
+    assert candidate_names("@bob: and @alice.") == [["bob"], ["alice.", "alice"]]
+    assert candidate_names("@Puck and Mistress Quickly") == [["puck and mistress quickly", "puck and mistress", "puck and", "puck"]]
+    assert candidate_names("mail me at bob@example.com or @@bob") == []
+
+
+def test_mentions_match_existing_usernames_case_insensitively(users):
+    assert names("@ALICE and @bob!") == ["alice", "bob"]
+    assert names("@Lady Macbeth, thoughts?") == ["Lady Macbeth"]
+    assert names("@Lady, thoughts?") == ["Lady"]
+    assert names("ping @o.brien.") == ["o.brien"]
+    assert names("@bob's and @Lady Macbeth’s") == ["bob", "Lady Macbeth"]
+    assert names("@alice @alice @Alice") == ["alice"]
+    assert names("@nobody and alice@example.com") == []
+
+
+def test_inactive_users_are_not_mentioned(users):
+    users["bob"].is_active = False
+    users["bob"].save()
+    assert names("@bob") == []
+
+
+@pytest.fixture
+def room(db):
+    return Room.objects.create(slug="lobby", name="Lobby")
+
+
+def post(room, author, text):
+    message = Message.objects.create(room=room, author=author, text=text)
+    message_posted.send(sender=Message, message=message)
+    return message
+
+
+def test_message_posted_notifies_each_mentioned_user_once_never_the_author(users, room):
+    message = post(room, users["alice"], "@bob @alice @Bob see @Lady Macbeth's idea")
+    rows = list(Notification.objects.order_by("pk"))
+    assert [n.recipient.username for n in rows] == ["bob", "Lady Macbeth"]
+    for notification in rows:
+        assert notification.title == "alice mentioned you in Lobby"
+        assert notification.body == message.text
+        assert notification.url == f"/rooms/lobby/#message-{message.pk}"
+
+
+def test_a_message_without_mentions_notifies_no_one(users, room):
+    post(room, users["alice"], "hello everyone, mail bob@example.com")
+    assert Notification.objects.count() == 0
+
+
+def test_long_messages_are_shortened_in_the_body(users, room):
+    post(room, users["alice"], "@bob " + "x" * 1000)
+    body = Notification.objects.get().body
+    assert len(body) == 300 and body.endswith("…")
+
+
+def test_receiver_works_with_any_object_honouring_the_contract(users):
+    class FakeRoom:
+        name = "Somewhere"
+
+        def get_absolute_url(self):
+            return "/rooms/somewhere/"
+
+    class FakeMessage:
+        pk = 9
+        text = "hey @alice"
+        author = users["bob"]
+        room = FakeRoom()
+
+    notify_mentions(sender=object, message=FakeMessage())
+    notification = Notification.objects.get()
+    assert (notification.recipient.username, notification.url) == ("alice", "/rooms/somewhere/#message-9")

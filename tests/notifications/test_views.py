@@ -1,0 +1,115 @@
+import re
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+import notifications
+from notifications.models import Notification
+from notifications.topics import user_topic
+from notifications.views import PAGE_SIZE
+from tests.notifications.conftest import published
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def alice_client(alice):
+    client = Client()
+    client.force_login(alice)
+    return client
+
+
+def test_list_requires_sign_in(db):
+    response = Client().get("/notifications/")
+    assert response.status_code == 302
+    assert response["Location"].startswith("/?next=")
+
+
+def test_list_shows_newest_first_unread_marked_links_and_escaped_text(alice, bob, alice_client):
+    old = notifications.notify(alice, "Old one")
+    Notification.objects.filter(pk=old.pk).update(read_at="2026-01-01T00:00:00Z")
+    notifications.notify(alice, "<script>alert(1)</script>", body="<b>bold</b>", url="/rooms/lobby/#message-3")
+    notifications.notify(bob, "Bob's secret")
+
+    response = alice_client.get("/notifications/")
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Bob&#x27;s secret" not in html and "Bob's secret" not in html
+    assert "<script>alert(1)</script>" not in html
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html and "&lt;b&gt;bold&lt;/b&gt;" in html
+    assert html.index("&lt;script&gt;") < html.index("Old one")
+    assert re.search(r'class="notification notification--info is-unread" data-id="\d+"', html)
+    assert re.search(rf'class="notification notification--info" data-id="{old.pk}"', html)
+    assert '<a href="/rooms/lobby/#message-3">' in html
+    # The bell: count, label, topic for notifications.js, its stylesheet.
+    assert 'aria-label="Notifications: 1 unread"' in html
+    assert f'data-topic="{user_topic(alice)}"' in html
+    assert "/static/notifications/notifications.css" in html
+    assert 'aria-live="polite"' in html
+
+
+def test_list_is_paginated(alice, alice_client):
+    for i in range(PAGE_SIZE + 3):
+        notifications.notify(alice, f"number {i}")
+    first = alice_client.get("/notifications/").content.decode()
+    second = alice_client.get("/notifications/?page=2").content.decode()
+    assert first.count('class="notification notification--') == PAGE_SIZE
+    assert f"number {PAGE_SIZE + 2}" in first and "number 0<" not in first
+    assert second.count('class="notification notification--') == 3
+    assert 'data-live="false"' in second
+
+
+def test_bell_shows_99_plus(alice, alice_client):
+    notifications.notify([alice] * 1, "x")
+    Notification.objects.bulk_create([Notification(recipient=alice, title=str(i)) for i in range(120)])
+    html = alice_client.get("/notifications/").content.decode()
+    assert 'aria-label="Notifications: 121 unread"' in html
+    assert re.search(r'id="notification-count"[^>]*>99\+</span>', html)
+
+
+def test_mark_one_read_with_fetch_answers_json(alice, alice_client):
+    notification = notifications.notify(alice, "Read me")
+    notifications.notify(alice, "Still unread")
+    response = alice_client.post(reverse("notifications:read", args=[notification.pk]), HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert response.json() == {"ids": [notification.pk], "unread": 1}
+    assert Notification.objects.get(pk=notification.pk).read_at is not None
+    assert published("notification.read")[-1][1]["ids"] == [notification.pk]
+
+
+def test_mark_one_read_with_a_plain_form_redirects(alice, alice_client):
+    notification = notifications.notify(alice, "Read me")
+    response = alice_client.post(reverse("notifications:read", args=[notification.pk]), {"next": "/notifications/?page=1"})
+    assert (response.status_code, response["Location"]) == (302, "/notifications/?page=1")
+    response = alice_client.post(reverse("notifications:read", args=[notification.pk]), {"next": "https://evil.example/"})
+    assert response["Location"] == "/notifications/"
+
+
+def test_cannot_mark_another_users_notification(alice, bob, alice_client):
+    theirs = notifications.notify(bob, "Bob's")
+    response = alice_client.post(reverse("notifications:read", args=[theirs.pk]), HTTP_ACCEPT="application/json")
+    assert response.status_code == 404
+    assert Notification.objects.get(pk=theirs.pk).read_at is None
+
+
+def test_mark_all_read_up_to_what_the_page_showed(alice, alice_client):
+    shown = [notifications.notify(alice, f"n{i}") for i in range(2)]
+    later = notifications.notify(alice, "later")
+    response = alice_client.post(reverse("notifications:read-all"), {"up_to": shown[-1].pk}, HTTP_ACCEPT="application/json")
+    assert response.json() == {"ids": [n.pk for n in shown], "unread": 1}
+    assert list(Notification.objects.unread().values_list("pk", flat=True)) == [later.pk]
+    response = alice_client.post(reverse("notifications:read-all"), {"up_to": "abc"})
+    assert response.status_code == 400
+    response = alice_client.post(reverse("notifications:read-all"))
+    assert response.status_code == 302
+    assert not Notification.objects.unread().exists()
+
+
+def test_marking_read_needs_csrf_and_post(alice):
+    notification = notifications.notify(alice, "x")
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(alice)
+    assert client.post(reverse("notifications:read", args=[notification.pk])).status_code == 403
+    assert client.get(reverse("notifications:read", args=[notification.pk])).status_code == 405
+    assert Notification.objects.get(pk=notification.pk).read_at is None
