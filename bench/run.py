@@ -12,6 +12,7 @@ The server runs on core 0 (``taskset -c 0``), the load generator on core 1. Resu
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import resource
@@ -110,11 +111,10 @@ def load_average() -> float:
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen:
     process = subprocess.Popen(
-        ["taskset", "-c", LOADGEN_CPUS, "py-spy", "record", "--pid", str(pid), "--subprocesses", "--rate", "1000", "--function", "--nonblocking", "--format", "raw", "-o", str(output)],
+        ["taskset", "-c", LOADGEN_CPUS, shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses", "--rate", "1000", "--function", "--nonblocking", "--format", "raw", "-o", str(output)],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
-        executable=shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy"),
     )
     time.sleep(1.0)  # py-spy attaches before the first update is published
     return process
@@ -123,10 +123,12 @@ def start_profiler(pid: int, output: Path) -> subprocess.Popen:
 def stop_profiler(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGINT)
     try:
-        process.wait(timeout=30)
+        _, errors = process.communicate(timeout=30)
     except subprocess.TimeoutExpired:
         process.kill()
-        process.wait()
+        _, errors = process.communicate()
+    if process.returncode not in (0, -signal.SIGINT):
+        print(f"    py-spy ended with {process.returncode}: {errors.strip()[-500:]}", flush=True)
 
 
 def top_frames(raw: Path, limit: int = 25) -> dict:
@@ -161,6 +163,12 @@ def main() -> int:
     parser.add_argument("--profile", action="store_true", help="also profile Hubbub with py-spy (under --profile-scenario)")
     parser.add_argument("--profile-scenario", default="fanout", help="the scenario the profiles run under (default: fanout)")
     parser.add_argument("--profile-only", action="store_true", help="only the py-spy profiles")
+    parser.add_argument(
+        "--profile-updates",
+        type=int,
+        default=100,
+        help="updates published in a profiled paced run (same subscribers and rate; more samples than the scenario's own count)",
+    )
     args = parser.parse_args()
 
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -204,6 +212,8 @@ def main() -> int:
                 results.append(result)
         if args.profile or args.profile_only:
             target = next(s for s in scenarios(args.quick) if s.name == args.profile_scenario)
+            if target.mode == "paced":
+                target = dataclasses.replace(target, updates=args.profile_updates)
             for name in ("hubbub-embedded", "hubbub-redis"):
                 if args.system and name not in args.system:
                     continue

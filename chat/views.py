@@ -44,7 +44,7 @@ def signed_in(view: View) -> View:
             return view(request, *args, **kwargs)
         if wants_json(request) or request.method != "GET":
             return error_response(request, 401, "Sign in first: your session has ended.")
-        return redirect(f"{reverse('chat:lobby')}?next={request.path}")
+        return auth_views.redirect_to_login(request.get_full_path(), reverse("chat:lobby"))
 
     return wrapper
 

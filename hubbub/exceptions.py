@@ -20,13 +20,13 @@ class UpdateTooLarge(InvalidUpdate):
 
 
 class FanoutUnavailable(HubbubError):
-    """The update was stored in history but the channel layer could not deliver it live.
+    """The channel layer could not take the update: it was not published, nor kept (HTTP 503).
 
-    Subscribers receive it when they resume with Last-Event-ID (HTTP 503).
+    Publishing it again (with the same id) is safe.
     """
 
     status = 503
 
     def __init__(self, update_id: str, cause: BaseException) -> None:
-        super().__init__(f"update {update_id} was stored but the channel layer is unreachable: {cause}")
+        super().__init__(f"update {update_id} was not published, the channel layer is unreachable: {cause}")
         self.update_id = update_id

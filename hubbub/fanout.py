@@ -6,6 +6,11 @@ for by name; subscribers with ``*`` or URI-template selectors need every update,
 the process joins the ``hubbub.all`` group while it has one. An update arrives once
 per group it was sent to and is delivered once: encoded a single time, then pushed as
 the same bytes to every local subscriber that wants it.
+
+With each heartbeat the fan-out also sends a probe to its own channel. A probe that has
+not come back by the next heartbeat means the link to the channel layer broke (a
+channel layer may reconnect silently, losing what was sent meanwhile), so every local
+subscriber is disconnected to resume from history, here or on another worker.
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ logger = logging.getLogger(__name__)
 
 ALL_GROUP = "hubbub.all"
 MESSAGE_TYPE = "hubbub.update"
+PROBE_TYPE = "hubbub.probe"
 _RECENT = 4096
 
 _fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = weakref.WeakKeyDictionary()
@@ -74,6 +80,7 @@ class Fanout:
         self._lock = asyncio.Lock()
         self._receiver: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
+        self._probe_out = False
         self._recent: OrderedDict[int, None] = OrderedDict()
 
     async def add(self, subscription: Subscription) -> None:
@@ -146,6 +153,8 @@ class Fanout:
             try:
                 if message.get("type") == MESSAGE_TYPE:
                     self.dispatch(Update.from_message(message["update"]), message["seq"])
+                elif message.get("type") == PROBE_TYPE:
+                    self._probe_out = False
             except Exception:
                 logger.exception("hubbub: could not dispatch a channel-layer message")
 
@@ -187,7 +196,21 @@ class Fanout:
 
     def _beat(self) -> None:
         self._heartbeat = None
+        if self._probe_out:
+            logger.warning("hubbub: the channel layer did not answer a probe; disconnecting local subscribers")
+            self.close_all("channel layer unreachable")
         for subscription in self.subscriptions:
             subscription.heartbeat()
         if self.subscriptions:
+            self._probe_out = True
+            self.loop.create_task(self._probe())
             self._arm_heartbeat()
+        else:
+            self._probe_out = False
+
+    async def _probe(self) -> None:
+        try:
+            await self.layer.send(self.channel, {"type": PROBE_TYPE})
+        except Exception:
+            logger.warning("hubbub: the channel layer is unreachable; disconnecting local subscribers", exc_info=True)
+            self.close_all("channel layer unreachable")

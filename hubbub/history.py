@@ -38,14 +38,22 @@ _stored_since_prune = 0
 
 
 def store(update: Update, then: Callable[[int], None] | None = None) -> int:
-    """Save the update and return its sequence number; ``then(seq)`` runs before the next
-    update can be stored (sync; must not be called inside a transaction)."""
+    """Save the update and return its sequence number.
+
+    ``then(seq)`` (the fan-out) runs before the next update can be stored; if it fails the
+    update is removed again, so that a publisher told "not published" can safely retry.
+    Sync; must not be called inside a transaction.
+    """
     database = router.db_for_write(StoredUpdate)
     row = StoredUpdate.from_update(update)
     with _ordering(connections[database]):
         row.save(using=database, force_insert=True)
         if then is not None:
-            then(row.seq)
+            try:
+                then(row.seq)
+            except BaseException:
+                row.delete(using=database)
+                raise
     _count_for_pruning()
     return row.seq
 

@@ -4,24 +4,15 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 
 from tests import servers
+from tests.browser import ARTIFACTS, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 XSS = "<img src=x onerror=alert(1)>"
 
 
@@ -48,10 +39,8 @@ def running(embedded_deployment: servers.Deployment) -> Iterator[Running]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 def unique(prefix: str) -> str:
@@ -126,7 +115,7 @@ def test_lobby_screenshot(browser: Browser, running: Running) -> None:
         visitor.close()
 
 
-def test_a_message_reaches_the_other_browser_live_as_text(people: tuple[Person, Person]) -> None:
+def test_a_message_reaches_the_other_browser_live_as_text(people: tuple[Person, Person], running: Running) -> None:
     a, b = people
     room = a.create_room(unique("Live "))
     b.open(room)
@@ -153,6 +142,13 @@ def test_a_message_reaches_the_other_browser_live_as_text(people: tuple[Person, 
         assert person.page.locator("#message-list img").count() == 0
         assert person.dialogs == []
         assert person.texts() == ["Hello from A", "line one\nline two", XSS]
+
+    # A moderator deletes a message in another process: open pages drop it.
+    running.server.manage(
+        "shell", "-c", f"from chat.models import Message; Message.objects.get(text='line one\\nline two', author__username='{a.name}').delete()"
+    )
+    for person in (a, b):
+        expect(person.page.locator("#message-list .message-text")).to_have_text(["Hello from A", XSS])
 
     b.page.goto("/rooms/")
     expect(a.page.locator("#presence-list")).not_to_contain_text(b.name)
@@ -206,6 +202,30 @@ def test_after_a_cut_the_page_shows_what_it_missed_once_each_in_order(
     b.expect_connected()
     expect(b.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])
     expect(a.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])
+
+
+def test_a_private_room_opens_to_added_members_only(people: tuple[Person, Person]) -> None:
+    a, b = people
+    a.page.goto("/rooms/")
+    a.page.get_by_label("Room name").fill(unique("Council "))
+    a.page.get_by_label("Private", exact=False).check()
+    a.page.get_by_role("button", name="Create room").click()
+    a.page.wait_for_url("**/rooms/*/")
+    room = a.page.url
+
+    response = b.page.goto(room)
+    assert response is not None and response.status == 403
+    expect(b.page.get_by_role("alert")).to_contain_text("only its members can read it")
+
+    a.page.get_by_label("Add a member by name").fill(b.name)
+    a.page.get_by_role("button", name="Add", exact=True).click()
+    expect(a.page.locator(".notice")).to_contain_text(f"{b.name} is now a member")
+    a.expect_connected()
+    b.open(room)
+    a.say("for members only")
+    expect(b.page.locator("#message-list .message-text")).to_have_text(["for members only"])
+    ARTIFACTS.mkdir(exist_ok=True)
+    b.page.screenshot(path=ARTIFACTS / "chat-room-private.png")
 
 
 def test_room_screenshots(browser: Browser, running: Running) -> None:

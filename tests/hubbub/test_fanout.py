@@ -1,3 +1,5 @@
+import asyncio
+
 import pytest
 
 from hubbub import fanout
@@ -74,3 +76,33 @@ async def test_failed_group_join_leaves_no_membership(monkeypatch):
         await hub.add(subscription("x", "y"))
     assert hub.memberships == {fanout.topic_group("ok"): 1}
     assert len(hub.subscriptions) == 1
+
+
+async def test_lost_probe_disconnects_local_subscribers(settings, monkeypatch):
+    settings.HUBBUB_HEARTBEAT_SECONDS = 0.05
+    hub = fanout.current()
+    sub = subscription("a")
+    await hub.add(sub)
+    await asyncio.sleep(0.2)
+    assert not sub.closed, "probes come back through a working layer"
+
+    async def swallowed(channel, message):
+        pass
+
+    monkeypatch.setattr(hub.layer, "send", swallowed)
+    await asyncio.sleep(0.2)
+    assert sub.closed and sub.reason == "channel layer unreachable"
+
+
+async def test_failing_probe_disconnects_local_subscribers(settings, monkeypatch):
+    settings.HUBBUB_HEARTBEAT_SECONDS = 0.05
+    hub = fanout.current()
+    sub = subscription("a")
+    await hub.add(sub)
+
+    async def broken(channel, message):
+        raise ConnectionError("down")
+
+    monkeypatch.setattr(hub.layer, "send", broken)
+    await asyncio.sleep(0.2)
+    assert sub.closed

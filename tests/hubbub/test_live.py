@@ -172,3 +172,51 @@ async def test_serve_with_two_workers_on_redis(scaled_deployment):
                 await s.__aexit__(None, None, None)
     server.stop()
     assert isinstance(server.process, subprocess.Popen)
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_redis_outage_gets_503_and_loses_nothing(scaled_deployment):
+    redis = servers.RedisProcess()
+    redis.start()
+    server = scaled_deployment.start(extra_env={"REDIS_URL": redis.url})
+    topic = f"https://example.com/outage/{random.random()}"
+    try:
+        async with httpx.AsyncClient() as client:
+            before = (await post(client, server.hub, topic=topic, data="before")).text.strip()
+            redis.stop()
+            response = await post(client, server.hub, topic=topic, data="during", id="urn:during")
+            assert response.status_code == 503
+            assert "not published" in response.text and response.text.count("\n") == 1
+            response = await client.get(server.hub, params={"topic": "https://example.com/new-topic"})
+            assert response.status_code == 503
+            redis.start()
+            for _ in range(50):
+                response = await post(client, server.hub, topic=topic, data="during", id="urn:during")
+                if response.status_code == 200:
+                    break
+                await asyncio.sleep(0.2)
+            assert response.status_code == 200
+            async with subscribe(server.hub, topic, last_event_id=before) as stream:
+                assert [(e.id, e.data) for e in await stream.take(1)] == [("urn:during", "during")]
+                assert await stream.silent()
+    finally:
+        server.stop()
+        redis.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_subscribers_are_dropped_to_resume_when_redis_goes_away(scaled_deployment):
+    redis = servers.RedisProcess()
+    redis.start()
+    server = scaled_deployment.start(extra_env={"REDIS_URL": redis.url, "HUBBUB_HEARTBEAT_SECONDS": "0.3"})
+    topic = f"https://example.com/dropped/{random.random()}"
+    try:
+        async with subscribe(server.hub, topic) as stream:
+            redis.stop()
+            with pytest.raises(EOFError):
+                await stream.next(timeout=5)
+    finally:
+        server.stop()
+        redis.stop()

@@ -119,6 +119,7 @@ function start(root) {
     if (hasMore && oldest !== null && id < oldest) return false; // older pages will bring it
     const follow = mine || isNearBottom();
     const item = render(message);
+    item.classList.add("message--live");
     let after = list.lastElementChild;
     while (after && Number(after.dataset.id) > id) after = after.previousElementSibling;
     if (after) after.after(item);

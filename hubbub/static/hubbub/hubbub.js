@@ -66,12 +66,19 @@ class Hub {
   }
 
   schedule() {
+    // Opens once for all the modules of the page: module scripts run before
+    // DOMContentLoaded, so waiting for it gathers every topic into one connection.
     if (this.scheduled) return;
     this.scheduled = true;
-    queueMicrotask(() => {
+    const open = () => {
       this.scheduled = false;
       this.open();
-    });
+    };
+    if (document.readyState === "loading") {
+      document.addEventListener("DOMContentLoaded", open, { once: true });
+    } else {
+      queueMicrotask(open);
+    }
   }
 
   reconnect() {
