@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -10,7 +9,6 @@ from django.core.cache import cache
 from django.test import Client
 
 from chat.models import Room
-from hubbub.models import StoredUpdate
 
 
 @pytest.fixture(autouse=True)
@@ -58,11 +56,3 @@ def client_for(user, **kwargs) -> Client:
     client = Client(**kwargs)
     client.force_login(user)
     return client
-
-
-def published(type: str | None = None) -> list[tuple[list[str], dict, bool]]:
-    """What reached the hub's history: (topics, JSON data, private) per update, oldest first."""
-    rows = StoredUpdate.objects.order_by("seq")
-    if type is not None:
-        rows = rows.filter(type=type)
-    return [(row.topics, json.loads(row.data), row.private) for row in rows]

@@ -3,7 +3,9 @@ from django.contrib.auth import get_user_model
 
 from chat.models import Message
 
-from .conftest import client_for, published
+from tests.published import published
+
+from .conftest import client_for
 
 pytestmark = pytest.mark.django_db
 

@@ -6,7 +6,7 @@ from chat.models import Message
 from chat.signals import message_posted
 from hubbub.models import StoredUpdate
 
-from .conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db
 

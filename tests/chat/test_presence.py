@@ -6,7 +6,7 @@ from django.utils import timezone
 from chat import presence
 from chat.models import Presence
 
-from .conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db
 

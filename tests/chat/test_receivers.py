@@ -2,7 +2,7 @@ import pytest
 
 from chat.models import Message
 
-from .conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db
 

@@ -11,7 +11,9 @@ from chat import names
 from chat.models import Message, Room
 from hubbub.models import StoredUpdate
 
-from .conftest import client_for, make_guest, published
+from tests.published import published
+
+from .conftest import client_for, make_guest
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()

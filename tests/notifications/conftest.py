@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import json
 
 import pytest
 from asgiref.sync import async_to_sync
@@ -8,7 +7,6 @@ from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 
-from hubbub.models import StoredUpdate
 
 
 @pytest.fixture
@@ -38,11 +36,3 @@ def team(alice, bob):
     group = Group.objects.create(name="team")
     group.user_set.add(alice, bob)
     return group
-
-
-def published(type: str | None = None) -> list[tuple[list[str], dict, bool]]:
-    """What reached the hub's history: (topics, JSON data, private) per update, oldest first."""
-    rows = StoredUpdate.objects.order_by("seq")
-    if type is not None:
-        rows = rows.filter(type=type)
-    return [(row.topics, json.loads(row.data), row.private) for row in rows]

@@ -4,7 +4,7 @@ from django.test import Client
 
 import notifications
 from notifications.models import Notification
-from tests.notifications.conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ from hubbub import tokens
 from notifications.api import MAX_BODY_BYTES
 from notifications.models import Notification
 from notifications.topics import user_topic
-from tests.notifications.conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -4,7 +4,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from notifications.models import Notification
-from tests.notifications.conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

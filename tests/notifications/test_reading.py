@@ -4,7 +4,7 @@ import notifications
 from notifications.models import Notification
 from notifications.reading import mark_read
 from notifications.topics import user_topic
-from tests.notifications.conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -7,7 +7,7 @@ import notifications
 from hubbub.models import StoredUpdate
 from notifications.models import Notification
 from notifications.topics import user_topic
-from tests.notifications.conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -8,7 +8,7 @@ import notifications
 from notifications.models import Notification
 from notifications.topics import user_topic
 from notifications.views import PAGE_SIZE
-from tests.notifications.conftest import published
+from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
