@@ -9,7 +9,8 @@ is computed in this process with one clock. It reads the server's CPU time and R
 
 Run by ``bench/run.py``: the configuration is a JSON object in ``argv[1]``; progress and
 the result are JSON lines on stdout; before publishing it prints
-``{"event": "ready_to_publish"}`` and waits for a line on stdin (so a profiler can attach).
+``{"event": "ready"}`` once the subscribers are connected and waits for a line on stdin
+(so a profiler can attach before the idle and publish phases).
 """
 
 from __future__ import annotations
@@ -433,13 +434,13 @@ class Run:
         gc.freeze()  # a collection over thousands of connections would pause the clock that measures latency
         gc.disable()
         emit({"event": "phase", "phase": "connected", "connected": result["connected"], "seconds": round(result["connect_seconds"], 2)})
+        emit({"event": "ready"})
+        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         if mode == "idle":
             idle = config.get("idle_seconds", 10.0)
             cpu_before = cpu_seconds(self.pids)
             await asyncio.sleep(idle)
             result["idle_cpu_percent"] = 100 * (cpu_seconds(self.pids) - cpu_before) / idle
-        emit({"event": "ready_to_publish"})
-        await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         cpu_before = cpu_seconds(self.pids)
         own_before = own_cpu_seconds()
         started_ns = time.monotonic_ns()

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
-from django.db import close_old_connections, connections, router
+from django.db import close_old_connections, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -37,25 +37,28 @@ _prune_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubbub-p
 _stored_since_prune = 0
 
 
-def store(update: Update, then: Callable[[int], None] | None = None) -> int:
-    """Save the update and return its sequence number.
+def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], int] | None = None) -> list[int]:
+    """Save updates in one transaction and return their sequence numbers.
 
-    ``then(seq)`` (the fan-out) runs before the next update can be stored; if it fails the
-    update is removed again, so that a publisher told "not published" can safely retry.
-    Sync; must not be called inside a transaction.
+    ``send(batch)`` (the fan-out) gets the ``(seq, update)`` pairs in order and returns how
+    many the channel layer took; it runs before the next updates can be stored. Updates it
+    did not take are removed again, so that a publisher told "not published" can safely
+    retry. Sync; must not be called inside a transaction.
     """
     database = router.db_for_write(StoredUpdate)
-    row = StoredUpdate.from_update(update)
+    rows = [StoredUpdate.from_update(update) for update in updates]
     with _ordering(connections[database]):
-        row.save(using=database, force_insert=True)
-        if then is not None:
-            try:
-                then(row.seq)
-            except BaseException:
-                row.delete(using=database)
-                raise
-    _count_for_pruning()
-    return row.seq
+        with transaction.atomic(using=database):
+            StoredUpdate.objects.using(database).bulk_create(rows)
+        sent = 0 if send is not None else len(rows)
+        try:
+            if send is not None:
+                sent = send([(row.seq, update) for row, update in zip(rows, updates)])
+        finally:
+            if sent < len(rows):
+                StoredUpdate.objects.using(database).filter(seq__in=[row.seq for row in rows[sent:]]).delete()
+    _count_for_pruning(len(rows))
+    return [row.seq for row in rows]
 
 
 @contextmanager
@@ -73,9 +76,9 @@ def _ordering(connection: BaseDatabaseWrapper) -> Iterator[None]:
             cursor.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY_LOCK])
 
 
-def _count_for_pruning() -> None:
+def _count_for_pruning(count: int) -> None:
     global _stored_since_prune
-    _stored_since_prune += 1
+    _stored_since_prune += count
     if _stored_since_prune >= conf.get("HUBBUB_PRUNE_EVERY"):
         _stored_since_prune = 0
         _prune_executor.submit(_prune_in_background)

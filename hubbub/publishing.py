@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import weakref
 from typing import Iterable
 
 from asgiref.sync import sync_to_async
@@ -88,7 +89,21 @@ def _deliver(update: Update) -> None:
             return
         except relay.RelayUnavailable as error:
             logger.warning("hubbub: no server to relay update %s through (%s); stored only", update.id, error)
-    history.store(update, then=lambda seq: _send_from_sync(update, seq))
+    failure: list[FanoutUnavailable] = []
+
+    def send_from_sync(batch: list[tuple[int, Update]]) -> int:
+        loop = fanout.serving_loop()
+        if loop is None:
+            if _layer_is_local():
+                return len(batch)  # no subscriber can be listening in this process
+            loop = _background_loop()
+        sent, error = asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
+        failure.extend(error)
+        return sent
+
+    history.store([update], send_from_sync)
+    if failure:
+        raise failure[0]
 
 
 async def adeliver(update: Update) -> int:
@@ -99,32 +114,83 @@ async def adeliver(update: Update) -> int:
             return 0
         except relay.RelayUnavailable as error:
             logger.warning("hubbub: no server to relay update %s through (%s); stored only", update.id, error)
-    loop = asyncio.get_running_loop()
-    return await sync_to_async(history.store)(update, then=lambda seq: _send_on(loop, update, seq))
+    return await _committer().submit(update)
 
 
-async def send(update: Update, seq: int) -> None:
+async def send(batch: list[tuple[int, Update]]) -> tuple[int, list[FanoutUnavailable]]:
+    """Hand updates to the channel layer in order; returns how many it took, and the error."""
     layer = get_channel_layer(conf.get("HUBBUB_CHANNEL_LAYER"))
-    message = fanout.message_for(update, seq)
-    try:
-        for group in fanout.groups_for(update):
-            await layer.group_send(group, message)
-    except Exception as error:
-        raise FanoutUnavailable(update.id, error) from error
+    for index, (seq, update) in enumerate(batch):
+        message = fanout.message_for(update, seq)
+        try:
+            for group in fanout.groups_for(update):
+                await layer.group_send(group, message)
+        except Exception as error:
+            return index, [FanoutUnavailable(update.id, error)]
+    return len(batch), []
 
 
-def _send_from_sync(update: Update, seq: int) -> None:
-    loop = fanout.serving_loop()
-    if loop is None:
-        if _layer_is_local():
-            return  # no subscriber can be listening in this process
-        loop = _background_loop()
-    _send_on(loop, update, seq)
+class _Committer:
+    """Group commit for one event loop: updates that arrive while a batch is being stored
+    are stored together in the next one, in one transaction and one hold of the ordering
+    lock, then sent in order. Under load this turns N round trips into one."""
+
+    MAX_BATCH = 500
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[tuple[Update, asyncio.Future[int]]] = []
+        self.running = False
+
+    async def submit(self, update: Update) -> int:
+        future: asyncio.Future[int] = self.loop.create_future()
+        self.waiting.append((update, future))
+        if not self.running:
+            self.running = True
+            self.loop.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[: self.MAX_BATCH], self.waiting[self.MAX_BATCH :]
+                await self._commit(batch)
+        finally:
+            self.running = False
+
+    async def _commit(self, batch: list[tuple[Update, asyncio.Future[int]]]) -> None:
+        outcome: list[tuple[int, list[FanoutUnavailable]]] = []
+
+        def send_on_loop(pairs: list[tuple[int, Update]]) -> int:
+            outcome.append(asyncio.run_coroutine_threadsafe(send(pairs), self.loop).result(timeout=30))
+            return outcome[0][0]
+
+        try:
+            seqs = await sync_to_async(history.store)([update for update, _ in batch], send_on_loop)
+        except Exception as error:
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        sent, errors = outcome[0] if outcome else (len(batch), [])
+        for index, ((update, future), seq) in enumerate(zip(batch, seqs)):
+            if future.done():
+                continue
+            if index < sent:
+                future.set_result(seq)
+            else:
+                future.set_exception(errors[0] if index == sent else FanoutUnavailable(update.id, errors[0].__cause__ or errors[0]))
 
 
-def _send_on(loop: asyncio.AbstractEventLoop, update: Update, seq: int) -> None:
-    """Run ``send`` on ``loop`` from a worker thread and wait for it (in-memory layers are loop-bound)."""
-    asyncio.run_coroutine_threadsafe(send(update, seq), loop).result(timeout=30)
+_committers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Committer] = weakref.WeakKeyDictionary()
+
+
+def _committer() -> _Committer:
+    loop = asyncio.get_running_loop()
+    committer = _committers.get(loop)
+    if committer is None:
+        committer = _committers[loop] = _Committer(loop)
+    return committer
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.django_db
 
 
 def store(n: int, **kwargs) -> list[int]:
-    return [history.store(Update.create("t", str(i), id=f"u{i}", **kwargs)) for i in range(n)]
+    return history.store([Update.create("t", str(i), id=f"u{i}", **kwargs) for i in range(n)])
 
 
 def test_store_returns_increasing_sequence_numbers():
@@ -32,9 +32,9 @@ def test_position_and_batches():
 
 
 def test_position_of_a_reused_id_is_its_latest_use():
-    history.store(Update.create("t", id="same"))
-    history.store(Update.create("t", id="other"))
-    latest = history.store(Update.create("t", id="same"))
+    history.store([Update.create("t", id="same")])
+    history.store([Update.create("t", id="other")])
+    [latest] = history.store([Update.create("t", id="same")])
     assert history.position("same") == latest
 
 
@@ -55,3 +55,24 @@ def test_prune_by_age(settings):
 
 def test_last_id_of_empty_history():
     assert history.last_id() is None
+
+
+def test_send_gets_the_batch_in_order_and_what_it_did_not_take_is_removed():
+    got = []
+
+    def send(batch):
+        got.extend(batch)
+        return 2
+
+    seqs = history.store([Update.create("t", id=f"b{i}") for i in range(4)], send)
+    assert [seq for seq, _ in got] == seqs and [u.id for _, u in got] == ["b0", "b1", "b2", "b3"]
+    assert list(StoredUpdate.objects.values_list("uid", flat=True)) == ["b0", "b1"]
+
+
+def test_a_failing_send_removes_the_whole_batch():
+    def send(batch):
+        raise ConnectionError("down")
+
+    with pytest.raises(ConnectionError):
+        history.store([Update.create("t"), Update.create("t")], send)
+    assert not StoredUpdate.objects.exists()

@@ -1,3 +1,4 @@
+import asyncio
 import threading
 
 import pytest
@@ -112,3 +113,37 @@ def test_relay_failure_falls_back_to_storing(settings, monkeypatch):
     settings.HUBBUB_RELAY_URL = "http://127.0.0.1:9/.well-known/mercure"
     update_id = hubbub.publish("t", "kept for resume")
     assert StoredUpdate.objects.get().uid == update_id
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_concurrent_publishes_are_committed_together_in_order(monkeypatch):
+    batches = []
+    store = history.store
+    monkeypatch.setattr(history, "store", lambda updates, send: batches.append(len(updates)) or store(updates, send))
+    stream = await subscribe("t")
+    ids = await asyncio.gather(*(hubbub.apublish("t", str(n)) for n in range(50)))
+    events = await stream.read_events(50)
+    assert [e["id"] for e in events] == ids and [e["data"] for e in events] == [str(n) for n in range(50)]
+    assert sum(batches) == 50 and len(batches) < 50
+    await stream.close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_batch_that_the_layer_takes_partly(monkeypatch):
+    layer = publishing.get_channel_layer()
+    original = layer.group_send
+    sent = []
+
+    async def flaky(group, message):
+        if len(sent) >= 4:
+            raise ConnectionError("gone")
+        sent.append(group)
+        await original(group, message)
+
+    monkeypatch.setattr(layer, "group_send", flaky)
+    results = await asyncio.gather(*(hubbub.apublish("t", str(n)) for n in range(4)), return_exceptions=True)
+    published = [r for r in results if isinstance(r, str)]
+    failed = [r for r in results if isinstance(r, FanoutUnavailable)]
+    assert len(published) == 2 and len(failed) == 2  # two groups per update: its topic and "all"
+    stored = await sync_to_async(lambda: list(StoredUpdate.objects.values_list("uid", flat=True)))()
+    assert stored == published
