@@ -15,7 +15,7 @@ from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import DatabaseError, close_old_connections
 from django.http.cookie import parse_cookie
 
 from . import authorization, conf, fanout, history, publishing, tokens
@@ -113,7 +113,7 @@ class MercureEndpoint:
         request: Request | None = None
         try:
             request = Request(scope)
-            if method in ("GET", "HEAD"):
+            if method == "GET":
                 await self.subscribe(request, receive, send)
             elif method == "POST":
                 update_id = await self.publish(request, receive)
@@ -217,8 +217,10 @@ class MercureEndpoint:
             await hub.remove(subscription)
 
     async def stream(self, request: Request, send: Send, subscription: Subscription, last_event_id: str, token_source: str) -> None:
-        start = await sync_to_async(_position)(last_event_id)
-        current_id, after = start
+        try:
+            current_id, after = await sync_to_async(_position)(last_event_id)
+        except DatabaseError as error:
+            raise Unavailable(f"the update history is unreachable: {error}") from error
         headers = [
             (b"content-type", b"text/event-stream"),
             (b"cache-control", b"private, no-store" if token_source == "query" else b"no-cache"),

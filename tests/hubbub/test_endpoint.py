@@ -5,8 +5,9 @@ import pytest
 from asgiref.sync import sync_to_async
 
 from django.conf import settings as django_settings
+from django.db import OperationalError
 
-from hubbub import fanout, tokens
+from hubbub import fanout, history, tokens
 from hubbub.models import StoredUpdate
 from hubbub.updates import Update
 from tests.hubbub.asgi import publish, publisher_token, request, subscribe, subscriber_token
@@ -310,3 +311,13 @@ async def test_stream_closes_when_the_token_expires():
     started = time.monotonic()
     await stream.communicator.wait(5)
     assert 0.9 < time.monotonic() - started < 4  # exp has whole-second precision
+
+
+async def test_unreachable_history_is_503(monkeypatch):
+    def broken():
+        raise OperationalError("database is gone")
+
+    monkeypatch.setattr(history, "last_id", broken)
+    status, _, body = await request("GET", "topic=t")
+    assert status == 503 and b"history is unreachable" in body
+    assert fanout.current().subscriptions == set()
