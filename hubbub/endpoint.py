@@ -19,7 +19,7 @@ from django.db import DatabaseError, close_old_connections
 from django.http.cookie import parse_cookie
 
 from . import authorization, conf, fanout, history, publishing, tokens
-from .exceptions import HubbubError, InvalidUpdate, UpdateTooLarge
+from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, UpdateTooLarge
 from .selectors import SelectorSet
 from .subscriptions import Subscription
 from .tokens import InvalidToken
@@ -42,7 +42,7 @@ class Unauthorized(HubbubError):
     status = 401
 
 
-class Unavailable(HubbubError):
+class LayerUnavailable(HubbubError):
     status = 503
 
 
@@ -205,7 +205,7 @@ class MercureEndpoint:
             await hub.add(subscription)
         except Exception as error:
             logger.warning("hubbub: cannot subscribe, channel layer unreachable", exc_info=True)
-            raise Unavailable(f"the channel layer is unreachable: {error}") from error
+            raise LayerUnavailable(f"the channel layer is unreachable: {error}") from error
         watcher = asyncio.ensure_future(_watch_disconnect(receive, subscription))
         expiry = _close_at_expiry(claims.expires, subscription) if claims is not None else None
         try:
@@ -220,7 +220,7 @@ class MercureEndpoint:
         try:
             current_id, after = await sync_to_async(_position)(last_event_id)
         except DatabaseError as error:
-            raise Unavailable(f"the update history is unreachable: {error}") from error
+            raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
         headers = [
             (b"content-type", b"text/event-stream"),
             (b"cache-control", b"private, no-store" if token_source == "query" else b"no-cache"),

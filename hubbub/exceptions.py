@@ -30,3 +30,10 @@ class FanoutUnavailable(HubbubError):
     def __init__(self, update_id: str, cause: BaseException) -> None:
         super().__init__(f"update {update_id} was not published, the channel layer is unreachable: {cause}")
         self.update_id = update_id
+        self.cause = cause
+
+
+class HistoryUnavailable(HubbubError):
+    """The database holding the update history could not be reached (HTTP 503)."""
+
+    status = 503

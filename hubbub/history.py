@@ -1,5 +1,9 @@
 """The update history: stored on publish, read on resume, pruned in the background.
 
+On PostgreSQL the server stores updates from its event loop on a connection of its own
+(psycopg's async API: Django's ORM would cost two thread hand-offs per batch); elsewhere,
+and from sync code, it goes through the ORM.
+
 Resume sends what was stored after the subscriber's last id, so live delivery must
 happen in sequence order: were update 11 delivered before update 10, a subscriber
 resuming after 10 would get 11 twice, and one resuming after 11 would miss 10. Storing
@@ -10,16 +14,21 @@ PostgreSQL advisory lock shared by every process, or a process lock on other dat
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
-from collections.abc import Callable, Iterator, Sequence
+import weakref
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import timedelta
 
+import psycopg
+from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from . import conf
 from .models import StoredUpdate
@@ -31,7 +40,9 @@ EARLIEST = "earliest"
 _ADVISORY_LOCK = 0x6875_6262  # "hubb"
 BATCH = 500
 
+_TABLE = StoredUpdate._meta.db_table
 _local_order = threading.Lock()
+_async_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, psycopg.AsyncConnection] = weakref.WeakKeyDictionary()
 _prune_lock = threading.Lock()
 _prune_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubbub-prune")
 _stored_since_prune = 0
@@ -59,6 +70,58 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
                 StoredUpdate.objects.using(database).filter(seq__in=[row.seq for row in rows[sent:]]).delete()
     _count_for_pruning(len(rows))
     return [row.seq for row in rows]
+
+
+async def astore(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], Awaitable[int]]) -> list[int]:
+    """``store`` for async code: the same contract, with an async ``send`` run on this loop."""
+    database = router.db_for_write(StoredUpdate)
+    if connections[database].vendor != "postgresql":
+        loop = asyncio.get_running_loop()
+        return await sync_to_async(store)(
+            updates, lambda batch: asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
+        )
+    connection = await _async_connection(database)
+    try:
+        await connection.execute("SELECT pg_advisory_lock(%s)", [_ADVISORY_LOCK])
+        try:
+            seqs = await _insert(connection, updates)
+            sent = 0
+            try:
+                sent = await send(list(zip(seqs, updates)))
+            finally:
+                if sent < len(seqs):
+                    await connection.execute(f"DELETE FROM {_TABLE} WHERE seq = ANY(%s)", [seqs[sent:]])
+        finally:
+            await connection.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY_LOCK])
+    except psycopg.Error:
+        _async_connections.pop(asyncio.get_running_loop(), None)
+        await connection.close()
+        raise
+    _count_for_pruning(len(seqs))
+    return seqs
+
+
+async def _insert(connection: psycopg.AsyncConnection, updates: Sequence[Update]) -> list[int]:
+    now = timezone.now()
+    rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(updates))
+    values: list[object] = []
+    for update in updates:
+        values += [update.id, Jsonb(list(update.topics)), update.data, update.private, update.type or "", update.retry, now]
+    cursor = await connection.execute(
+        f"INSERT INTO {_TABLE} (uid, topics, data, private, type, retry, created) VALUES {rows} RETURNING seq", values
+    )
+    return [seq for (seq,) in await cursor.fetchall()]
+
+
+async def _async_connection(database: str) -> psycopg.AsyncConnection:
+    loop = asyncio.get_running_loop()
+    connection = _async_connections.get(loop)
+    if connection is None or connection.closed:
+        params = connections[database].get_connection_params()
+        keep = {k: v for k, v in params.items() if k not in ("cursor_factory", "context", "prepare_threshold")}
+        connection = await psycopg.AsyncConnection.connect(autocommit=True, **keep)
+        _async_connections[loop] = connection
+    return connection
 
 
 @contextmanager

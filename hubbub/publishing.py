@@ -13,7 +13,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import router, transaction
 
 from . import conf, fanout, history, relay
-from .exceptions import FanoutUnavailable
+from .exceptions import FanoutUnavailable, HistoryUnavailable, HubbubError
 from .models import StoredUpdate
 from .updates import Update
 
@@ -159,27 +159,32 @@ class _Committer:
             self.running = False
 
     async def _commit(self, batch: list[tuple[Update, asyncio.Future[int]]]) -> None:
-        outcome: list[tuple[int, list[FanoutUnavailable]]] = []
+        taken = len(batch)
+        errors: list[FanoutUnavailable] = []
 
-        def send_on_loop(pairs: list[tuple[int, Update]]) -> int:
-            outcome.append(asyncio.run_coroutine_threadsafe(send(pairs), self.loop).result(timeout=30))
-            return outcome[0][0]
+        async def send_batch(pairs: list[tuple[int, Update]]) -> int:
+            nonlocal taken
+            taken, failed = await send(pairs)
+            errors.extend(failed)
+            return taken
 
         try:
-            seqs = await sync_to_async(history.store)([update for update, _ in batch], send_on_loop)
+            seqs = await history.astore([update for update, _ in batch], send_batch)
         except Exception as error:
+            failure = error if isinstance(error, HubbubError) else HistoryUnavailable(f"the update history is unreachable: {error}")
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(error)
+                    future.set_exception(failure)
             return
-        sent, errors = outcome[0] if outcome else (len(batch), [])
         for index, ((update, future), seq) in enumerate(zip(batch, seqs)):
             if future.done():
                 continue
-            if index < sent:
+            if index < taken:
                 future.set_result(seq)
+            elif index == taken:
+                future.set_exception(errors[0])
             else:
-                future.set_exception(errors[0] if index == sent else FanoutUnavailable(update.id, errors[0].__cause__ or errors[0]))
+                future.set_exception(FanoutUnavailable(update.id, errors[0].cause))
 
 
 _committers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Committer] = weakref.WeakKeyDictionary()

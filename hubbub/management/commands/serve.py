@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 import uvicorn
@@ -38,6 +39,9 @@ class Command(BaseCommand):
             )
         if workers > 1 and options["reload"]:
             raise CommandError("--reload runs a single worker")
+        # Publishing hands work between the event loop and the database thread; with the
+        # default 5 ms GIL switch interval each hand-off can wait that long under load.
+        sys.setswitchinterval(0.0005)
         module, _, attribute = settings.ASGI_APPLICATION.rpartition(".")
         uvicorn.run(
             f"{module}:{attribute}",
