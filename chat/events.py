@@ -32,7 +32,9 @@ def message_data(message: Message) -> dict[str, Any]:
 
 
 def _publish(room: Room, type: str, data: dict[str, Any]) -> str:
-    return hubbub.publish(room_topic(room.slug), json.dumps(data), private=room.is_private, type=type)
+    """Every room's updates are private: even a public room is for signed-in people only,
+    and the hub grants each of them the rooms they may read (``chat.authorization``)."""
+    return hubbub.publish(room_topic(room.slug), json.dumps(data), private=True, type=type)
 
 
 def message_posted(message: Message) -> str:

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 import hubbub
+from chat import events
 from chat.authorization import room_topics
 from chat.models import Room
 from tests.hubbub.asgi import subscribe
@@ -62,3 +63,21 @@ async def test_a_private_room_update_reaches_members_only():
     finally:
         for stream in (member, outsider, anonymous):
             await stream.close()
+
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_public_room_updates_reach_signed_in_people_only():
+    """A public room is for anyone signed in, so its updates are private to the hub too."""
+    alice = await sync_to_async(make_guest)("alice")
+    room = await Room.objects.acreate(slug="open", name="Open")
+    signed_in = await subscribe("/chat/rooms/open", headers={"cookie": await sync_to_async(session_cookie)(alice)})
+    anonymous = await subscribe("/chat/rooms/open")
+    try:
+        await sync_to_async(events.message_deleted)(room, 7)
+        [event] = await signed_in.read_events(1)
+        assert (event["event"], json.loads(event["data"])) == ("chat.deleted", {"id": 7, "room": "open"})
+        assert await anonymous.nothing_more()
+    finally:
+        await signed_in.close()
+        await anonymous.close()

@@ -18,7 +18,7 @@ def test_two_pages_of_one_user_count_once_until_both_close(alice, general, djang
         assert presence.update(general, alice, "tab-1", open=False) == ["alice"]
         assert presence.update(general, alice, "tab-2", open=False) == []
     lists = [(topics, data["users"], private) for topics, data, private in published("chat.presence")]
-    assert lists == [(["/chat/rooms/general"], ["alice"], False), (["/chat/rooms/general"], [], False)]
+    assert lists == [(["/chat/rooms/general"], ["alice"], True), (["/chat/rooms/general"], [], True)]
 
 
 def test_a_silent_page_is_dropped_by_the_next_check_in(alice, bob, general, settings, django_capture_on_commit_callbacks):

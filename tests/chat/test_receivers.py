@@ -15,7 +15,7 @@ def test_deleting_a_message_tells_open_pages(alice, general, secret, django_capt
         public.delete()
         private.delete()
     assert published("chat.deleted") == [
-        (["/chat/rooms/general"], {"id": public_id, "room": "general"}, False),
+        (["/chat/rooms/general"], {"id": public_id, "room": "general"}, True),
         (["/chat/rooms/secret"], {"id": private_id, "room": "secret"}, True),
     ]
 

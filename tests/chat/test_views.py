@@ -252,7 +252,7 @@ def test_posting_stores_and_publishes_the_message(alice, general, django_capture
         "text": "Hello <b>world</b>\nsecond line",
         "created": message.created.isoformat(),
     }
-    assert published("chat.message") == [(["/chat/rooms/general"], data, False)]
+    assert published("chat.message") == [(["/chat/rooms/general"], data, True)]  # even public rooms are for signed-in people only
 
 
 def test_line_breaks_are_stored_as_newlines(alice, general):
