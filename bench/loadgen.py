@@ -91,14 +91,17 @@ def own_cpu_seconds() -> float:
 class Dechunker:
     """Undoes ``Transfer-Encoding: chunked`` incrementally."""
 
-    __slots__ = ("buffer", "left", "done")
+    __slots__ = ("buffer", "left", "done", "trailer")
 
     def __init__(self) -> None:
+        self.trailer = b""  # what followed the last chunk's size line in the same read
         self.buffer = b""
         self.left = 0  # >0: payload bytes still to read; <0: CRLF bytes still to skip
         self.done = False
 
     def feed(self, data: bytes) -> bytes:
+        if self.done:
+            return b""  # the last chunk's trailer
         buf = self.buffer + data if self.buffer else data
         out: list[bytes] = []
         pos, end = 0, len(buf)
@@ -124,6 +127,7 @@ class Dechunker:
                 pos = eol + 2
                 if size == 0:
                     self.done = True
+                    self.trailer = buf[pos:]
                     break
                 self.left = size
         return b"".join(out)
@@ -139,7 +143,12 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
         dechunker = Dechunker()
         body = []
         while not dechunker.done:
-            body.append(dechunker.feed(await reader.read(65536)))
+            data = await reader.read(65536)
+            if not data:
+                raise asyncio.IncompleteReadError(b"", None)
+            body.append(dechunker.feed(data))
+        if len(dechunker.trailer) < 2:
+            await reader.readexactly(2 - len(dechunker.trailer))  # the final CRLF, so the next response starts clean
         return status, b"".join(body)
     return status, b""
 
@@ -196,6 +205,7 @@ class Run:
         self.pids: list[int] = config["server_pids"]
         self.subscribers: list[Subscriber] = []
         self.latencies = array.array("q")
+        self.slowest: dict[int, int] = {}  # update number -> its slowest delivery (ns)
         self.delivered = 0
         self.last_delivery_ns = 0
         self.published_by_topic: dict[str, list[int]] = {}
@@ -228,7 +238,7 @@ class Run:
                 return
             dechunker = Dechunker() if b"chunked" in head.lower() else None
             pending = b""
-            latencies, seen = self.latencies, sub.seen
+            latencies, seen, slowest = self.latencies, sub.seen, self.slowest
             while True:
                 data = await reader.read(262144)
                 now = time.monotonic_ns()
@@ -257,7 +267,10 @@ class Run:
                         sub.duplicates += 1
                         continue
                     seen.add(n)
-                    latencies.append(now - int(match.group(2)))
+                    latency = now - int(match.group(2))
+                    latencies.append(latency)
+                    if latency > slowest.get(n, 0):
+                        slowest[n] = latency
                     self.delivered += 1
                     self.last_delivery_ns = now
             sub.ended = True
@@ -335,6 +348,7 @@ class Run:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
         self.latencies = array.array("q")
+        self.slowest = {}
         self.delivered = 0
         self.settled = 0
         self.all_settled = asyncio.Event()
@@ -481,6 +495,8 @@ class Run:
             "p99": quantile(latencies_ms, 0.99),
             "max": latencies_ms[-1] if latencies_ms else None,
         }
+        if mode == "paced":
+            result["slowest_delivery_ms_by_update"] = [round(self.slowest[n] / 1e6, 1) for n in sorted(self.slowest)]
         result["latency_quantiles_ms"] = [quantile(latencies_ms, i / 200) for i in range(201)] if latencies_ms else []
         for task in self.tasks:
             task.cancel()

@@ -1,7 +1,7 @@
 """Run the benchmark suite: every scenario against every system, one server at a time.
 
-    .venv/bin/python bench/run.py                 # the full run (~15 min)
-    .venv/bin/python bench/run.py --quick         # a smoke run (~2-3 min)
+    .venv/bin/python bench/run.py                 # the full run (~7 min)
+    .venv/bin/python bench/run.py --quick         # a smoke run (~2 min)
     .venv/bin/python bench/run.py --scenario fanout --system ceiling --system hubbub-embedded
     .venv/bin/python bench/run.py --profile       # + py-spy profiles of Hubbub under "fanout"
 
@@ -160,8 +160,8 @@ def top_frames(raw: Path, limit: int = 25) -> dict:
     total = 0
     for line in raw.read_text().splitlines():
         stack, _, count_text = line.rpartition(" ")
-        if not stack:
-            continue
+        if not stack or not count_text.isdigit():
+            continue  # a sample py-spy could not read whole (--nonblocking)
         count = int(count_text)
         frames = stack.split(";")[1:]  # the first entry names the process/thread
         if not frames:
@@ -181,11 +181,11 @@ def top_frames(raw: Path, limit: int = 25) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="fewer subscribers and shorter phases (~2-3 min)")
+    parser.add_argument("--quick", action="store_true", help="fewer subscribers and shorter phases (~2 min)")
     parser.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--system", action="append", help="run only this system (repeatable)")
     parser.add_argument("--profile", action="store_true", help="also profile Hubbub with py-spy (under --profile-scenario)")
-    parser.add_argument("--profile-scenario", default="fanout", help="the scenario the profiles run under (default: fanout)")
+    parser.add_argument("--profile-scenario", default="fanout", help="the scenario(s) the profiles run under, comma-separated (default: fanout)")
     parser.add_argument("--profile-only", action="store_true", help="only the py-spy profiles")
     parser.add_argument(
         "--profile-updates",
@@ -218,6 +218,22 @@ def main() -> int:
             prepared.add(name)
         return system
 
+    def profile(scenario_name: str) -> None:
+        target = next(s for s in scenarios(args.quick) if s.name == scenario_name)
+        if target.mode == "paced":
+            target = dataclasses.replace(target, updates=args.profile_updates)
+        for name in ("hubbub-embedded", "hubbub-redis"):
+            if args.system and name not in args.system:
+                continue
+            print(f"== profile: {name} under {target.name}", flush=True)
+            raw = RESULTS / f"profile-{name}-{target.name}.txt"
+            result = run_one(prepared_system(name), target, args.quick, profile_to=raw)
+            print("    " + report.one_line(result) + " (profiled: figures perturbed)", flush=True)
+            profiles[f"{name} under {target.name}"] = {
+                "run": {k: result.get(k) for k in ("cpu_us_per_event", "delivered", "expected", "publishes_per_s", "mode")},
+                **top_frames(raw),
+            }
+
     try:
         for scenario in chosen:
             print(f"== {scenario.name}: {scenario.title}", flush=True)
@@ -234,38 +250,35 @@ def main() -> int:
                 else:
                     print("    " + report.one_line(result) + f" ({time.monotonic() - begun:.0f} s)", flush=True)
                 results.append(result)
+        document = {
+            "started": started.isoformat(timespec="seconds"),
+            "quick": args.quick,
+            "host": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
+            "scenarios": {s.name: s.title for s in chosen},
+            "results": results,
+        }
+        stamp = started.strftime("%Y%m%d-%H%M%S")
+        save(document, profiles, stamp)
         if args.profile or args.profile_only:
-            target = next(s for s in scenarios(args.quick) if s.name == args.profile_scenario)
-            if target.mode == "paced":
-                target = dataclasses.replace(target, updates=args.profile_updates)
-            for name in ("hubbub-embedded", "hubbub-redis"):
-                if args.system and name not in args.system:
-                    continue
-                print(f"== profile: {name} under {target.name}", flush=True)
-                raw = RESULTS / f"profile-{name}-{target.name}.txt"
-                result = run_one(prepared_system(name), target, args.quick, profile_to=raw)
-                print("    " + report.one_line(result) + " (profiled: figures perturbed)", flush=True)
-                profiles[f"{name} under {target.name}"] = {
-                    "run": {k: result.get(k) for k in ("cpu_us_per_event", "delivered", "expected", "publishes_per_s")},
-                    **top_frames(raw),
-                }
+            for target_name in args.profile_scenario.split(","):
+                try:
+                    profile(target_name)
+                except Exception as error:  # noqa: BLE001 - keep the profiles already taken
+                    print(f"    profile under {target_name} FAILED: {error}", flush=True)
+            save(document, profiles, stamp, tables=False)
     finally:
         for name in prepared:
             systems[name].cleanup()
         shutil.rmtree(workdir, ignore_errors=True)
+    return 0
 
-    finished = datetime.now(timezone.utc)
-    document = {
-        "started": started.isoformat(timespec="seconds"),
-        "finished": finished.isoformat(timespec="seconds"),
-        "quick": args.quick,
-        "host": {"cpus": os.cpu_count(), "python": sys.version.split()[0]},
-        "scenarios": {s.name: s.title for s in chosen},
-        "results": results,
-        "targets": report.targets(results),
-        "profiles": profiles,
-    }
-    stamp = started.strftime("%Y%m%d-%H%M%S")
+
+def save(document: dict, profiles: dict, stamp: str, *, tables: bool = True) -> None:
+    """Write the results (and profiles, when there are any) and print the tables."""
+    results = document["results"]
+    document["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    document["targets"] = report.targets(results)
+    document["profiles"] = profiles
     if results:
         markdown = report.markdown(document)
         for name in ("latest", stamp):
@@ -273,18 +286,17 @@ def main() -> int:
             (RESULTS / f"{name}.md").write_text(markdown)
         report.plot(document, RESULTS / "latency.png")
         shutil.copy(RESULTS / "latency.png", RESULTS / f"latency-{stamp}.png")
+    if results and tables:
+        print()
+        print(report.text_table(document))
+        print()
+        print(report.targets_text(document))
     if profiles:
         (RESULTS / f"profile-{stamp}.json").write_text(json.dumps(profiles, indent=1))
         (RESULTS / f"profile-{stamp}.md").write_text(f"# Profiles {document['started']}\n\n" + report.profiles_markdown(profiles))
-    print()
-    print(report.text_table(document))
-    print()
-    print(report.targets_text(document))
-    if profiles:
         print()
         print(report.profiles_markdown(profiles))
-    print(f"\nresults in {RESULTS} ({(finished - started).total_seconds():.0f} s)")
-    return 0
+    print(f"\nresults in {RESULTS} (started {document['started']}, finished {document['finished']})", flush=True)
 
 
 if __name__ == "__main__":
