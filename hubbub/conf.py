@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.signals import setting_changed
 
 DEFAULTS: dict[str, Any] = {
     # HS256 keys for publisher and subscriber JWTs; None disables that kind of token.
@@ -38,5 +39,20 @@ DEFAULTS: dict[str, Any] = {
 }
 
 
+_cache: dict[str, Any] = {}
+
+
 def get(name: str) -> Any:
-    return getattr(settings, name, DEFAULTS[name])
+    """The setting, or its default; cached, as it is read on every publish and subscribe."""
+    try:
+        return _cache[name]
+    except KeyError:
+        value = _cache[name] = getattr(settings, name, DEFAULTS[name])
+        return value
+
+
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    _cache.pop(setting, None)
+
+
+setting_changed.connect(_forget)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Iterable
 
 import jwt
@@ -42,10 +43,19 @@ def _selector_list(value: object, name: str) -> SelectorSet | None:
 
 
 def decode(token: str, key: str | None) -> Claims:
+    """The token's claims; a token seen recently is not verified again, only its expiry."""
     if not key:
         raise InvalidToken("this hub accepts no such token (no key configured)")
+    claims = _verified(token, key, tuple(conf.get("HUBBUB_JWT_ALGORITHMS")))
+    if claims.expires is not None and claims.expires <= time.time():
+        raise InvalidToken("token has expired")
+    return claims
+
+
+@lru_cache(maxsize=1024)
+def _verified(token: str, key: str, algorithms: tuple[str, ...]) -> Claims:
     try:
-        payload = jwt.decode(token, key, algorithms=conf.get("HUBBUB_JWT_ALGORITHMS"), options={"verify_aud": False})
+        payload = jwt.decode(token, key, algorithms=list(algorithms), options={"verify_aud": False})
     except jwt.ExpiredSignatureError:
         raise InvalidToken("token has expired") from None
     except jwt.InvalidTokenError as error:

@@ -1,5 +1,6 @@
 """The ASGI application: the hub's endpoint first, then Django for every other URL."""
 
+import gc
 import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hubbub_site.settings")
@@ -18,3 +19,8 @@ application = ProtocolTypeRouter(
         "http": URLRouter([*hub_urlpatterns(), re_path(r"", django_application)]),
     }
 )
+
+# Thousands of open streams make full garbage collections long pauses for every
+# subscriber: keep start-up objects out of them, and run them less often.
+gc.freeze()
+gc.set_threshold(20_000, 20, 20)

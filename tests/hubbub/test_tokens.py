@@ -63,3 +63,20 @@ def test_find_precedence_header_then_query_then_cookie():
 def test_find_rejects_other_schemes():
     with pytest.raises(InvalidToken, match="Bearer"):
         tokens.find({b"authorization": b"Basic dXNlcjpwYXNz"}, {}, {})
+
+
+def test_a_verified_token_is_remembered_but_still_expires(monkeypatch):
+    token = tokens.mint(KEY, publish=["*"], expires_in=30)
+    assert tokens.decode(token, KEY).publish.wildcard
+    monkeypatch.setattr(jwt, "decode", lambda *args, **kwargs: pytest.fail("verified twice"))
+    assert tokens.decode(token, KEY).publish.wildcard
+    monkeypatch.setattr(time, "time", lambda: 10**10)
+    with pytest.raises(InvalidToken, match="expired"):
+        tokens.decode(token, KEY)
+
+
+def test_the_cache_is_per_key():
+    token = tokens.mint(KEY, publish=["*"])
+    tokens.decode(token, KEY)
+    with pytest.raises(InvalidToken, match="Signature"):
+        tokens.decode(token, "another-key-of-32-bytes-or-more-here")
