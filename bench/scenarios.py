@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FANOUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "channels-redis", "channels-memory", "eventstream", "polling"]
+FANOUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "hubbub-embedded-granian", "hubbub-embedded-daphne", "channels-redis", "channels-memory", "eventstream", "polling"]
 THROUGHPUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "channels-redis", "channels-memory", "eventstream"]
 
 

@@ -130,7 +130,9 @@ def publisher_token() -> str:
 
 
 class Hubbub(System):
-    def __init__(self, name: str, label: str, *, redis: bool, workers: int = 1) -> None:
+    """Hubbub, served by its ``serve`` command (uvicorn), or by granian or daphne to compare servers."""
+
+    def __init__(self, name: str, label: str, *, redis: bool, workers: int = 1, server: str = "serve") -> None:
         super().__init__(
             name,
             label,
@@ -140,6 +142,7 @@ class Hubbub(System):
             workers=workers,
         )
         self.redis = redis
+        self.server = server
 
     def prepare(self, workdir: Path) -> None:
         super().prepare(workdir)
@@ -163,6 +166,11 @@ class Hubbub(System):
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=self.env, cwd=ROOT, check=True)
 
     def command(self, port: int) -> list[str]:
+        app = "hubbub_site.asgi:application"
+        if self.server == "granian":
+            return [PYTHON, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--no-ws", app]
+        if self.server == "daphne":
+            return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
         return [PYTHON, "manage.py", "serve", "--port", str(port), "--workers", str(self.workers), "--graceful-timeout", "1"]
 
     def cleanup(self) -> None:
@@ -215,6 +223,8 @@ def all_systems() -> dict[str, System]:
         Hubbub("hubbub-embedded", "Hubbub embedded (SQLite + in-memory)", redis=False),
         Hubbub("hubbub-redis", "Hubbub on Redis + PostgreSQL", redis=True),
         Hubbub("hubbub-redis-2w", "Hubbub on Redis + PostgreSQL, 2 workers", redis=True, workers=2),
+        Hubbub("hubbub-embedded-granian", "Hubbub embedded, served by granian", redis=False, server="granian"),
+        Hubbub("hubbub-embedded-daphne", "Hubbub embedded, served by daphne", redis=False, server="daphne"),
         Uvicorn(
             "channels-redis",
             "Channels view, channels_redis pub/sub",
