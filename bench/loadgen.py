@@ -353,6 +353,20 @@ class Run:
         self.settled = 0
         self.all_settled = asyncio.Event()
 
+    async def publish_one(self, publisher: Publisher, topic: str, rtts: list[float]) -> bool:
+        """POST the next numbered update to ``topic``; records its round trip, True if accepted."""
+        n = self.next_n()
+        sent = time.monotonic()
+        try:
+            status, _ = await publisher.post(self.body(n, topic))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            status = 0
+        rtts.append(time.monotonic() - sent)
+        if status == 0 or status >= 300:
+            return False
+        self.published_by_topic.setdefault(topic, []).append(n)
+        return True
+
     async def publish_paced(self, count: int, rate: float, topics: list[str]) -> dict:
         publisher = self.publisher()
         errors = 0
@@ -362,18 +376,8 @@ class Run:
             delay = started + i / rate - time.monotonic()
             if delay > 0:
                 await asyncio.sleep(delay)
-            n = self.next_n()
-            topic = topics[i % len(topics)]
-            sent = time.monotonic()
-            try:
-                status, _ = await publisher.post(self.body(n, topic))
-            except (asyncio.IncompleteReadError, ConnectionError):
-                status = 0
-            rtts.append(time.monotonic() - sent)
-            if status >= 300 or status == 0:
+            if not await self.publish_one(publisher, topics[i % len(topics)], rtts):
                 errors += 1
-            else:
-                self.published_by_topic.setdefault(topic, []).append(n)
         elapsed = time.monotonic() - started
         publisher.close()
         return {"published": count - errors, "publish_errors": errors, "publish_seconds": elapsed, "publish_rtts": rtts}
@@ -388,18 +392,8 @@ class Run:
             publisher = self.publisher()
             i = worker
             while time.monotonic() < deadline:
-                n = self.next_n()
-                topic = topics[n % len(topics)]
-                sent = time.monotonic()
-                try:
-                    status, _ = await publisher.post(self.body(n, topic))
-                except (asyncio.IncompleteReadError, ConnectionError):
-                    status = 0
-                rtts.append(time.monotonic() - sent)
-                if status >= 300 or status == 0:
+                if not await self.publish_one(publisher, topics[i % len(topics)], rtts):
                     errors += 1
-                else:
-                    self.published_by_topic.setdefault(topic, []).append(n)
                 i += concurrency
             publisher.close()
 
