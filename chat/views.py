@@ -56,6 +56,17 @@ def readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
     return room
 
 
+def in_readable_room(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Call ``view(request, room)`` for the room of the URL's slug, if the user may read it."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+        room = readable_room(request, slug)
+        return room if isinstance(room, HttpResponse) else view(request, room)
+
+    return wrapper
+
+
 def default_room_url() -> str:
     return reverse("chat:room", args=[conf.get("CHAT_DEFAULT_ROOM")])
 
@@ -234,11 +245,9 @@ def client_id(request: HttpRequest) -> str | None:
 
 @signed_in
 @require_POST
-def room_presence(request: HttpRequest, slug: str) -> HttpResponse:
+@in_readable_room
+def room_presence(request: HttpRequest, room: Room) -> HttpResponse:
     """``state=open`` (on opening and every ~30 s) or ``state=closed`` (on leaving), per page ``client``."""
-    room = readable_room(request, slug)
-    if isinstance(room, HttpResponse):
-        return room
     client = client_id(request)
     state = request.POST.get("state", "open")
     if client is None or state not in ("open", "closed"):
@@ -249,10 +258,8 @@ def room_presence(request: HttpRequest, slug: str) -> HttpResponse:
 
 @signed_in
 @require_POST
-def room_typing(request: HttpRequest, slug: str) -> HttpResponse:
-    room = readable_room(request, slug)
-    if isinstance(room, HttpResponse):
-        return room
+@in_readable_room
+def room_typing(request: HttpRequest, room: Room) -> HttpResponse:
     count, period = conf.get("CHAT_TYPING_RATE_LIMIT")
     if ratelimit.hit(f"typing:{request.user.pk}:{room.pk}", count, period) is None:
         events.typing(room, request.user.get_username())
@@ -261,10 +268,8 @@ def room_typing(request: HttpRequest, slug: str) -> HttpResponse:
 
 @signed_in
 @require_POST
-def room_members(request: HttpRequest, slug: str) -> HttpResponse:
-    room = readable_room(request, slug)
-    if isinstance(room, HttpResponse):
-        return room
+@in_readable_room
+def room_members(request: HttpRequest, room: Room) -> HttpResponse:
     if not room.is_private:
         return error_response(request, 400, "Public rooms are open to everyone: they have no member list.")
     form = MemberForm(request.POST)
