@@ -1,10 +1,21 @@
-"""Topic selectors: an exact topic, ``*`` (every topic) or an RFC 6570 URI template."""
+"""Topic selectors: an exact topic, ``*`` (every topic) or an RFC 6570 URI template.
+
+Templates come from subscribers and tokens, and are matched against every update's topics,
+so they are compiled with RE2, which matches in linear time: with a backtracking engine a
+template such as ``{.a}z`` takes exponential time on a topic full of dots.
+"""
 
 from __future__ import annotations
 
 import re
 from functools import lru_cache
-from typing import Iterable
+from typing import Iterable, Protocol
+
+import re2
+
+
+class Pattern(Protocol):
+    def fullmatch(self, text: str) -> object | None: ...
 
 WILDCARD = "*"
 
@@ -26,7 +37,7 @@ _VARIABLE = re.compile(r"^[A-Za-z0-9_%.]+(?::[1-9][0-9]{0,3}|\*)?$")
 
 
 @lru_cache(maxsize=4096)
-def template_pattern(selector: str) -> re.Pattern[str] | None:
+def template_pattern(selector: str) -> Pattern | None:
     """The regular expression a URI template selector matches, or None if it is no template."""
     if "{" not in selector:
         return None
@@ -48,7 +59,7 @@ def template_pattern(selector: str) -> re.Pattern[str] | None:
     if "{" in tail or "}" in tail:
         return None
     parts.append(re.escape(tail))
-    return re.compile("".join(parts))
+    return re2.compile("".join(parts))
 
 
 def matches(selector: str, topic: str) -> bool:
@@ -67,7 +78,7 @@ class SelectorSet:
         self.selectors: tuple[str, ...] = tuple(dict.fromkeys(selectors))
         self.wildcard = WILDCARD in self.selectors
         self.exact: frozenset[str] = frozenset(s for s in self.selectors if template_pattern(s) is None and s != WILDCARD)
-        self.patterns: tuple[re.Pattern[str], ...] = tuple(
+        self.patterns: tuple[Pattern, ...] = tuple(
             p for s in self.selectors if s != WILDCARD and (p := template_pattern(s)) is not None
         )
 

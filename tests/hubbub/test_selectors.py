@@ -45,3 +45,18 @@ def test_selector_set():
     assert SelectorSet(["*"]).match("whatever")
     assert not SelectorSet()
     assert (SelectorSet(["a"]) | SelectorSet(["b"])).exact == {"a", "b"}
+
+
+@pytest.mark.timeout(10)
+@pytest.mark.parametrize(
+    "selector, topic",
+    [
+        ("https://x/{.a}z", "https://x/" + "." * 2000 + "!"),
+        ("https://x/{&a}z", "https://x/" + "&" * 2000 + "!"),
+        ("https://x/{a}{b}{c}{d}{e}{f}{g}{h}z", "https://x/" + "a" * 2000 + "!"),
+    ],
+)
+def test_pathological_templates_cannot_stall_the_hub(selector, topic):
+    """A backtracking engine needs exponential time for these; RE2 answers at once."""
+    for _ in range(100):
+        assert not matches(selector, topic)
