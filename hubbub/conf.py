@@ -27,8 +27,9 @@ DEFAULTS: dict[str, Any] = {
     "HUBBUB_MAX_TOPIC_LENGTH": 2048,
     "HUBBUB_MAX_ID_LENGTH": 512,
     "HUBBUB_MAX_SELECTORS": 64,
-    # Events buffered for one subscriber before it is disconnected as too slow.
+    # Events (and bytes) buffered for one subscriber before it is disconnected as too slow.
     "HUBBUB_SUBSCRIBER_BUFFER": 2000,
+    "HUBBUB_SUBSCRIBER_BUFFER_BYTES": 16 * 1024 * 1024,
     # History retention: the newest MAX_COUNT updates no older than MAX_AGE seconds.
     "HUBBUB_HISTORY_MAX_COUNT": 100_000,
     "HUBBUB_HISTORY_MAX_AGE": 7 * 24 * 3600,

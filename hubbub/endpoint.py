@@ -199,7 +199,13 @@ class MercureEndpoint:
         if claims is None and not signed_in and not anonymous_allowed:
             raise Unauthorized("subscribing requires a JWT or a signed-in session")
 
-        subscription = Subscription(SelectorSet(selectors), grants, conf.get("HUBBUB_SUBSCRIBER_BUFFER"), replaying=bool(last_event_id))
+        subscription = Subscription(
+            SelectorSet(selectors),
+            grants,
+            conf.get("HUBBUB_SUBSCRIBER_BUFFER"),
+            limit_bytes=conf.get("HUBBUB_SUBSCRIBER_BUFFER_BYTES"),
+            replaying=bool(last_event_id),
+        )
         hub = fanout.current()
         try:
             await hub.add(subscription)

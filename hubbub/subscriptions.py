@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections import deque
 
 from .selectors import SelectorSet
@@ -21,18 +22,31 @@ class Subscription:
     A subscriber whose buffer fills up is closed: it reconnects and resumes by id.
     """
 
-    __slots__ = ("selectors", "grants", "limit", "closed", "reason", "idle", "floor", "_chunks", "_pending", "_waiter")
+    __slots__ = (
+        "selectors", "grants", "limit", "limit_bytes", "closed", "reason", "idle", "floor",
+        "_chunks", "_pending", "_size", "_waiter",
+    )
 
-    def __init__(self, selectors: SelectorSet, grants: SelectorSet, limit: int, *, replaying: bool = False) -> None:
+    def __init__(
+        self,
+        selectors: SelectorSet,
+        grants: SelectorSet,
+        limit: int,
+        *,
+        limit_bytes: int = sys.maxsize,
+        replaying: bool = False,
+    ) -> None:
         self.selectors = selectors
         self.grants = grants
         self.limit = limit
+        self.limit_bytes = limit_bytes
         self.closed = False
         self.reason = ""
         self.idle = True
         self.floor = 0
         self._chunks: deque[bytes] = deque()
         self._pending: list[tuple[int, bytes]] | None = [] if replaying else None
+        self._size = 0
         self._waiter: asyncio.Future[None] | None = None
 
     def may_read(self, update: Update) -> bool:
@@ -44,14 +58,13 @@ class Subscription:
     def push(self, seq: int, chunk: bytes) -> None:
         if self.closed or seq <= self.floor:
             return
-        if self._pending is not None:
-            if len(self._pending) >= self.limit:
-                self.close("too slow: more than %d events waiting" % self.limit)
-            else:
-                self._pending.append((seq, chunk))
+        waiting = len(self._pending) if self._pending is not None else len(self._chunks)
+        if waiting >= self.limit or self._size + len(chunk) > self.limit_bytes:
+            self.close(f"too slow: over {self.limit} events or {self.limit_bytes} bytes waiting")
             return
-        if len(self._chunks) >= self.limit:
-            self.close("too slow: more than %d events waiting" % self.limit)
+        self._size += len(chunk)
+        if self._pending is not None:
+            self._pending.append((seq, chunk))
             return
         self._chunks.append(chunk)
         self.idle = False
@@ -67,6 +80,7 @@ class Subscription:
         """Release the live events held during replay, minus those the replay already sent."""
         pending, self._pending = self._pending or [], None
         self.floor = replayed_up_to
+        self._size = 0
         for seq, chunk in pending:
             self.push(seq, chunk)
 
@@ -95,4 +109,5 @@ class Subscription:
             return None
         chunk = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
         self._chunks.clear()
+        self._size = 0
         return chunk

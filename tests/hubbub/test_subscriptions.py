@@ -77,3 +77,28 @@ def test_wants_and_may_read():
     assert not sub.wants(Update.create("u"))
     assert not sub.wants(Update.create("https://x/2", private=True))
     assert sub.wants(Update.create(["https://x/2", "https://x/1"], private=True))
+
+
+def test_byte_limit_closes_too():
+    sub = Subscription(SelectorSet(["t"]), SelectorSet(), 100, limit_bytes=10)
+    sub.push(1, b"12345")
+    sub.push(2, b"12345")
+    assert not sub.closed
+    sub.push(3, b"1")
+    assert sub.closed and "bytes" in sub.reason
+
+
+async def test_sent_bytes_no_longer_count():
+    sub = Subscription(SelectorSet(["t"]), SelectorSet(), 100, limit_bytes=10)
+    sub.push(1, b"1234567890")
+    assert await sub.next() == b"1234567890"
+    sub.push(2, b"1234567890")
+    assert not sub.closed
+
+
+def test_replayed_pending_bytes_are_counted_once():
+    sub = Subscription(SelectorSet(["t"]), SelectorSet(), 100, limit_bytes=10, replaying=True)
+    sub.push(5, b"12345")
+    sub.push(6, b"12345")
+    sub.finish_replay(0)
+    assert not sub.closed and list(sub._chunks) == [b"12345", b"12345"]
