@@ -7,21 +7,25 @@ from collections.abc import Iterable
 from hubbub.selectors import SelectorSet
 
 from .models import Room
-from .topics import room_topic, slug_from_topic
+from .topics import ROOMS, room_topic, slug_from_topic
 
 
 def room_topics(user: object, selectors: list[str]) -> Iterable[str]:
-    """Topics of the rooms the user may read, among those the selectors ask for.
+    """Topics of the rooms the user may read, among those the selectors ask for, and the
+    room directory (for anyone signed in).
 
     Exact room topics are looked up by slug; a wildcard or URI template selector is
     matched against the topics of every room the user may read.
     """
+    if not getattr(user, "is_authenticated", False):
+        return []
     requested = SelectorSet(selectors)
+    directory = [ROOMS] if requested.match(ROOMS) else []
     rooms = Room.objects.readable_by(user)
     if not requested.needs_every_topic:
         slugs = {slug for topic in requested.exact if (slug := slug_from_topic(topic))}
         if not slugs:
-            return []
+            return directory
         rooms = rooms.filter(slug__in=slugs)
     topics = (room_topic(slug) for slug in rooms.values_list("slug", flat=True))
-    return [topic for topic in topics if requested.match(topic)]
+    return directory + [topic for topic in topics if requested.match(topic)]

@@ -14,7 +14,7 @@ from typing import Any
 import hubbub
 
 from .models import Message, Room
-from .topics import room_topic
+from .topics import ROOMS, room_topic
 
 
 def now_ms() -> int:
@@ -51,3 +51,9 @@ def presence_changed(room: Room, users: list[str], at: int) -> str:
 
 def typing(room: Room, user: str) -> str:
     return _publish(room, "chat.typing", {"room": room.slug, "user": user, "at": now_ms()})
+
+
+def room_opened(room: Room) -> str:
+    """Announce a new public room to every signed-in page (private rooms stay unlisted)."""
+    data = {"slug": room.slug, "name": room.name, "url": room.get_absolute_url()}
+    return hubbub.publish(ROOMS, json.dumps(data), private=True, type="chat.room")

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 PREFIX = "/chat/rooms/"
+# The directory of public rooms: new rooms are announced here.
+ROOMS = "/chat/rooms"
 
 
 def room_topic(slug: str) -> str:

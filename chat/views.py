@@ -19,7 +19,7 @@ from hubbub.history import EARLIEST
 from . import conf, events, names, posting, presence, ratelimit, rooms
 from .forms import LobbyForm, MemberForm, RoomForm
 from .models import Message, Room
-from .topics import room_topic
+from .topics import ROOMS, room_topic
 
 View = Callable[..., HttpResponseBase]
 
@@ -137,6 +137,8 @@ def room_list(request: HttpRequest) -> HttpResponse:
     form = RoomForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         room = rooms.create(form.cleaned_data["name"], request.user, private=form.cleaned_data["is_private"])
+        if not room.is_private:
+            events.room_opened(room)
         notices.success(request, f"Room “{room.name}” created.")
         return redirect(room)
     return render(
@@ -173,6 +175,7 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
     context = {
         "room": room,
         "topic": room_topic(room.slug),
+        "rooms_topic": ROOMS,
         "hub_last_event_id": hub_last_event_id,
         "chat_messages": page,
         "has_more": has_more,

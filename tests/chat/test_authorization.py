@@ -31,9 +31,14 @@ def test_exact_room_topics_are_granted_for_readable_rooms_only(alice, rooms, gen
 
 
 def test_a_wildcard_or_template_covers_every_readable_room(alice, rooms, general):
-    assert sorted(room_topics(alice, ["*"])) == ["/chat/rooms/general", "/chat/rooms/secret"]
+    assert sorted(room_topics(alice, ["*"])) == ["/chat/rooms", "/chat/rooms/general", "/chat/rooms/secret"]
     assert sorted(room_topics(alice, ["/chat/rooms/{slug}"])) == ["/chat/rooms/general", "/chat/rooms/secret"]
     assert list(room_topics(alice, ["/elsewhere/{x}"])) == []
+
+
+def test_the_room_directory_is_for_anyone_signed_in(alice, rooms):
+    assert list(room_topics(alice, ["/chat/rooms"])) == ["/chat/rooms"]
+    assert list(room_topics(AnonymousUser(), ["/chat/rooms"])) == []
 
 
 def test_nothing_for_anonymous_users_or_unrelated_topics(alice, rooms):

@@ -204,6 +204,16 @@ def test_after_a_cut_the_page_shows_what_it_missed_once_each_in_order(
     expect(a.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])
 
 
+def test_a_new_public_room_appears_in_the_other_sidebar_live(people: tuple[Person, Person]) -> None:
+    a, b = people
+    b.expect_connected()
+    name = unique("Atrium ")
+    url = a.create_room(name)
+    link = b.page.locator(".room-links .room-link", has_text=name)
+    expect(link).to_have_count(1)
+    assert url.endswith(link.get_attribute("href"))
+
+
 def test_a_private_room_opens_to_added_members_only(people: tuple[Person, Person]) -> None:
     a, b = people
     a.page.goto("/rooms/")

@@ -127,6 +127,18 @@ def test_create_a_room_with_a_unique_slug(alice, bob):
     assert Room.objects.filter(slug="book-club-2", created_by=bob).exists()
 
 
+def test_a_new_public_room_is_announced_to_signed_in_pages_and_a_private_one_is_not(
+    alice, django_capture_on_commit_callbacks
+):
+    client = client_for(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/rooms/", {"name": "Book Club"})
+        client.post("/rooms/", {"name": "Hush", "is_private": "on"})
+    assert published("chat.room") == [
+        (["/chat/rooms"], {"slug": "book-club", "name": "Book Club", "url": "/rooms/book-club/"}, True)
+    ]
+
+
 def test_a_room_name_needs_a_letter_or_digit(alice):
     response = client_for(alice).post("/rooms/", {"name": "!!!"})
     assert response.status_code == 400 and "at least one letter or digit" in response.content.decode()

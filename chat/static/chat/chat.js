@@ -132,6 +132,29 @@ function start(root) {
   }
 
   hub.subscribe(root.dataset.topic);
+  hub.subscribe(root.dataset.roomsTopic);
+  hub.on("chat.room", (room) => {
+    // A new public room: into the sidebar, in name order, once.
+    const links = document.querySelector(".room-links");
+    if (!links || !room || !room.url || links.querySelector(`a[href="${CSS.escape(room.url)}"]`)) return;
+    const link = document.createElement("a");
+    link.className = "room-link";
+    link.href = room.url;
+    const hash = document.createElement("span");
+    hash.className = "room-hash";
+    hash.setAttribute("aria-hidden", "true");
+    hash.textContent = "#";
+    const name = document.createElement("span");
+    name.className = "room-name";
+    name.textContent = room.name;
+    link.append(hash, name);
+    const item = document.createElement("li");
+    item.append(link);
+    const later = [...links.children].find(
+      (li) => li.querySelector(".room-name")?.textContent.localeCompare(room.name, undefined, { sensitivity: "base" }) > 0,
+    );
+    links.insertBefore(item, later || null);
+  });
   hub.on("chat.message", (message) => {
     if (message && message.room === slug) insert(message);
   });
