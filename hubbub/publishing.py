@@ -8,7 +8,6 @@ import threading
 import weakref
 from typing import Iterable
 
-from asgiref.sync import sync_to_async
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import router, transaction
 
