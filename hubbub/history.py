@@ -61,13 +61,13 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
     with _ordering(connections[database]):
         with transaction.atomic(using=database):
             StoredUpdate.objects.using(database).bulk_create(rows)
-        sent = 0 if send is not None else len(rows)
-        try:
-            if send is not None:
+        if send is not None:
+            sent = 0
+            try:
                 sent = send([(row.seq, update) for row, update in zip(rows, updates)])
-        finally:
-            if sent < len(rows):
-                StoredUpdate.objects.using(database).filter(seq__in=[row.seq for row in rows[sent:]]).delete()
+            finally:
+                if sent < len(rows):
+                    StoredUpdate.objects.using(database).filter(seq__in=[row.seq for row in rows[sent:]]).delete()
     _count_for_pruning(len(rows))
     return [row.seq for row in rows]
 

@@ -8,11 +8,12 @@ import threading
 import weakref
 from typing import Iterable
 
+import psycopg
 from channels.layers import InMemoryChannelLayer, get_channel_layer
-from django.db import router, transaction
+from django.db import DatabaseError, router, transaction
 
 from . import conf, fanout, history, relay
-from .exceptions import FanoutUnavailable, HistoryUnavailable, HubbubError
+from .exceptions import FanoutUnavailable, HistoryUnavailable
 from .models import StoredUpdate
 from .updates import Update
 
@@ -88,21 +89,21 @@ def _deliver(update: Update) -> None:
             return
         except relay.RelayUnavailable as error:
             logger.warning("hubbub: no server to relay update %s through (%s); stored only", update.id, error)
-    failure: list[FanoutUnavailable] = []
+    failure: FanoutUnavailable | None = None
 
     def send_from_sync(batch: list[tuple[int, Update]]) -> int:
+        nonlocal failure
         loop = fanout.serving_loop()
         if loop is None:
             if _layer_is_local():
                 return len(batch)  # no subscriber can be listening in this process
             loop = _background_loop()
-        sent, error = asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
-        failure.extend(error)
+        sent, failure = asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
         return sent
 
     history.store([update], send_from_sync)
-    if failure:
-        raise failure[0]
+    if failure is not None:
+        raise failure
 
 
 async def adeliver(update: Update) -> int:
@@ -116,8 +117,8 @@ async def adeliver(update: Update) -> int:
     return await _committer().submit(update)
 
 
-async def send(batch: list[tuple[int, Update]]) -> tuple[int, list[FanoutUnavailable]]:
-    """Hand updates to the channel layer in order; returns how many it took, and the error."""
+async def send(batch: list[tuple[int, Update]]) -> tuple[int, FanoutUnavailable | None]:
+    """Hand updates to the channel layer in order; returns how many it took, and why it stopped."""
     layer = get_channel_layer(conf.get("HUBBUB_CHANNEL_LAYER"))
     for index, (seq, update) in enumerate(batch):
         message = fanout.message_for(update, seq)
@@ -125,8 +126,8 @@ async def send(batch: list[tuple[int, Update]]) -> tuple[int, list[FanoutUnavail
             for group in fanout.groups_for(update):
                 await layer.group_send(group, message)
         except Exception as error:
-            return index, [FanoutUnavailable(update.id, error)]
-    return len(batch), []
+            return index, FanoutUnavailable(update.id, error)
+    return len(batch), None
 
 
 class _Committer:
@@ -159,31 +160,29 @@ class _Committer:
 
     async def _commit(self, batch: list[tuple[Update, asyncio.Future[int]]]) -> None:
         taken = len(batch)
-        errors: list[FanoutUnavailable] = []
+        failure: FanoutUnavailable | None = None
 
         async def send_batch(pairs: list[tuple[int, Update]]) -> int:
-            nonlocal taken
-            taken, failed = await send(pairs)
-            errors.extend(failed)
+            nonlocal taken, failure
+            taken, failure = await send(pairs)
             return taken
 
         try:
             seqs = await history.astore([update for update, _ in batch], send_batch)
         except Exception as error:
-            failure = error if isinstance(error, HubbubError) else HistoryUnavailable(f"the update history is unreachable: {error}")
+            if isinstance(error, (DatabaseError, psycopg.Error)):
+                error = HistoryUnavailable(f"the update history is unreachable: {error}")
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(failure)
+                    future.set_exception(error)
             return
         for index, ((update, future), seq) in enumerate(zip(batch, seqs)):
             if future.done():
                 continue
             if index < taken:
                 future.set_result(seq)
-            elif index == taken:
-                future.set_exception(errors[0])
-            else:
-                future.set_exception(FanoutUnavailable(update.id, errors[0].cause))
+            elif failure is not None:
+                future.set_exception(failure if index == taken else FanoutUnavailable(update.id, failure.cause))
 
 
 _committers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Committer] = weakref.WeakKeyDictionary()
