@@ -1,8 +1,9 @@
 """The update history: stored on publish, read on resume, pruned in the background.
 
-On PostgreSQL the server stores updates from its event loop on a connection of its own
-(psycopg's async API: Django's ORM would cost two thread hand-offs per batch); elsewhere,
-and from sync code, it goes through the ORM.
+On PostgreSQL the server stores updates from its event loop on a connection of its own,
+with asyncpg: Django's ORM would cost two thread hand-offs per batch, and psycopg's async
+API twice asyncpg's CPU per statement (bench/README.md). Elsewhere, and from sync code,
+it goes through the ORM.
 
 Resume sends what was stored after the subscriber's last id, so live delivery must
 happen in sequence order: were update 11 delivered before update 10, a subscriber
@@ -15,22 +16,24 @@ PostgreSQL advisory lock shared by every process, or a process lock on other dat
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import threading
 import weakref
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlencode
 
-import psycopg
+import asyncpg
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
-from psycopg.types.json import Jsonb
 
 from . import conf
+from .exceptions import HistoryUnavailable
 from .models import StoredUpdate
 from .updates import Update
 
@@ -42,7 +45,7 @@ BATCH = 500
 
 _TABLE = StoredUpdate._meta.db_table
 _local_order = threading.Lock()
-_async_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, psycopg.AsyncConnection] = weakref.WeakKeyDictionary()
+_async_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncpg.Connection] = weakref.WeakKeyDictionary()
 _prune_lock = threading.Lock()
 _prune_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubbub-prune")
 _stored_since_prune = 0
@@ -73,54 +76,90 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
 
 
 async def astore(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], Awaitable[int]]) -> list[int]:
-    """``store`` for async code: the same contract, with an async ``send`` run on this loop."""
+    """``store`` for async code: the same contract, with an async ``send`` run on this loop.
+
+    Raises ``HistoryUnavailable`` when PostgreSQL cannot be reached or fails.
+    """
     database = router.db_for_write(StoredUpdate)
-    if connections[database].vendor != "postgresql":
+    params = _asyncpg_params(connections[database])
+    if params is None:
         loop = asyncio.get_running_loop()
         return await sync_to_async(store)(
             updates, lambda batch: asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
         )
-    connection = await _async_connection(database)
     try:
-        await connection.execute("SELECT pg_advisory_lock(%s)", [_ADVISORY_LOCK])
+        connection = await _async_connection(params)
+        now = datetime.now(UTC)
+        rows = await connection.fetch(
+            _LOCK_AND_INSERT,
+            _ADVISORY_LOCK,
+            [update.id for update in updates],
+            [json.dumps(list(update.topics)) for update in updates],
+            [update.data for update in updates],
+            [update.private for update in updates],
+            [update.type or "" for update in updates],
+            [update.retry for update in updates],
+            [now] * len(updates),
+        )
+        seqs = [row[0] for row in rows]
         try:
-            seqs = await _insert(connection, updates)
             sent = 0
             try:
                 sent = await send(list(zip(seqs, updates)))
             finally:
                 if sent < len(seqs):
-                    await connection.execute(f"DELETE FROM {_TABLE} WHERE seq = ANY(%s)", [seqs[sent:]])
+                    await connection.execute(f"DELETE FROM {_TABLE} WHERE seq = ANY($1::bigint[])", seqs[sent:])
         finally:
-            await connection.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY_LOCK])
-    except psycopg.Error:
-        _async_connections.pop(asyncio.get_running_loop(), None)
-        await connection.close()
-        raise
+            await connection.execute("SELECT pg_advisory_unlock($1)", _ADVISORY_LOCK)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        connection = _async_connections.pop(asyncio.get_running_loop(), None)
+        if connection is not None:
+            connection.terminate()
+        raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
     _count_for_pruning(len(seqs))
     return seqs
 
 
-async def _insert(connection: psycopg.AsyncConnection, updates: Sequence[Update]) -> list[int]:
-    now = timezone.now()
-    rows = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * len(updates))
-    values: list[object] = []
-    for update in updates:
-        values += [update.id, Jsonb(list(update.topics)), update.data, update.private, update.type or "", update.retry, now]
-    cursor = await connection.execute(
-        f"INSERT INTO {_TABLE} (uid, topics, data, private, type, retry, created) VALUES {rows} RETURNING seq", values
-    )
-    return [seq for (seq,) in await cursor.fetchall()]
+# Taking the lock and inserting in one statement saves a round trip; the lock is taken
+# before the first row draws its sequence number.
+_LOCK_AND_INSERT = f"""
+    WITH ordering AS MATERIALIZED (SELECT pg_advisory_lock($1))
+    INSERT INTO {_TABLE} (uid, topics, data, private, type, retry, created)
+    SELECT row.* FROM ordering, unnest(
+        $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::text[], $7::int[], $8::timestamptz[]
+    ) AS row
+    RETURNING seq
+"""
+
+# OPTIONS of a PostgreSQL database that only concern Django or psycopg, and the libpq
+# options asyncpg also takes. With any other option the server stores through the ORM.
+_DJANGO_OPTIONS = {"cursor_factory", "context", "prepare_threshold", "server_side_binding", "pool", "isolation_level", "assume_role", "client_encoding"}
+_ASYNCPG_OPTIONS = {"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword", "passfile", "target_session_attrs", "application_name"}
 
 
-async def _async_connection(database: str) -> psycopg.AsyncConnection:
+def _asyncpg_params(connection: BaseDatabaseWrapper) -> dict[str, object] | None:
+    """asyncpg's connection arguments for a PostgreSQL database, or None to use the ORM."""
+    if connection.vendor != "postgresql":
+        return None
+    settings = connection.settings_dict
+    options = {key: value for key, value in (settings.get("OPTIONS") or {}).items() if key not in _DJANGO_OPTIONS}
+    if not settings.get("NAME") or not set(options) <= _ASYNCPG_OPTIONS:
+        return None
+    return {
+        "dsn": "postgresql://?" + urlencode(options) if options else None,
+        "host": settings.get("HOST") or None,
+        "port": int(settings["PORT"]) if settings.get("PORT") else None,
+        "user": settings.get("USER") or None,
+        "password": settings.get("PASSWORD") or None,
+        "database": settings["NAME"],
+    }
+
+
+async def _async_connection(params: dict[str, object]) -> asyncpg.Connection:
     loop = asyncio.get_running_loop()
     connection = _async_connections.get(loop)
-    if connection is None or connection.closed:
-        params = connections[database].get_connection_params()
-        keep = {k: v for k, v in params.items() if k not in ("cursor_factory", "context", "prepare_threshold")}
-        connection = await psycopg.AsyncConnection.connect(autocommit=True, **keep)
-        _async_connections[loop] = connection
+    if connection is None or connection.is_closed():
+        connection = _async_connections[loop] = await asyncpg.connect(**params)
     return connection
 
 

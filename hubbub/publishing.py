@@ -8,11 +8,10 @@ import threading
 import weakref
 from typing import Iterable
 
-import psycopg
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import DatabaseError, router, transaction
 
-from . import conf, fanout, history, relay
+from . import conf, fanout, history, layers, relay
 from .exceptions import FanoutUnavailable, HistoryUnavailable
 from .models import StoredUpdate
 from .updates import Update
@@ -118,8 +117,21 @@ async def adeliver(update: Update) -> int:
 
 
 async def send(batch: list[tuple[int, Update]]) -> tuple[int, FanoutUnavailable | None]:
-    """Hand updates to the channel layer in order; returns how many it took, and why it stopped."""
+    """Hand updates to the channel layer in order; returns how many it took, and why it stopped.
+
+    Where the layer pipelines (channels_redis' pub/sub layer) the batch goes out as one
+    write and is taken whole or not at all."""
     layer = get_channel_layer(conf.get("HUBBUB_CHANNEL_LAYER"))
+    if layers.pipelines(layer):
+        messages = []
+        for seq, update in batch:
+            message = fanout.message_for(update, seq)
+            messages += [(group, message) for group in fanout.groups_for(update)]
+        try:
+            await layers.group_send_pipelined(layer, messages)
+        except Exception as error:
+            return 0, FanoutUnavailable(batch[0][1].id, error)
+        return len(batch), None
     for index, (seq, update) in enumerate(batch):
         message = fanout.message_for(update, seq)
         try:
@@ -170,7 +182,7 @@ class _Committer:
         try:
             seqs = await history.astore([update for update, _ in batch], send_batch)
         except Exception as error:
-            if isinstance(error, (DatabaseError, psycopg.Error)):
+            if isinstance(error, DatabaseError):
                 error = HistoryUnavailable(f"the update history is unreachable: {error}")
             for _, future in batch:
                 if not future.done():

@@ -11,3 +11,12 @@ DATABASES = {"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memor
 CHANNEL_LAYERS = {
     "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"capacity": 100_000}},
 }
+# The hub's PostgreSQL path (asyncpg, the advisory lock) is tested on a real server; only
+# tests that ask for this alias create its test database.
+DATABASES["postgres"] = {
+    "ENGINE": "django.db.backends.postgresql",
+    "NAME": "hubbub_tests",
+    "HOST": "127.0.0.1",
+    "PORT": "5432",
+    "USER": "postgres",
+}

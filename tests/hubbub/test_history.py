@@ -1,11 +1,18 @@
+import asyncio
+import threading
 from datetime import timedelta
 
+import psycopg
 import pytest
+from asgiref.sync import sync_to_async
+from django.db import connections
 from django.utils import timezone
 
 from hubbub import history
+from hubbub.exceptions import HistoryUnavailable
 from hubbub.models import StoredUpdate
 from hubbub.updates import Update
+from tests.servers import POSTGRES, free_port
 
 pytestmark = pytest.mark.django_db
 
@@ -76,3 +83,127 @@ def test_a_failing_send_removes_the_whole_batch():
     with pytest.raises(ConnectionError):
         history.store([Update.create("t"), Update.create("t")], send)
     assert not StoredUpdate.objects.exists()
+
+
+# On PostgreSQL: the server's own path (asyncpg, one advisory lock across processes)
+
+on_postgres = pytest.mark.django_db(databases=["default", "postgres"], transaction=True)
+
+
+@pytest.fixture
+async def postgres_history(monkeypatch):
+    """Route the update history to the PostgreSQL test database; close the hub's connection after."""
+    monkeypatch.setattr(history.router, "db_for_write", lambda model, **hints: "postgres")
+    yield StoredUpdate.objects.using("postgres")
+    connection = history._async_connections.pop(asyncio.get_running_loop(), None)
+    if connection is not None:
+        await connection.close()
+    await sync_to_async(lambda: connections["postgres"].close())()  # the ORM's, in asgiref's thread
+
+
+def recorder(taken: int | None = None):
+    got: list[tuple[int, Update]] = []
+
+    async def send(batch):
+        got.extend(batch)
+        return len(batch) if taken is None else taken
+
+    return got, send
+
+
+@on_postgres
+async def test_astore_on_postgresql_stores_then_sends_in_order(postgres_history):
+    updates = [
+        Update.create(["/a", "/b"], "one", id="p1", private=True, type="note", retry=1500),
+        Update.create("/a", "two", id="p2"),
+        Update.create("/c", "", id="p3"),
+    ]
+    got, send = recorder()
+    seqs = await history.astore(updates, send)
+    assert seqs == sorted(seqs) and len(set(seqs)) == 3
+    assert got == list(zip(seqs, updates))
+    rows = [row async for row in postgres_history.order_by("seq")]
+    assert [row.seq for row in rows] == seqs
+    assert [row.to_update() for row in rows] == updates
+
+
+@on_postgres
+async def test_astore_on_postgresql_removes_what_send_did_not_take(postgres_history):
+    got, send = recorder(taken=1)
+    await history.astore([Update.create("/a", id=f"q{i}") for i in range(3)], send)
+    assert len(got) == 3
+    assert [uid async for uid in postgres_history.values_list("uid", flat=True)] == ["q0"]
+
+
+@on_postgres
+def test_astore_on_postgresql_sends_in_sequence_order_across_connections(postgres_history):
+    """Two event loops, each with its own connection (as two worker processes have),
+    publishing at once: what reaches the channel layer is in sequence order."""
+    sent: list[int] = []
+    guard = threading.Lock()
+
+    async def send(batch):
+        for seq, _ in batch:
+            await asyncio.sleep(0.001)
+            with guard:
+                sent.append(seq)
+        return len(batch)
+
+    def worker(name: str) -> None:
+        async def run():
+            for i in range(25):
+                await history.astore([Update.create("/a", id=f"{name}{i}-{j}") for j in range(2)], send)
+            await history._async_connections.pop(asyncio.get_running_loop()).close()
+
+        asyncio.run(run())
+
+    threads = [threading.Thread(target=worker, args=(name,)) for name in "xy"]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(sent) == 100
+    assert sent == sorted(sent)
+
+
+@on_postgres
+async def test_astore_on_postgresql_replaces_a_connection_the_server_closed(postgres_history):
+    got, send = recorder()
+    await history.astore([Update.create("/a", id="before")], send)
+    connection = history._async_connections[asyncio.get_running_loop()]
+    async with await psycopg.AsyncConnection.connect(f"{POSTGRES}/postgres", autocommit=True) as admin:
+        await admin.execute("SELECT pg_terminate_backend(%s)", [connection.get_server_pid()])
+    for _ in range(100):
+        if connection.is_closed():
+            break
+        await asyncio.sleep(0.01)
+    await history.astore([Update.create("/a", id="after")], send)
+    assert [u.id for _, u in got] == ["before", "after"]
+    assert [uid async for uid in postgres_history.values_list("uid", flat=True)] == ["before", "after"]
+
+
+@on_postgres
+async def test_astore_with_postgresql_unreachable_raises_history_unavailable(postgres_history, monkeypatch):
+    params = history._asyncpg_params(connections["postgres"])
+    monkeypatch.setattr(history, "_asyncpg_params", lambda connection: {**params, "port": free_port()})
+    got, send = recorder()
+    with pytest.raises(HistoryUnavailable, match="unreachable"):
+        await history.astore([Update.create("/a")], send)
+    assert got == []
+
+
+def test_asyncpg_params_follow_the_database_settings(settings):
+    assert history._asyncpg_params(connections["default"]) is None  # SQLite: the ORM path
+    postgres = connections["postgres"]
+    params = history._asyncpg_params(postgres)
+    assert params is not None
+    assert (params["host"], params["port"], params["user"], params["dsn"]) == ("127.0.0.1", 5432, "postgres", None)
+    assert params["database"] == postgres.settings_dict["NAME"]
+    options = postgres.settings_dict["OPTIONS"]
+    try:
+        postgres.settings_dict["OPTIONS"] = {"sslmode": "require", "cursor_factory": object}
+        assert history._asyncpg_params(postgres)["dsn"] == "postgresql://?sslmode=require"
+        postgres.settings_dict["OPTIONS"] = {"options": "-c search_path=other"}
+        assert history._asyncpg_params(postgres) is None  # only libpq knows it: the ORM path
+    finally:
+        postgres.settings_dict["OPTIONS"] = options

@@ -1,15 +1,17 @@
 import asyncio
 import threading
+import uuid
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
 import hubbub
-from hubbub import history, publishing
+from hubbub import history, layers, publishing
 from hubbub.exceptions import FanoutUnavailable, InvalidUpdate
 from hubbub.models import StoredUpdate
 from tests.hubbub.asgi import subscribe
+from tests.servers import REDIS_URL, free_port
 
 
 @pytest.mark.django_db(transaction=True)
@@ -147,3 +149,47 @@ async def test_a_batch_that_the_layer_takes_partly(monkeypatch):
     assert len(published) == 2 and len(failed) == 2  # two groups per update: its topic and "all"
     stored = await sync_to_async(lambda: list(StoredUpdate.objects.values_list("uid", flat=True)))()
     assert stored == published
+
+
+@pytest.fixture
+async def redis_channel_layer(settings):
+    def use(url: str) -> None:
+        settings.CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [url], "prefix": f"hubbub-test-{uuid.uuid4().hex[:8]}"},
+            }
+        }
+
+    yield use
+    await publishing.get_channel_layer().flush()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_on_redis_a_batch_goes_out_in_one_pipeline_in_order(redis_channel_layer, monkeypatch):
+    redis_channel_layer(REDIS_URL)
+    pipelined = []
+    monkeypatch.setattr(layers, "group_send_pipelined", _spy(layers.group_send_pipelined, pipelined))
+    stream = await subscribe("a", "b")
+    ids = await asyncio.gather(*(hubbub.apublish("a" if i % 2 else "b", str(i)) for i in range(6)))
+    events = await stream.read_events(6)
+    assert [e["id"] for e in events] == ids
+    assert sum(len(messages) for messages in pipelined) == 12  # each update: its topic's group and hubbub.all
+    assert len(pipelined) < 6  # concurrent publishes shared pipelines
+    await stream.close()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_on_unreachable_redis_publish_fails_and_keeps_nothing(redis_channel_layer):
+    redis_channel_layer(f"redis://127.0.0.1:{free_port()}/0")
+    results = await asyncio.gather(*(hubbub.apublish("a", str(i)) for i in range(3)), return_exceptions=True)
+    assert all(isinstance(result, FanoutUnavailable) for result in results)
+    assert not await StoredUpdate.objects.aexists()
+
+
+def _spy(function, calls):
+    async def spy(layer, messages):
+        calls.append(list(messages))
+        await function(layer, messages)
+
+    return spy
