@@ -57,6 +57,17 @@ def scenarios(quick: bool) -> list[Scenario]:
                 duration=2.0,
                 server_cpus="0,1",
             ),
+            Scenario(
+                "scale-out-fanout",
+                "600 subscribers on 3 topics, 100 updates at 20/s, 1 vs 2 workers (server on both cores)",
+                "paced",
+                600,
+                ("hubbub-redis", "hubbub-redis-2w"),
+                topics=3,
+                updates=100,
+                rate=20.0,
+                server_cpus="0,1",
+            ),
         ]
     return [
         Scenario("fanout", "1,000 subscribers × 20 updates at 10/s", "paced", 1000, tuple(FANOUT_SYSTEMS), updates=20),
@@ -88,6 +99,17 @@ def scenarios(quick: bool) -> list[Scenario]:
             ("hubbub-redis", "hubbub-redis-2w"),
             topics=100,
             duration=10.0,
+            server_cpus="0,1",
+        ),
+        Scenario(
+            "scale-out-fanout",
+            "2,000 subscribers on 10 topics, 400 updates at 40/s, 1 vs 2 workers (server on both cores)",
+            "paced",
+            2000,
+            ("hubbub-redis", "hubbub-redis-2w"),
+            topics=10,
+            updates=400,
+            rate=40.0,
             server_cpus="0,1",
         ),
     ]
