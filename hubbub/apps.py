@@ -5,3 +5,6 @@ class HubbubConfig(AppConfig):
     name = "hubbub"
     verbose_name = "Hubbub hub"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import checks  # noqa: F401  (registers the system checks)

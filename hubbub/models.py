@@ -3,18 +3,18 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from .updates import Update
+from .updates import MAX_ID_LENGTH, MAX_TYPE_LENGTH, Update
 
 
 class StoredUpdate(models.Model):
     """One published update, kept so that subscribers can resume after its id."""
 
     seq = models.BigAutoField(primary_key=True)
-    uid = models.CharField("id", max_length=512, db_index=True)
+    uid = models.CharField("id", max_length=MAX_ID_LENGTH, db_index=True)
     topics = models.JSONField()
     data = models.TextField(blank=True)
     private = models.BooleanField(default=False)
-    type = models.CharField(max_length=255, blank=True)
+    type = models.CharField(max_length=MAX_TYPE_LENGTH, blank=True)
     retry = models.PositiveIntegerField(null=True, blank=True)
     created = models.DateTimeField(default=timezone.now, db_index=True)
 

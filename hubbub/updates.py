@@ -11,6 +11,10 @@ from . import conf
 from .exceptions import InvalidUpdate, UpdateTooLarge
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# What the history's columns hold (hubbub.models.StoredUpdate).
+MAX_ID_LENGTH = 512
+MAX_TYPE_LENGTH = 255
+MAX_RETRY = 2**31 - 1
 
 
 def new_id() -> str:
@@ -62,13 +66,19 @@ class Update:
                 raise InvalidUpdate("topics must be non-empty strings")
             if len(topic) > max_topic:
                 raise UpdateTooLarge(f"a topic is longer than {max_topic} characters")
+            if "\x00" in topic:
+                raise InvalidUpdate("topics must not contain NUL characters")
         if not isinstance(data, str):
             raise InvalidUpdate("data must be a string")
         if len(data) > conf.get("HUBBUB_MAX_DATA_BYTES") or len(data.encode()) > conf.get("HUBBUB_MAX_DATA_BYTES"):
             raise UpdateTooLarge(f"data is larger than {conf.get('HUBBUB_MAX_DATA_BYTES')} bytes")
+        if "\x00" in data:
+            raise InvalidUpdate("data must not contain NUL characters")
         if type is not None:
-            if "\n" in type or "\r" in type:
-                raise InvalidUpdate("type must not contain CR or LF")
+            if "\n" in type or "\r" in type or "\x00" in type:
+                raise InvalidUpdate("type must not contain CR, LF or NUL")
+            if len(type) > MAX_TYPE_LENGTH:
+                raise UpdateTooLarge(f"type is longer than {MAX_TYPE_LENGTH} characters")
             type = type or None
         retry_ms: int | None = None
         if retry is not None and retry != "":
@@ -76,6 +86,8 @@ class Update:
             if not (text.isascii() and text.isdigit()):
                 raise InvalidUpdate("retry must consist of ASCII digits only")
             retry_ms = int(text)
+            if retry_ms > MAX_RETRY:
+                raise InvalidUpdate(f"retry must be at most {MAX_RETRY} milliseconds")
         return cls(
             topics=topic_list,
             data=data,

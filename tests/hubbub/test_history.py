@@ -128,6 +128,16 @@ async def test_astore_on_postgresql_stores_then_sends_in_order(postgres_history)
 
 
 @on_postgres
+async def test_astore_on_postgresql_stores_the_largest_fields_an_update_may_have(postgres_history):
+    update = Update.create(
+        ["/ü/" + "t" * 200, "/b"], "data ✓ \n line", id="i" * 512, type="t" * 255, retry=2**31 - 1
+    )
+    got, send = recorder()
+    [seq] = await history.astore([update], send)
+    assert (await postgres_history.aget(seq=seq)).to_update() == update
+
+
+@on_postgres
 async def test_astore_on_postgresql_removes_what_send_did_not_take(postgres_history):
     got, send = recorder(taken=1)
     await history.astore([Update.create("/a", id=f"q{i}") for i in range(3)], send)

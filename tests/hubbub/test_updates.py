@@ -64,3 +64,25 @@ def test_limits(settings):
 def test_message_round_trip():
     update = Update.create(["a", "b"], "d", private=True, type="t", id="i", retry=3)
     assert Update.from_message(update.as_message()) == update
+
+
+@pytest.mark.parametrize(
+    ("fields", "error"),
+    [
+        ({"topics": "/a\x00"}, InvalidUpdate),
+        ({"data": "a\x00b"}, InvalidUpdate),
+        ({"type": "a\x00"}, InvalidUpdate),
+        ({"type": "t" * 256}, UpdateTooLarge),
+        ({"retry": 2**31}, InvalidUpdate),
+    ],
+)
+def test_what_the_history_cannot_store_is_rejected(fields, error):
+    """NUL characters, and a type or retry beyond the history's columns, would otherwise fail
+    the whole batch of concurrent publishes on PostgreSQL."""
+    with pytest.raises(error):
+        Update.create(**{"topics": "/a", **fields})
+
+
+def test_the_largest_type_and_retry_are_accepted():
+    update = Update.create("/a", type="t" * 255, retry=2**31 - 1)
+    assert (len(update.type), update.retry) == (255, 2**31 - 1)
