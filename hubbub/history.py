@@ -87,6 +87,7 @@ async def astore(updates: Sequence[Update], send: Callable[[list[tuple[int, Upda
         return await sync_to_async(store)(
             updates, lambda batch: asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
         )
+    failure: BaseException | None = None
     try:
         connection = await _async_connection(params)
         now = datetime.now(UTC)
@@ -102,20 +103,22 @@ async def astore(updates: Sequence[Update], send: Callable[[list[tuple[int, Upda
             [now] * len(updates),
         )
         seqs = [row[0] for row in rows]
+        sent = 0
         try:
-            sent = 0
-            try:
-                sent = await send(list(zip(seqs, updates)))
-            finally:
-                if sent < len(seqs):
-                    await connection.execute(f"DELETE FROM {_TABLE} WHERE seq = ANY($1::bigint[])", seqs[sent:])
-        finally:
-            await connection.execute("SELECT pg_advisory_unlock($1)", _ADVISORY_LOCK)
+            sent = await send(list(zip(seqs, updates)))
+        except BaseException as error:  # not the database's: raised as it is once the lock is released
+            failure = error
+        if sent < len(seqs):
+            await connection.execute(f"DELETE FROM {_TABLE} WHERE seq = ANY($1::bigint[])", seqs[sent:])
+        await connection.execute("SELECT pg_advisory_unlock($1)", _ADVISORY_LOCK)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+        # Dropping the connection also releases the advisory lock if it was taken.
         connection = _async_connections.pop(asyncio.get_running_loop(), None)
         if connection is not None:
             connection.terminate()
         raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
+    if failure is not None:
+        raise failure
     _count_for_pruning(len(seqs))
     return seqs
 

@@ -146,6 +146,20 @@ async def test_astore_on_postgresql_removes_what_send_did_not_take(postgres_hist
 
 
 @on_postgres
+async def test_astore_on_postgresql_a_failing_send_keeps_nothing_and_releases_the_lock(postgres_history):
+    async def broken(batch):
+        raise ConnectionError("redis went away")
+
+    with pytest.raises(ConnectionError, match="redis went away"):
+        await history.astore([Update.create("/a", id="lost")], broken)
+    assert not await postgres_history.aexists()
+    database = connections["postgres"].settings_dict["NAME"]  # advisory locks are per database
+    async with await psycopg.AsyncConnection.connect(f"{POSTGRES}/{database}", autocommit=True) as other_process:
+        cursor = await other_process.execute("SELECT pg_try_advisory_lock(%s)", [history._ADVISORY_LOCK])
+        assert await cursor.fetchone() == (True,)
+
+
+@on_postgres
 def test_astore_on_postgresql_sends_in_sequence_order_across_connections(postgres_history):
     """Two event loops, each with its own connection (as two worker processes have),
     publishing at once: what reaches the channel layer is in sequence order."""
