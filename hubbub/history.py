@@ -155,6 +155,9 @@ def _asyncpg_params(connection: BaseDatabaseWrapper) -> dict[str, object] | None
         "user": settings.get("USER") or None,
         "password": settings.get("PASSWORD") or None,
         "database": settings["NAME"],
+        # A stalled server answers publishers with 503 instead of holding them (and the lock).
+        "timeout": 10,
+        "command_timeout": 30,
     }
 
 

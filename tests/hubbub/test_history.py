@@ -216,12 +216,29 @@ async def test_astore_with_postgresql_unreachable_raises_history_unavailable(pos
     assert got == []
 
 
+@on_postgres
+async def test_astore_with_postgresql_not_answering_raises_history_unavailable(postgres_history, monkeypatch):
+    async def silent(reader, writer):
+        await reader.read()  # accepts the connection, never answers
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    params = history._asyncpg_params(connections["postgres"])
+    monkeypatch.setattr(history, "_asyncpg_params", lambda connection: {**params, "port": port, "timeout": 0.5})
+    got, send = recorder()
+    async with server:
+        with pytest.raises(HistoryUnavailable):
+            await asyncio.wait_for(history.astore([Update.create("/a")], send), timeout=5)
+    assert got == []
+
+
 def test_asyncpg_params_follow_the_database_settings(settings):
     assert history._asyncpg_params(connections["default"]) is None  # SQLite: the ORM path
     postgres = connections["postgres"]
     params = history._asyncpg_params(postgres)
     assert params is not None
     assert (params["host"], params["port"], params["user"], params["dsn"]) == ("127.0.0.1", 5432, "postgres", None)
+    assert (params["timeout"], params["command_timeout"]) == (10, 30)
     assert params["database"] == postgres.settings_dict["NAME"]
     options = postgres.settings_dict["OPTIONS"]
     try:
