@@ -1,4 +1,5 @@
-"""What the chat publishes to the hub: one function per event type, all to the room's topic.
+"""What the chat publishes to the hub: one function per event type, to the room's topic,
+the room directory, or a member's own topic.
 
 Every event's data is JSON without HTML. Pages must tolerate replays (the hub stores
 these updates and resends them after a reconnect): messages carry their id, presence
@@ -14,7 +15,7 @@ from typing import Any
 import hubbub
 
 from .models import Message, Room
-from .topics import ROOMS, room_topic
+from .topics import ROOMS, room_topic, user_topic
 
 
 def now_ms() -> int:
@@ -53,7 +54,21 @@ def typing(room: Room, user: str) -> str:
     return _publish(room, "chat.typing", {"room": room.slug, "user": user, "at": now_ms()})
 
 
+def room_data(room: Room) -> dict[str, Any]:
+    return {"slug": room.slug, "name": room.name, "url": room.get_absolute_url(), "private": room.is_private}
+
+
 def room_opened(room: Room) -> str:
     """Announce a new public room to every signed-in page (private rooms stay unlisted)."""
-    data = {"slug": room.slug, "name": room.name, "url": room.get_absolute_url()}
-    return hubbub.publish(ROOMS, json.dumps(data), private=True, type="chat.room")
+    return hubbub.publish(ROOMS, json.dumps(room_data(room)), private=True, type="chat.room")
+
+
+def member_added(room: Room, user: object) -> str:
+    """Announce a private room to its new member's pages alone, as ``room_opened`` does a public one to all."""
+    return hubbub.publish(user_topic(user), json.dumps(room_data(room)), private=True, type="chat.room")
+
+
+def member_removed(room: Room, user: object) -> str:
+    """Take a private room off the pages of a member who lost it."""
+    data = {"slug": room.slug, "url": room.get_absolute_url()}
+    return hubbub.publish(user_topic(user), json.dumps(data), private=True, type="chat.room.removed")

@@ -1,10 +1,12 @@
-"""The hub topic of each room: the one place that names them."""
+"""The chat's hub topics: each room's, the room directory, and each user's. The one place that names them."""
 
 from __future__ import annotations
 
 PREFIX = "/chat/rooms/"
 # The directory of public rooms: new rooms are announced here.
 ROOMS = "/chat/rooms"
+# Each user's own chat topic: the private rooms they join (or leave) are announced there.
+USERS_PREFIX = "/chat/users/"
 
 
 def room_topic(slug: str) -> str:
@@ -18,3 +20,11 @@ def slug_from_topic(topic: str) -> str | None:
         if slug and "/" not in slug:
             return slug
     return None
+
+
+def user_topic(user_or_pk: object) -> str:
+    """``/chat/users/<pk>``: private updates to it reach only that user's pages."""
+    pk = getattr(user_or_pk, "pk", user_or_pk)
+    if pk is None:
+        raise ValueError("a user's chat topic needs a saved user")
+    return f"{USERS_PREFIX}{pk}"

@@ -8,6 +8,7 @@ urlpatterns = [
     path("", views.lobby, name="lobby"),
     path("signin/", views.SignInView.as_view(), name="signin"),
     path("signout/", views.SignOutView.as_view(), name="signout"),
+    path("account/", views.account, name="account"),
     path("rooms/", views.room_list, name="rooms"),
     path("rooms/<slug:slug>/", views.room_page, name="room"),
     path("rooms/<slug:slug>/messages/", views.room_messages, name="messages"),

@@ -1,4 +1,4 @@
-"""The lobby, sign-in and sign-out, the room list and the chat page with its endpoints."""
+"""The lobby, sign-in, sign-out and the account page, the room list and the chat page with its endpoints."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from typing import Any, Callable
 
 import hubbub
 from django.contrib import messages as notices
-from django.contrib.auth import get_user_model, login, views as auth_views
+from django.contrib.auth import get_user_model, login, update_session_auth_hash, views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -19,7 +20,7 @@ from hubbub.history import EARLIEST
 from . import conf, events, names, posting, presence, ratelimit, rooms
 from .forms import LobbyForm, MemberForm, RoomForm
 from .models import Message, Room
-from .topics import ROOMS, room_topic
+from .topics import ROOMS, room_topic, user_topic
 
 View = Callable[..., HttpResponseBase]
 
@@ -128,6 +129,26 @@ class SignOutView(auth_views.LogoutView):
     next_page = "chat:lobby"
 
 
+@signed_in
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """Set a password: a guest (made by the lobby without one) to sign in again after
+    signing out, anyone else to change theirs (which needs the current one)."""
+    user = request.user
+    guest = not user.has_usable_password()
+    form_class = SetPasswordForm if guest else PasswordChangeForm
+    form = form_class(user, request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        form.save()
+        update_session_auth_hash(request, user)  # this session stays signed in
+        if guest:
+            notices.success(request, f"Your password is set: after signing out, sign in as {user.get_username()} with it.")
+        else:
+            notices.success(request, "Your password is changed.")
+        return redirect("chat:account")
+    return render(request, "chat/account.html", {"form": form, "guest": guest}, status=400 if form.errors else 200)
+
+
 # Rooms
 
 
@@ -176,6 +197,7 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
         "room": room,
         "topic": room_topic(room.slug),
         "rooms_topic": ROOMS,
+        "user_topic": user_topic(request.user),
         "hub_last_event_id": hub_last_event_id,
         "chat_messages": page,
         "has_more": has_more,
@@ -278,8 +300,11 @@ def room_members(request: HttpRequest, room: Room) -> HttpResponse:
     form = MemberForm(request.POST)
     if form.is_valid():
         user = form.cleaned_data["username"]
-        room.members.add(user)
-        notices.success(request, f"{user.get_username()} is now a member of “{room.name}”.")
+        if room.members.filter(pk=user.pk).exists():
+            notices.info(request, f"{user.get_username()} is already a member of “{room.name}”.")
+        else:
+            room.members.add(user)  # their open pages are told (chat.receivers)
+            notices.success(request, f"{user.get_username()} is now a member of “{room.name}”.")
     else:
         for error in form.errors.get("username", []):
             notices.error(request, error)

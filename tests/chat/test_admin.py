@@ -27,3 +27,18 @@ def test_a_moderator_deletes_messages_and_open_pages_are_told(moderator, alice, 
         )
     assert response.status_code == 302 and not Message.objects.exists()
     assert sorted(data["id"] for _, data, _ in published("chat.deleted")) == [m.pk for m in messages]
+
+
+def test_a_moderator_adds_and_removes_members_and_their_pages_are_told(
+    moderator, alice, bob, secret, django_capture_on_commit_callbacks
+):
+    client = client_for(moderator)
+    fields = {"slug": "secret", "name": "Secret", "is_private": "on", "created_by": alice.pk}
+    fields |= {"created_0": secret.created.strftime("%Y-%m-%d"), "created_1": secret.created.strftime("%H:%M:%S")}
+    with django_capture_on_commit_callbacks(execute=True):
+        added = client.post(f"/admin/chat/room/{secret.pk}/change/", {**fields, "members": [alice.pk, bob.pk]})
+        removed = client.post(f"/admin/chat/room/{secret.pk}/change/", {**fields, "members": [bob.pk]})
+    assert added.status_code == removed.status_code == 302
+    assert list(secret.members.all()) == [bob]
+    assert [topics for topics, _, _ in published("chat.room")] == [[f"/chat/users/{bob.pk}"]]
+    assert published("chat.room.removed") == [([f"/chat/users/{alice.pk}"], {"slug": "secret", "url": "/rooms/secret/"}, True)]

@@ -31,7 +31,12 @@ def test_exact_room_topics_are_granted_for_readable_rooms_only(alice, rooms, gen
 
 
 def test_a_wildcard_or_template_covers_every_readable_room(alice, rooms, general):
-    assert sorted(room_topics(alice, ["*"])) == ["/chat/rooms", "/chat/rooms/general", "/chat/rooms/secret"]
+    assert sorted(room_topics(alice, ["*"])) == [
+        "/chat/rooms",
+        "/chat/rooms/general",
+        "/chat/rooms/secret",
+        f"/chat/users/{alice.pk}",
+    ]
     assert sorted(room_topics(alice, ["/chat/rooms/{slug}"])) == ["/chat/rooms/general", "/chat/rooms/secret"]
     assert list(room_topics(alice, ["/elsewhere/{x}"])) == []
 
@@ -39,6 +44,14 @@ def test_a_wildcard_or_template_covers_every_readable_room(alice, rooms, general
 def test_the_room_directory_is_for_anyone_signed_in(alice, rooms):
     assert list(room_topics(alice, ["/chat/rooms"])) == ["/chat/rooms"]
     assert list(room_topics(AnonymousUser(), ["/chat/rooms"])) == []
+
+
+def test_a_users_chat_topic_is_for_that_user_alone(alice, bob, rooms):
+    mine, theirs = f"/chat/users/{alice.pk}", f"/chat/users/{bob.pk}"
+    assert list(room_topics(alice, [mine, theirs])) == [mine]
+    assert list(room_topics(alice, ["/chat/users/{id}"])) == [mine]
+    assert list(room_topics(bob, [mine])) == []
+    assert list(room_topics(AnonymousUser(), [mine, "/chat/users/{id}", "*"])) == []
 
 
 def test_nothing_for_anonymous_users_or_unrelated_topics(alice, rooms):

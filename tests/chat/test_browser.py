@@ -68,9 +68,11 @@ class Person:
         self.name = name
         return self
 
-    def create_room(self, name: str) -> str:
+    def create_room(self, name: str, *, private: bool = False) -> str:
         self.page.goto("/rooms/")
         self.page.get_by_label("Room name").fill(name)
+        if private:
+            self.page.get_by_label("Private", exact=False).check()
         self.page.get_by_role("button", name="Create room").click()
         self.page.wait_for_url("**/rooms/*/")
         self.expect_connected()
@@ -236,6 +238,70 @@ def test_a_private_room_opens_to_added_members_only(people: tuple[Person, Person
     expect(b.page.locator("#message-list .message-text")).to_have_text(["for members only"])
     ARTIFACTS.mkdir(exist_ok=True)
     b.page.screenshot(path=ARTIFACTS / "chat-room-private.png")
+
+
+def test_a_member_added_to_a_private_room_sees_it_in_the_sidebar_live_and_nobody_else_does(
+    people: tuple[Person, Person], browser: Browser, running: Running
+) -> None:
+    a, b = people
+    c = Person(browser, running.url).join(unique("Cid"))
+    for person in (b, c):
+        person.expect_connected()
+        person.page.evaluate("window.notReloaded = true")
+    name = unique("Cabal ")
+    a.create_room(name, private=True)
+    a.page.get_by_label("Add a member by name").fill(b.name)
+    a.page.get_by_role("button", name="Add", exact=True).click()
+    expect(a.page.locator(".notice")).to_contain_text(f"{b.name} is now a member")
+
+    link = b.page.locator(".room-links .room-link", has_text=name)
+    expect(link).to_have_count(1)
+    expect(link).to_have_accessible_name(f"{name} (private)")
+    expect(link.locator(".room-hash .icon-lock")).to_have_count(1)
+    assert b.page.evaluate("window.notReloaded") is True
+    link.click()
+    b.page.wait_for_url(f"**{link.get_attribute('href')}")
+    expect(b.page.locator("#room-title")).to_contain_text(name)
+
+    # A public room created after it reaches C: had the private one been sent to C, it would be there by now.
+    later = unique("Forum ")
+    a.create_room(later)
+    expect(c.page.locator(".room-links .room-link", has_text=later)).to_have_count(1)
+    expect(c.page.locator(".room-links .room-link", has_text=name)).to_have_count(0)
+    assert c.page.evaluate("window.notReloaded") is True
+
+    # A moderator removes B in another process: the room leaves B's sidebar.
+    b.open("/rooms/general/")
+    expect(b.page.locator(".room-links .room-link", has_text=name)).to_have_count(1)
+    running.server.manage(
+        "shell", "-c", f"from chat.models import Room; room = Room.objects.get(name='{name}'); room.members.remove(room.members.get(username='{b.name}'))"
+    )
+    expect(b.page.locator(".room-links .room-link", has_text=name)).to_have_count(0)
+    c.close()
+
+
+def test_a_guest_sets_a_password_from_the_chat_page_and_signs_in_with_it(browser: Browser, running: Running) -> None:
+    guest = Person(browser, running.url).join(unique("Ivy"))
+    guest.page.get_by_role("link", name=f"{guest.name}: your account").click()
+    guest.page.wait_for_url("**/account/")
+    guest.page.get_by_label("New password", exact=True).fill("winter-tale-42")
+    guest.page.get_by_label("New password confirmation").fill("winter-tale-43")
+    guest.page.get_by_role("button", name="Set password").click()
+    expect(guest.page.locator(".field-error")).to_contain_text("didn’t match")
+    guest.page.get_by_label("New password", exact=True).fill("winter-tale-42")
+    guest.page.get_by_label("New password confirmation").fill("winter-tale-42")
+    guest.page.get_by_role("button", name="Set password").click()
+    expect(guest.page.locator(".notice")).to_contain_text("Your password is set")
+
+    guest.page.get_by_role("button", name="Sign out").click()
+    expect(guest.page.get_by_role("button", name="Enter chat")).to_be_visible()
+    guest.page.goto("/signin/")
+    guest.page.get_by_label("Username").fill(guest.name)
+    guest.page.get_by_label("Password").fill("winter-tale-42")
+    guest.page.get_by_role("button", name="Sign in").click()
+    guest.page.wait_for_url("**/rooms/general/")
+    expect(guest.page.locator(".whoami-name")).to_have_text(guest.name)
+    guest.close()
 
 
 def test_room_screenshots(browser: Browser, running: Running) -> None:

@@ -1,19 +1,25 @@
 from __future__ import annotations
 
+import json
+
 import pytest
+from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import hubbub
-from chat import names
+from chat import names, rooms
 from chat.models import Message, Room
 from hubbub.models import StoredUpdate
 
+from tests.hubbub.asgi import subscribe
 from tests.published import published
 
 from .conftest import client_for, make_guest
+from .test_authorization import session_cookie
 
 pytestmark = pytest.mark.django_db
 User = get_user_model()
@@ -127,7 +133,7 @@ def test_create_a_room_with_a_unique_slug(alice, bob):
     assert Room.objects.filter(slug="book-club-2", created_by=bob).exists()
 
 
-def test_a_new_public_room_is_announced_to_signed_in_pages_and_a_private_one_is_not(
+def test_a_new_public_room_is_announced_to_signed_in_pages_and_a_private_one_to_its_creator_only(
     alice, django_capture_on_commit_callbacks
 ):
     client = client_for(alice)
@@ -135,7 +141,8 @@ def test_a_new_public_room_is_announced_to_signed_in_pages_and_a_private_one_is_
         client.post("/rooms/", {"name": "Book Club"})
         client.post("/rooms/", {"name": "Hush", "is_private": "on"})
     assert published("chat.room") == [
-        (["/chat/rooms"], {"slug": "book-club", "name": "Book Club", "url": "/rooms/book-club/"}, True)
+        (["/chat/rooms"], {"slug": "book-club", "name": "Book Club", "url": "/rooms/book-club/", "private": False}, True),
+        ([f"/chat/users/{alice.pk}"], {"slug": "hush", "name": "Hush", "url": "/rooms/hush/", "private": True}, True),
     ]
 
 
@@ -232,15 +239,143 @@ def test_members_add_members_by_name(alice, bob, secret):
     assert client_for(bob).get("/rooms/secret/").status_code == 200
 
 
-def test_adding_an_unknown_member_says_so(alice, secret):
-    response = client_for(alice).post("/rooms/secret/members/", {"username": "nobody"}, follow=True)
+def test_an_added_member_alone_is_told_of_the_room_after_the_commit(
+    alice, bob, secret, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        client_for(alice).post("/rooms/secret/members/", {"username": "bob"})
+    assert published("chat.room") == []  # nothing before the membership is committed
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in callbacks:
+            callback()
+    assert published("chat.room") == [
+        ([f"/chat/users/{bob.pk}"], {"slug": "secret", "name": "Secret", "url": "/rooms/secret/", "private": True}, True)
+    ]
+
+
+def test_adding_a_member_again_says_so_and_announces_nothing(alice, bob, secret, django_capture_on_commit_callbacks):
+    secret.members.add(bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(alice).post("/rooms/secret/members/", {"username": "bob"}, follow=True)
+    assert "bob is already a member of “Secret”." in response.content.decode()
+    assert published() == []
+
+
+def test_adding_an_unknown_member_says_so(alice, secret, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(alice).post("/rooms/secret/members/", {"username": "nobody"}, follow=True)
     assert "Nobody is called “nobody”." in response.content.decode()
     assert list(secret.members.all()) == [alice]
+    assert published() == []
+
+
+def test_the_chat_page_subscribes_to_the_users_own_topic(alice, general):
+    content = client_for(alice).get("/rooms/general/").content.decode()
+    assert f'data-user-topic="/chat/users/{alice.pk}"' in content
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_adding_a_member_reaches_that_members_pages_and_nobody_elses():
+    alice, bob, carol = [await sync_to_async(make_guest)(name) for name in ("alice", "bob", "carol")]
+    room = await sync_to_async(rooms.create)("Secret", alice, private=True)
+    bobs_topic = f"/chat/users/{bob.pk}"
+    bob_page = await subscribe(bobs_topic, "/chat/rooms", headers={"cookie": await sync_to_async(session_cookie)(bob)})
+    # Carol asks for Bob's topic, every user's and her own: the hub grants her only her own.
+    carol_page = await subscribe(
+        bobs_topic, "/chat/users/{id}", "/chat/rooms", headers={"cookie": await sync_to_async(session_cookie)(carol)}
+    )
+    anonymous = await subscribe(bobs_topic, "*")
+    try:
+        client = await sync_to_async(client_for)(alice)
+        response = await sync_to_async(client.post)(f"/rooms/{room.slug}/members/", {"username": "bob"})
+        assert response.status_code == 302
+        [event] = await bob_page.read_events(1)
+        assert event["event"] == "chat.room"
+        assert json.loads(event["data"]) == {"slug": "secret", "name": "Secret", "url": "/rooms/secret/", "private": True}
+        assert await carol_page.nothing_more() and await anonymous.nothing_more()
+        assert await room.members.filter(pk=bob.pk).aexists()
+    finally:
+        for stream in (bob_page, carol_page, anonymous):
+            await stream.close()
 
 
 def test_non_members_cannot_add_members_and_public_rooms_have_none(alice, bob, general, secret):
     assert client_for(bob).post("/rooms/secret/members/", {"username": "bob"}).status_code == 403
     assert client_for(alice).post("/rooms/general/members/", {"username": "bob"}).status_code == 400
+
+
+# The account page
+
+
+def test_the_account_page_is_linked_from_the_chat_pages_and_needs_a_signed_in_user(client, alice, general):
+    assert 'href="/account/"' in client_for(alice).get("/rooms/general/").content.decode()
+    assert client.get("/account/")["Location"] == "/?next=/account/"
+    assert client.post("/account/", {}).status_code == 401
+
+
+def test_a_guest_sets_a_password_stays_signed_in_and_signs_in_with_it_later(alice, general):
+    client = client_for(alice)
+    page = client.get("/account/")
+    assert page.status_code == 200 and isinstance(page.context["form"], SetPasswordForm)
+    assert 'name="old_password"' not in page.content.decode() and "Keep your name" in page.content.decode()
+
+    response = client.post(
+        "/account/", {"new_password1": "winter-tale-42", "new_password2": "winter-tale-42"}, follow=True
+    )
+    assert response.redirect_chain == [("/account/", 302)]
+    assert "Your password is set: after signing out, sign in as alice with it." in response.content.decode()
+    alice.refresh_from_db()
+    assert alice.check_password("winter-tale-42")
+    assert client.get("/rooms/general/").status_code == 200  # this session is still valid
+    assert isinstance(client.get("/account/").context["form"], PasswordChangeForm)
+
+    client.post("/signout/")
+    again = Client()
+    signed_in = again.post("/signin/", {"username": "alice", "password": "winter-tale-42"})
+    assert signed_in.status_code == 302 and signed_in["Location"] == "/rooms/general/"
+    assert again.session["_auth_user_id"] == str(alice.pk)
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "error"),
+    [("winter-tale-42", "winter-tale-43", "didn’t match"), ("short", "short", "too short"), ("", "", "required")],
+)
+def test_a_refused_password_says_why_and_leaves_the_guest_without_one(alice, first, second, error):
+    response = client_for(alice).post("/account/", {"new_password1": first, "new_password2": second})
+    assert response.status_code == 400 and error in response.content.decode()
+    alice.refresh_from_db()
+    assert not alice.has_usable_password()
+
+
+def test_changing_a_password_needs_the_current_one(db):
+    oberon = User.objects.create_user("oberon", password="fairy-king-123")
+    client = client_for(oberon)
+    fields = {"new_password1": "titania-777x", "new_password2": "titania-777x"}
+    wrong = client.post("/account/", {"old_password": "guess", **fields})
+    assert wrong.status_code == 400 and "old password was entered incorrectly" in wrong.content.decode()
+    response = client.post("/account/", {"old_password": "fairy-king-123", **fields}, follow=True)
+    assert "Your password is changed." in response.content.decode()
+    oberon.refresh_from_db()
+    assert oberon.check_password("titania-777x")
+    assert client.get("/account/").status_code == 200
+
+
+def test_setting_a_password_needs_the_csrf_token(alice):
+    client = client_for(alice, enforce_csrf_checks=True)
+    fields = {"new_password1": "winter-tale-42", "new_password2": "winter-tale-42"}
+    assert client.post("/account/", fields).status_code == 403
+    client.get("/account/")
+    response = client.post("/account/", {**fields, "csrfmiddlewaretoken": client.cookies["csrftoken"].value})
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert alice.check_password("winter-tale-42")
+
+
+def test_the_lobby_tells_a_guest_to_set_a_password(alice):
+    assert 'set one</a> to sign in as alice again' in client_for(alice).get("/").content.decode()
+    alice.set_password("winter-tale-42")
+    alice.save()
+    assert "set one</a>" not in client_for(alice).get("/").content.decode()
 
 
 # Posting

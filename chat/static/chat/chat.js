@@ -133,27 +133,45 @@ function start(root) {
 
   hub.subscribe(root.dataset.topic);
   hub.subscribe(root.dataset.roomsTopic);
+  hub.subscribe(root.dataset.userTopic);
+  const lockTemplate = document.getElementById("lock-template");
+  const roomLink = (url) => document.querySelector(`.room-links a[href="${CSS.escape(url)}"]`);
   hub.on("chat.room", (room) => {
-    // A new public room: into the sidebar, in name order, once.
+    // A new public room (from the directory) or a private room this user was added to (from
+    // their own topic): into the sidebar, in name order, once.
     const links = document.querySelector(".room-links");
-    if (!links || !room || !room.url || links.querySelector(`a[href="${CSS.escape(room.url)}"]`)) return;
+    if (!links || !room || !room.url || roomLink(room.url)) return;
     const link = document.createElement("a");
     link.className = "room-link";
     link.href = room.url;
     const hash = document.createElement("span");
     hash.className = "room-hash";
     hash.setAttribute("aria-hidden", "true");
-    hash.textContent = "#";
+    if (room.private) hash.append(lockTemplate.content.cloneNode(true));
+    else hash.textContent = "#";
     const name = document.createElement("span");
     name.className = "room-name";
     name.textContent = room.name;
     link.append(hash, name);
+    if (room.private) {
+      const hint = document.createElement("span");
+      hint.className = "visually-hidden";
+      hint.textContent = " (private)";
+      link.append(hint);
+    }
     const item = document.createElement("li");
     item.append(link);
     const later = [...links.children].find(
       (li) => li.querySelector(".room-name")?.textContent.localeCompare(room.name, undefined, { sensitivity: "base" }) > 0,
     );
     links.insertBefore(item, later || null);
+  });
+  hub.on("chat.room.removed", (room) => {
+    // This user left a private room: off the sidebar; if it is this page's room, reloading
+    // shows why it is closed now (and ends a connection that was authorized for it).
+    if (!room || !room.url) return;
+    if (room.slug === slug) window.location.reload();
+    else roomLink(room.url)?.closest("li")?.remove();
   });
   hub.on("chat.message", (message) => {
     if (message && message.room === slug) insert(message);
