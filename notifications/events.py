@@ -2,14 +2,27 @@
 
 Both carry the recipient's absolute ``unread`` count, so that a page handling an event twice
 (a replay after a reconnect) or after rendering its effect still shows the right number.
+
+A page shows the count of the last event it got, so a user's events are counted and published
+one at a time, under a lock per user, after the change they announce has committed: the event
+published last counted after every change announced before it, and after its own. (Locking in
+the writers' transactions would not do: publishing waits for the commit, which releases the
+lock, so another writer could count and publish before the first one's event went out.) On
+PostgreSQL the lock is an advisory lock, shared by every process; elsewhere it is the process's
+own, as SQLite serves one (a ``notify`` command beside the embedded server counts in a process
+of its own, so its event can still race a mark-read there).
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Iterable, Sequence
+import threading
+import zlib
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 
+from django.db import connections, router
 from django.db.models import Count
 
 import hubbub
@@ -24,12 +37,18 @@ READ = "notification.read"
 # Above this many ids a notification.read event names only the newest one marked ("up_to").
 MAX_IDS_IN_EVENT = 1000
 
+# PostgreSQL's advisory locks keyed by two int4 ("noti", the user); the hub's take one int8, a
+# key space of its own.
+_LOCK_SPACE = 0x6E6F_7469
+_local_order = threading.Lock()
 
-def unread_counts(user_pks: Iterable[int]) -> dict[int, int]:
+
+def unread_counts(user_pks: Iterable[int], using: str | None = None) -> dict[int, int]:
     pks = set(user_pks)
     counts = dict.fromkeys(pks, 0)
     rows = (
-        Notification.objects.unread()
+        Notification.objects.using(using)
+        .unread()
         .filter(recipient_id__in=pks)
         .values_list("recipient_id")
         .annotate(n=Count("id"))
@@ -60,19 +79,42 @@ def _publish(user_pk: int, type: str, data: dict[str, object]) -> None:
         logger.warning("notifications: could not publish %s to user %s", type, user_pk, exc_info=True)
 
 
+@contextmanager
+def _in_order(database: str, user_pk: object) -> Iterator[None]:
+    """Hold the user's lock: counting and publishing inside it happen before or after another event's."""
+    connection = connections[database]
+    if connection.vendor != "postgresql":
+        with _local_order:
+            yield
+        return
+    # Users whose keys collide only wait for each other.
+    key = (user_pk if isinstance(user_pk, int) else zlib.crc32(str(user_pk).encode())) % 2**31
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_lock(%s, %s)", [_LOCK_SPACE, key])
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [_LOCK_SPACE, key])
+
+
 def publish_created(notifications: Sequence[Notification]) -> None:
     """Announce committed notifications, one private update per recipient's topic."""
-    counts = unread_counts(n.recipient_id for n in notifications)
+    database = router.db_for_write(Notification)  # counted where the changes committed, not on a replica
     for notification in notifications:
-        _publish(notification.recipient_id, CREATED, notification_data(notification, counts[notification.recipient_id]))
+        user_pk = notification.recipient_id
+        with _in_order(database, user_pk):
+            unread = unread_counts([user_pk], using=database)[user_pk]
+            _publish(user_pk, CREATED, notification_data(notification, unread))
 
 
 def publish_read(user_pk: int, ids: Sequence[int]) -> None:
     """Announce that ``ids`` of the user's notifications are now read."""
-    unread = unread_counts([user_pk])[user_pk]
-    data: dict[str, object] = {
-        "ids": list(ids) if len(ids) <= MAX_IDS_IN_EVENT else [],
-        "up_to": max(ids) if ids else None,
-        "unread": unread,
-    }
-    _publish(user_pk, READ, data)
+    database = router.db_for_write(Notification)
+    with _in_order(database, user_pk):
+        data: dict[str, object] = {
+            "ids": list(ids) if len(ids) <= MAX_IDS_IN_EVENT else [],
+            "up_to": max(ids) if ids else None,
+            "unread": unread_counts([user_pk], using=database)[user_pk],
+        }
+        _publish(user_pk, READ, data)

@@ -42,11 +42,19 @@ def test_list_shows_newest_first_unread_marked_links_and_escaped_text(alice, bob
     assert re.search(r'class="notification notification--info is-unread" data-id="\d+"', html)
     assert re.search(rf'class="notification notification--info" data-id="{old.pk}"', html)
     assert '<a href="/rooms/lobby/#message-3">' in html
-    # The bell: count, label, topic for notifications.js, its stylesheet.
+    # The bell: count, label, topic for notifications.js.
     assert 'aria-label="Notifications: 1 unread"' in html
     assert f'data-topic="{user_topic(alice)}"' in html
-    assert "/static/notifications/notifications.css" in html
     assert 'aria-live="polite"' in html
+
+
+def test_the_bells_stylesheet_is_linked_in_the_head_for_signed_in_users_only(alice_client):
+    link = '<link rel="stylesheet" href="/static/notifications/notifications.css">'
+    head, body = alice_client.get("/notifications/").content.decode().split("</head>")
+    assert head.count(link) == 1
+    assert "notifications.css" not in body and 'id="notification-bell"' in body
+    anonymous = Client().get("/").content.decode()
+    assert "notifications.css" not in anonymous and 'id="notification-bell"' not in anonymous
 
 
 def test_list_is_paginated(alice, alice_client):
