@@ -4,21 +4,32 @@ A hook is a callable ``(user, selectors) -> iterable of selectors`` named in
 ``HUBBUB_AUTHORIZERS``. It is called once per connection, for a signed-in Django user,
 with the selectors the subscriber asked for, and returns the selectors (or topics) whose
 private updates that user may receive, e.g. the user's own notification topic.
+
+As the hooks are asked once per connection, a project that takes something away from a
+user (a member leaves a private room) calls ``hubbub.reauthorize(user)``: every stream that
+user's session opened, on every worker, is closed, reconnects, and is authorized anew.
 """
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from functools import lru_cache
 from types import SimpleNamespace
 from typing import Callable, Iterable
 
+from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
+from django.db import transaction
 from django.utils.module_loading import import_string
 
-from . import conf
+from . import conf, fanout, publishing
+from .exceptions import LayerUnavailable
 from .selectors import SelectorSet
+
+logger = logging.getLogger(__name__)
 
 Authorizer = Callable[[object, list[str]], Iterable[str]]
 
@@ -41,6 +52,14 @@ def user_from_cookies(cookies: dict[str, str]) -> object:
     return get_user(SimpleNamespace(session=engine.SessionStore(session_key)))  # type: ignore[arg-type]
 
 
+def user_key(user: object) -> str:
+    """How the hub names a user across processes: the primary key, as text."""
+    pk = getattr(user, "pk", user)
+    if pk is None:
+        raise ValueError("a user that is not saved has no key")
+    return str(pk)
+
+
 def granted_to_user(user: object, selectors: list[str]) -> SelectorSet:
     if not getattr(user, "is_authenticated", False):
         return SelectorSet()
@@ -48,3 +67,45 @@ def granted_to_user(user: object, selectors: list[str]) -> SelectorSet:
     for authorize in authorizers():
         granted.extend(authorize(user, selectors))
     return SelectorSet(granted)
+
+
+def reauthorize(user: object, *, using: str | None = None) -> None:
+    """Close every stream ``user``'s session opened, on every worker, once the current
+    transaction (on ``using``) commits: each reconnects, is authorized anew with what the
+    hooks grant then, and resumes from its last id. Call it after taking a grant away.
+
+    Sync code only; async code uses ``areauthorize``. In the embedded setup (the in-memory
+    layer), called from a process that serves no subscribers (a management command), it
+    cannot reach the server's streams and logs a warning.
+    """
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        raise RuntimeError("hubbub.reauthorize() was called from async code: use 'await hubbub.areauthorize(...)'")
+    key = user_key(user)
+
+    def close() -> None:
+        loop = publishing.layer_loop()
+        if loop is None:
+            logger.warning("hubbub: no subscriber of this process to reauthorize, and the in-memory layer reaches no other")
+            return
+        asyncio.run_coroutine_threadsafe(areauthorize(key), loop).result(timeout=30)
+
+    if transaction.get_connection(using).in_atomic_block:
+        transaction.on_commit(close, using=using, robust=True)
+    else:
+        close()
+
+
+async def areauthorize(user: object) -> None:
+    """``reauthorize`` for async code, at once (there is no transaction to wait for).
+
+    Raises ``LayerUnavailable`` if the channel layer cannot take the request.
+    """
+    message = {"type": fanout.REAUTHORIZE_TYPE, "user": user_key(user)}
+    try:
+        await get_channel_layer(conf.get("HUBBUB_CHANNEL_LAYER")).group_send(fanout.CONTROL_GROUP, message)
+    except Exception as error:
+        raise LayerUnavailable(f"could not reauthorize user {message['user']}, the channel layer is unreachable: {error}") from error

@@ -19,7 +19,7 @@ from django.db import DatabaseError, close_old_connections
 from django.http.cookie import parse_cookie
 
 from . import authorization, conf, fanout, history, publishing, tokens
-from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, UpdateTooLarge
+from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, LayerUnavailable, UpdateTooLarge
 from .selectors import SelectorSet
 from .subscriptions import Subscription
 from .tokens import InvalidToken
@@ -40,10 +40,6 @@ class Forbidden(HubbubError):
 
 class Unauthorized(HubbubError):
     status = 401
-
-
-class LayerUnavailable(HubbubError):
-    status = 503
 
 
 class Request:
@@ -192,11 +188,11 @@ class MercureEndpoint:
         claims = tokens.decode(token, conf.get("HUBBUB_SUBSCRIBER_JWT_KEY")) if token else None
         grants = claims.subscribe if claims is not None and claims.subscribe is not None else SelectorSet()
         anonymous_allowed = conf.get("HUBBUB_ANONYMOUS_SUBSCRIBERS")
-        signed_in = False
+        user: str | None = None
         if settings.SESSION_COOKIE_NAME in request.cookies and (authorization.authorizers() or not anonymous_allowed):
-            signed_in, user_grants = await sync_to_async(_user_grants)(request.cookies, selectors)
+            user, user_grants = await sync_to_async(_user_grants)(request.cookies, selectors)
             grants = grants | user_grants
-        if claims is None and not signed_in and not anonymous_allowed:
+        if claims is None and user is None and not anonymous_allowed:
             raise Unauthorized("subscribing requires a JWT or a signed-in session")
 
         subscription = Subscription(
@@ -205,6 +201,7 @@ class MercureEndpoint:
             conf.get("HUBBUB_SUBSCRIBER_BUFFER"),
             limit_bytes=conf.get("HUBBUB_SUBSCRIBER_BUFFER_BYTES"),
             replaying=bool(last_event_id),
+            user=user,
         )
         hub = fanout.current()
         try:
@@ -256,10 +253,13 @@ class MercureEndpoint:
         return after
 
 
-def _user_grants(cookies: dict[str, str], selectors: list[str]) -> tuple[bool, SelectorSet]:
+def _user_grants(cookies: dict[str, str], selectors: list[str]) -> tuple[str | None, SelectorSet]:
+    """The signed-in session user's pk (None if not signed in) and what the hooks grant them."""
     close_old_connections()
     user = authorization.user_from_cookies(cookies)
-    return bool(getattr(user, "is_authenticated", False)), authorization.granted_to_user(user, selectors)
+    if not getattr(user, "is_authenticated", False):
+        return None, SelectorSet()
+    return authorization.user_key(user), authorization.granted_to_user(user, selectors)
 
 
 def _position(last_event_id: str) -> tuple[str | None, int]:

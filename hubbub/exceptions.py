@@ -33,6 +33,12 @@ class FanoutUnavailable(HubbubError):
         self.cause = cause
 
 
+class LayerUnavailable(HubbubError):
+    """The channel layer could not be reached to subscribe or to send a control message (HTTP 503)."""
+
+    status = 503
+
+
 class HistoryUnavailable(HubbubError):
     """The database holding the update history could not be reached (HTTP 503)."""
 

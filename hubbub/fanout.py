@@ -7,6 +7,9 @@ the process joins the ``hubbub.all`` group while it has one. An update arrives o
 per group it was sent to and is delivered once: encoded a single time, then pushed as
 the same bytes to every local subscriber that wants it.
 
+Every fan-out is also in the ``hubbub.control`` group, which carries requests to close the
+streams a session user opened when what that user may read has changed (``reauthorize``).
+
 With each heartbeat the fan-out also sends a probe to its own channel. A probe that has
 not come back by the next heartbeat means the link to the channel layer broke (a
 channel layer may reconnect silently, losing what was sent meanwhile), so every local
@@ -30,8 +33,10 @@ from .updates import Update
 logger = logging.getLogger(__name__)
 
 ALL_GROUP = "hubbub.all"
+CONTROL_GROUP = "hubbub.control"
 MESSAGE_TYPE = "hubbub.update"
 PROBE_TYPE = "hubbub.probe"
+REAUTHORIZE_TYPE = "hubbub.reauthorize"
 _RECENT = 4096
 
 _fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = weakref.WeakKeyDictionary()
@@ -75,6 +80,7 @@ class Fanout:
         self.subscriptions: set[Subscription] = set()
         self.by_topic: dict[str, set[Subscription]] = {}
         self.broad: set[Subscription] = set()
+        self.by_user: dict[str, set[Subscription]] = {}
         self.memberships: Counter[str] = Counter()
         self.delivered = 0
         self._lock = asyncio.Lock()
@@ -88,7 +94,9 @@ class Fanout:
         groups = self._groups_of(subscription)
         async with self._lock:
             if self.channel is None:
-                self.channel = await self.layer.new_channel(prefix="hubbub.")
+                channel = await self.layer.new_channel(prefix="hubbub.")
+                await self.layer.group_add(CONTROL_GROUP, channel)
+                self.channel = channel
                 self._receiver = self.loop.create_task(self._receive(), name="hubbub-fanout")
             joined: list[str] = []
             try:
@@ -105,6 +113,8 @@ class Fanout:
             self.broad.add(subscription)
         for topic in subscription.selectors.exact:
             self.by_topic.setdefault(topic, set()).add(subscription)
+        if subscription.user is not None:
+            self.by_user.setdefault(subscription.user, set()).add(subscription)
         if self._heartbeat is None:
             self._arm_heartbeat()
 
@@ -119,6 +129,12 @@ class Fanout:
                 subscribers.discard(subscription)
                 if not subscribers:
                     del self.by_topic[topic]
+        if subscription.user is not None:
+            streams = self.by_user.get(subscription.user)
+            if streams is not None:
+                streams.discard(subscription)
+                if not streams:
+                    del self.by_user[subscription.user]
         async with self._lock:
             await self._leave(self._groups_of(subscription))
         if not self.subscriptions and self._heartbeat is not None:
@@ -128,6 +144,13 @@ class Fanout:
     def close_all(self, reason: str) -> None:
         for subscription in list(self.subscriptions):
             subscription.close(reason)
+
+    def close_user(self, user: str) -> int:
+        """Close the streams that ``user``'s session authorized here; they reconnect and are authorized anew."""
+        streams = list(self.by_user.get(user, ()))
+        for subscription in streams:
+            subscription.close("the user's authorization changed")
+        return len(streams)
 
     async def _leave(self, groups: list[str]) -> None:
         for group in groups:
@@ -155,6 +178,8 @@ class Fanout:
                     self.dispatch(Update.from_message(message["update"]), message["seq"])
                 elif message.get("type") == PROBE_TYPE:
                     self._probe_out = False
+                elif message.get("type") == REAUTHORIZE_TYPE:
+                    self.close_user(message["user"])
             except Exception:
                 logger.exception("hubbub: could not dispatch a channel-layer message")
 

@@ -92,11 +92,9 @@ def _deliver(update: Update) -> None:
 
     def send_from_sync(batch: list[tuple[int, Update]]) -> int:
         nonlocal failure
-        loop = fanout.serving_loop()
+        loop = layer_loop()
         if loop is None:
-            if _layer_is_local():
-                return len(batch)  # no subscriber can be listening in this process
-            loop = _background_loop()
+            return len(batch)  # no subscriber can be listening in this process
         sent, failure = asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
         return sent
 
@@ -206,6 +204,16 @@ def _committer() -> _Committer:
     if committer is None:
         committer = _committers[loop] = _Committer(loop)
     return committer
+
+
+def layer_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop through which sync code reaches the channel layer: the loop serving this
+    process's subscribers, else (for a layer that crosses processes) a background loop of the
+    process's own. None when the layer is the in-memory one and this process serves nobody."""
+    loop = fanout.serving_loop()
+    if loop is None and not _layer_is_local():
+        loop = _background_loop()
+    return loop
 
 
 def _background_loop() -> asyncio.AbstractEventLoop:

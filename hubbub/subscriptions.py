@@ -23,7 +23,7 @@ class Subscription:
     """
 
     __slots__ = (
-        "selectors", "grants", "limit", "limit_bytes", "closed", "reason", "idle", "floor",
+        "selectors", "grants", "user", "limit", "limit_bytes", "closed", "reason", "idle", "floor",
         "_chunks", "_pending", "_size", "_waiter",
     )
 
@@ -35,9 +35,11 @@ class Subscription:
         *,
         limit_bytes: int = sys.maxsize,
         replaying: bool = False,
+        user: str | None = None,
     ) -> None:
         self.selectors = selectors
         self.grants = grants
+        self.user = user  # the pk of the session user whose grants are in ``grants``, if any
         self.limit = limit
         self.limit_bytes = limit_bytes
         self.closed = False

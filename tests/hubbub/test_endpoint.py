@@ -286,10 +286,11 @@ async def test_disconnect_leaves_nothing_behind():
         assert (await stream.read_events(1))[0]["data"] == "hello"
     for stream in streams:
         await stream.close()
-    assert hub.subscriptions == set() and hub.by_topic == {} and hub.broad == set()
+    assert hub.subscriptions == set() and hub.by_topic == {} and hub.broad == set() and hub.by_user == {}
     assert not +hub.memberships
     layer = hub.layer
-    assert all(hub.channel not in members for members in layer.groups.values())
+    # Only the control group keeps the fan-out's channel, for as long as the fan-out lives.
+    assert [group for group, members in layer.groups.items() if hub.channel in members] == [fanout.CONTROL_GROUP]
     assert len(asyncio.all_tasks()) <= tasks_before + 1  # the fan-out's one receiver task
 
 

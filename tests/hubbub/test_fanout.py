@@ -26,10 +26,11 @@ async def test_one_membership_per_topic_and_one_for_broad_selectors():
         await hub.add(sub)
     layer = hub.layer
     assert hub.memberships == {fanout.topic_group("a"): 2, fanout.topic_group("b"): 1, fanout.ALL_GROUP: 2}
-    assert set(layer.groups) == {fanout.topic_group("a"), fanout.topic_group("b"), fanout.ALL_GROUP}
+    topic_groups = {fanout.topic_group("a"), fanout.topic_group("b"), fanout.ALL_GROUP}
+    assert set(layer.groups) == topic_groups | {fanout.CONTROL_GROUP}
     for sub in subs:
         await hub.remove(sub)
-    assert not layer.groups and not +hub.memberships
+    assert set(layer.groups) == {fanout.CONTROL_GROUP} and not +hub.memberships
 
 
 async def test_same_fanout_per_loop():
@@ -106,3 +107,18 @@ async def test_failing_probe_disconnects_local_subscribers(settings, monkeypatch
     monkeypatch.setattr(hub.layer, "send", broken)
     await asyncio.sleep(0.2)
     assert sub.closed
+
+
+async def test_close_user_closes_that_users_streams_only():
+    hub = fanout.current()
+    alices = [Subscription(SelectorSet(["a"]), SelectorSet(["a"]), 100, user="1") for _ in range(2)]
+    bobs = Subscription(SelectorSet(["a"]), SelectorSet(["a"]), 100, user="2")
+    by_token = subscription("a")
+    for sub in [*alices, bobs, by_token]:
+        await hub.add(sub)
+    assert hub.close_user("1") == 2
+    assert all(sub.closed for sub in alices) and not bobs.closed and not by_token.closed
+    assert await alices[0].next() is None
+    for sub in [*alices, bobs, by_token]:
+        await hub.remove(sub)
+    assert hub.by_user == {}

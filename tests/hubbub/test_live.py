@@ -220,3 +220,26 @@ async def test_subscribers_are_dropped_to_resume_when_redis_goes_away(scaled_dep
     finally:
         server.stop()
         redis.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+async def test_reauthorize_from_another_process_closes_the_users_streams(scaled_server):
+    """A shell process (on Redis) reaches the server's streams: the user's closes, another's stays."""
+    from tests.notifications.live import signed_in_user
+
+    (_, alice_pk, alice_session), (_, bob_pk, bob_session) = [
+        await asyncio.to_thread(signed_in_user, scaled_server, prefix) for prefix in ("alice", "bob")
+    ]
+    alice_topic, bob_topic = f"/notifications/users/{alice_pk}", f"/notifications/users/{bob_pk}"
+    async with subscribe(scaled_server.hub, alice_topic, headers={"Cookie": f"sessionid={alice_session}"}) as alices, subscribe(
+        scaled_server.hub, bob_topic, headers={"Cookie": f"sessionid={bob_session}"}
+    ) as bobs:
+        assert alices.status == bobs.status == 200
+        await asyncio.to_thread(scaled_server.manage, "shell", "-c", f"import hubbub; hubbub.reauthorize({alice_pk})")
+        with pytest.raises(EOFError):
+            await alices.next(10)
+        await asyncio.to_thread(
+            scaled_server.manage, "publish", "--topic", bob_topic, "--data", "still here", "--private"
+        )
+        assert (await bobs.next(10)).data == "still here"
