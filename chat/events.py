@@ -2,8 +2,8 @@
 the room directory, or a member's own topic.
 
 Every event's data is JSON without HTML. Pages must tolerate replays (the hub stores
-these updates and resends them after a reconnect): messages carry their id, presence
-carries the whole list and its time, typing notices carry their time.
+these updates and resends them after a reconnect): messages carry their id, presence and
+a private room's members carry the whole list and its time, typing notices carry their time.
 """
 
 from __future__ import annotations
@@ -48,6 +48,12 @@ def message_deleted(room: Room, message_id: int) -> str:
 
 def presence_changed(room: Room, users: list[str], at: int) -> str:
     return _publish(room, "chat.presence", {"room": room.slug, "users": users, "at": at})
+
+
+def members_changed(room: Room) -> str:
+    """A private room's whole member list, to its own topic: only members read it."""
+    at = now_ms()  # before reading: a list read later, and so no older, carries a later time
+    return _publish(room, "chat.members", {"room": room.slug, "members": room.member_names(), "at": at})
 
 
 def typing(room: Room, user: str) -> str:

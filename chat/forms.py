@@ -1,9 +1,9 @@
-"""Forms of the lobby and the room pages."""
+"""Forms of the lobby, sign-in and the room pages."""
 
 from __future__ import annotations
 
 from django import forms
-from django.contrib.auth import get_user_model
+from django.contrib.auth.forms import AuthenticationForm
 from django.utils.text import slugify
 
 from . import names
@@ -30,6 +30,16 @@ class LobbyForm(forms.Form):
         return name
 
 
+class SignInForm(AuthenticationForm):
+    """Django's sign-in form, finding the account by name as the lobby does (ignoring case):
+    "ada" signs in as the guest the lobby named "Ada". The password check is Django's."""
+
+    def clean_username(self) -> str:
+        username = self.cleaned_data["username"]
+        user = names.find_user(username)
+        return user.get_username() if user is not None else username
+
+
 class RoomForm(forms.Form):
     name = forms.CharField(label="Room name", max_length=60, widget=forms.TextInput(attrs={"placeholder": "e.g. Book club"}))
     is_private = forms.BooleanField(
@@ -48,7 +58,7 @@ class MemberForm(forms.Form):
 
     def clean_username(self) -> object:
         username = self.cleaned_data["username"].strip().lstrip("@")
-        user = get_user_model().objects.filter(username__iexact=username).first()
+        user = names.find_user(username)
         if user is None:
             raise forms.ValidationError(f"Nobody is called “{username}”.")
         return user

@@ -44,6 +44,10 @@ class Room(models.Model):
             return False
         return not self.is_private or self.members.filter(pk=user.pk).exists()  # type: ignore[attr-defined]
 
+    def member_names(self) -> list[str]:
+        """The members' names, sorted case-insensitively (as presence lists are)."""
+        return sorted(self.members.values_list("username", flat=True), key=lambda name: (name.lower(), name))
+
 
 class Message(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")

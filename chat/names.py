@@ -1,11 +1,14 @@
-"""Names for guests: a random Shakespearean one when none is given, made unique."""
+"""Names for guests: a random Shakespearean one when none is given, made unique; and finding
+a user by name as the lobby compares names, ignoring case."""
 
 from __future__ import annotations
 
 import re
 import secrets
+from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.db.models import Case, Value, When
 
 SHAKESPEAREAN = (
     "Antonio", "Ariel", "Banquo", "Beatrice", "Benedick", "Benvolio", "Bianca", "Bottom",
@@ -51,3 +54,13 @@ def unique_name(name: str) -> str:
         if candidate.lower() not in taken:
             return candidate
         number += 1
+
+
+def find_user(name: str) -> Any:
+    """The user called ``name``, ignoring case as ``unique_name`` does, or None.
+
+    Accounts that differ only by case (made before names were unique that way, or in the
+    admin) are told apart by the exact name first, then the oldest wins.
+    """
+    exact_first = Case(When(username=name, then=Value(0)), default=Value(1))
+    return get_user_model().objects.filter(username__iexact=name).order_by(exact_first, "pk").first()

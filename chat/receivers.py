@@ -1,6 +1,7 @@
 """Model signal receivers: a deleted message disappears from open pages, and a private room
-appears in (or leaves) the sidebar of a member added (or removed) by any means: the
-members form, the admin, the shell."""
+appears in (or leaves) the room lists of a member added (or removed) by any means (the
+members form, the admin, the shell), whose new member list reaches the room's own pages;
+a removed member's streams are authorized anew."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from typing import Any
 from django.db import transaction
 from django.db.models.signals import m2m_changed, post_delete
 from django.dispatch import receiver
+
+import hubbub
 
 from . import events
 from .models import Message, Room
@@ -28,23 +31,32 @@ def message_deleted(sender: type[Message], instance: Message, **kwargs: Any) -> 
 def membership_changed(
     sender: type, instance: Any, action: str, reverse: bool, pk_set: set[Any] | None, **kwargs: Any
 ) -> None:
-    """Tell each added or removed member of a private room, once the change is committed.
+    """Tell each added or removed member of a private room, close the streams of those
+    removed, then tell the room's pages its new member list, once the change is committed.
 
     ``instance`` is the room (``room.members.add(user)``) or, from the other side, the user
     (``user.chat_rooms.add(room)``); ``pk_set`` holds the pks of the other side that changed.
     """
     if action == "pre_clear":  # post_clear no longer knows who was there
         pk_set = set((instance.chat_rooms if reverse else instance.members).values_list("pk", flat=True))
-        announce = events.member_removed
-    elif action in ("post_add", "post_remove"):
-        announce = events.member_added if action == "post_add" else events.member_removed
-    else:
+    elif action not in ("post_add", "post_remove"):
         return
+    added = action == "post_add"
+    announce = events.member_added if added else events.member_removed
     if not pk_set:
         return
     if reverse:
-        pairs = [(room, instance) for room in Room.objects.filter(pk__in=pk_set, is_private=True)]
+        rooms = list(Room.objects.filter(pk__in=pk_set, is_private=True))
+        pairs = [(room, instance) for room in rooms]
     else:
-        pairs = [(instance, pk) for pk in pk_set] if instance.is_private else []
+        rooms = [instance] if instance.is_private else []
+        pairs = [(room, pk) for room in rooms for pk in pk_set]
     for room, user in pairs:
         transaction.on_commit(partial(announce, room, user), robust=True)
+    if not added:
+        # The hub asks what a stream may read when it opens: the streams opened while a member
+        # would go on receiving the room. Closed after the commit, they reopen without it.
+        for user in dict.fromkeys(user for _, user in pairs):
+            hubbub.reauthorize(user)
+    for room in rooms:
+        transaction.on_commit(partial(events.members_changed, room), robust=True)

@@ -17,8 +17,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from hubbub.history import EARLIEST
 
-from . import conf, events, names, posting, presence, ratelimit, rooms
-from .forms import LobbyForm, MemberForm, RoomForm
+from . import conf, events, names, posting, presence, ratelimit, rooms, signals
+from .forms import LobbyForm, MemberForm, RoomForm, SignInForm
 from .models import Message, Room
 from .topics import ROOMS, room_topic, user_topic
 
@@ -97,9 +97,12 @@ def lobby(request: HttpRequest) -> HttpResponse:
     context = {
         "form": form,
         "default_room": Room.objects.filter(slug=conf.get("CHAT_DEFAULT_ROOM")).first(),
-        "rooms": Room.objects.readable_by(request.user),
         "next": safe_next(request) or "",
     }
+    if request.user.is_authenticated:
+        # The hub position first: rooms announced after it are replayed to the page.
+        context["hub_last_event_id"] = hubbub.last_event_id() or EARLIEST
+        context.update(room_links(request.user))
     return render(request, "chat/lobby.html", context, status=400 if form.errors else 200)
 
 
@@ -120,6 +123,7 @@ def create_guest(name: str) -> Any:
 
 class SignInView(auth_views.LoginView):
     template_name = "chat/signin.html"
+    authentication_form = SignInForm
 
     def get_default_redirect_url(self) -> str:
         return default_room_url()
@@ -152,6 +156,12 @@ def account(request: HttpRequest) -> HttpResponse:
 # Rooms
 
 
+def room_links(user: Any) -> dict[str, Any]:
+    """The context of ``chat/_room_links.html``: the rooms ``user`` may read, and the topics
+    that announce rooms joining (or leaving) that list while the page is open."""
+    return {"rooms": Room.objects.readable_by(user), "rooms_topic": ROOMS, "user_topic": user_topic(user)}
+
+
 @signed_in
 @require_http_methods(["GET", "POST"])
 def room_list(request: HttpRequest) -> HttpResponse:
@@ -162,12 +172,9 @@ def room_list(request: HttpRequest) -> HttpResponse:
             events.room_opened(room)
         notices.success(request, f"Room “{room.name}” created.")
         return redirect(room)
-    return render(
-        request,
-        "chat/rooms.html",
-        {"form": form, "rooms": Room.objects.readable_by(request.user)},
-        status=400 if form.errors else 200,
-    )
+    # The hub position first: rooms announced after it are replayed to the page.
+    context = {"form": form, "hub_last_event_id": hubbub.last_event_id() or EARLIEST, **room_links(request.user)}
+    return render(request, "chat/rooms.html", context, status=400 if form.errors else 200)
 
 
 def last_page(room: Room, before: int | None = None) -> tuple[list[Message], bool]:
@@ -193,19 +200,20 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
     if isinstance(room, HttpResponse):
         return room
     page, has_more = last_page(room)
+    # The time before reading the lists sent with theirs (presence, members): the page takes
+    # any list read later, and a change after its read sends a later one.
+    server_time = events.now_ms()
     context = {
+        **room_links(request.user),
         "room": room,
         "topic": room_topic(room.slug),
-        "rooms_topic": ROOMS,
-        "user_topic": user_topic(request.user),
         "hub_last_event_id": hub_last_event_id,
         "chat_messages": page,
         "has_more": has_more,
-        "rooms": Room.objects.readable_by(request.user),
         "present": presence.present_users(room),
-        "members": room.members.order_by("username") if room.is_private else None,
+        "members": room.member_names() if room.is_private else None,
         "member_form": MemberForm() if room.is_private else None,
-        "server_time": events.now_ms(),
+        "server_time": server_time,
         "max_length": conf.get("CHAT_MAX_MESSAGE_LENGTH"),
         "text": text,
         "error": error,
@@ -304,6 +312,9 @@ def room_members(request: HttpRequest, room: Room) -> HttpResponse:
             notices.info(request, f"{user.get_username()} is already a member of “{room.name}”.")
         else:
             room.members.add(user)  # their open pages are told (chat.receivers)
+            transaction.on_commit(
+                lambda: signals.member_added.send(sender=Room, room=room, user=user, by=request.user), robust=True
+            )
             notices.success(request, f"{user.get_username()} is now a member of “{room.name}”.")
     else:
         for error in form.errors.get("username", []):

@@ -11,10 +11,12 @@ class NotificationsConfig(AppConfig):
 
     def ready(self) -> None:
         try:
-            from chat.signals import message_posted
+            from chat.signals import member_added, message_posted
         except ImportError:
-            logger.info("notifications: chat.signals.message_posted not found; @mentions are off")
+            logger.info("notifications: chat's signals not found; @mentions and room additions notify no one")
             return
+        from .memberships import notify_member_added
         from .mentions import notify_mentions
 
         message_posted.connect(notify_mentions, dispatch_uid="notifications.mentions")
+        member_added.connect(notify_member_added, dispatch_uid="notifications.memberships")

@@ -280,6 +280,85 @@ def test_a_member_added_to_a_private_room_sees_it_in_the_sidebar_live_and_nobody
     c.close()
 
 
+def test_the_rooms_page_and_the_lobby_list_new_rooms_live_and_private_ones_to_members_only(
+    people: tuple[Person, Person], browser: Browser, running: Running
+) -> None:
+    a, b = people
+    c = Person(browser, running.url).join(unique("Cid"))
+    b.page.goto("/rooms/")
+    c.page.goto("/")
+    expect(c.page.get_by_role("heading", name="Your rooms")).to_be_visible()
+    for person in (b, c):
+        person.page.evaluate("window.notReloaded = true")
+
+    public = unique("Agora ")
+    url = a.create_room(public)
+    for person in (b, c):
+        link = person.page.locator(".room-links .room-link", has_text=public)
+        expect(link).to_have_count(1)
+        expect(link).to_have_accessible_name(public)
+        assert url.endswith(link.get_attribute("href"))
+
+    private = unique("Conclave ")
+    a.create_room(private, private=True)
+    a.page.get_by_label("Add a member by name").fill(b.name)
+    a.page.get_by_role("button", name="Add", exact=True).click()
+    expect(a.page.locator(".notice")).to_contain_text(f"{b.name} is now a member")
+    link = b.page.locator(".room-links .room-link", has_text=private)
+    expect(link).to_have_count(1)
+    expect(link).to_have_accessible_name(f"{private} (private)")
+    expect(link.locator(".room-hash .icon-lock")).to_have_count(1)
+
+    # A public room created after it reaches C: had the private one been sent to C, it would be there by now.
+    later = unique("Bazaar ")
+    a.create_room(later)
+    expect(c.page.locator(".room-links .room-link", has_text=later)).to_have_count(1)
+    expect(c.page.locator(".room-links .room-link", has_text=private)).to_have_count(0)
+
+    # A moderator removes B in another process: the room leaves B's list.
+    running.server.manage(
+        "shell", "-c", f"from chat.models import Room; room = Room.objects.get(name='{private}'); room.members.remove(room.members.get(username='{b.name}'))"
+    )
+    expect(b.page.locator(".room-links .room-link", has_text=private)).to_have_count(0)
+    expect(b.page.locator(".room-links .room-link", has_text=later)).to_have_count(1)
+    for person in (b, c):
+        assert person.page.evaluate("window.notReloaded") is True
+    c.close()
+
+
+def test_a_private_rooms_member_list_follows_additions_and_removals_live(
+    people: tuple[Person, Person], browser: Browser, running: Running
+) -> None:
+    a, b = people
+    c = Person(browser, running.url).join(unique("Cid"))
+    room = a.create_room(unique("Guild "), private=True)
+    a.page.get_by_label("Add a member by name").fill(b.name)
+    a.page.get_by_role("button", name="Add", exact=True).click()
+    expect(a.page.locator(".notice")).to_contain_text(f"{b.name} is now a member")
+    b.open(room)
+    b.page.evaluate("window.notReloaded = true")
+    members = b.page.locator("#member-list .person-name")
+    expect(members).to_have_text([a.name, b.name])
+    expect(b.page.locator(f'#member-list [data-name="{b.name}"] .person-you')).to_have_text(" (you)")
+
+    a.page.get_by_label("Add a member by name").fill(c.name)
+    a.page.get_by_role("button", name="Add", exact=True).click()
+    expect(members).to_have_text([a.name, b.name, c.name])
+    expect(b.page.locator("#member-count")).to_have_text("3")
+    expect(b.page.locator("#member-total")).to_have_text("3 members")
+
+    # A moderator removes C in another process: open pages of the room drop C.
+    slug = room.rstrip("/").rsplit("/", 1)[1]
+    running.server.manage(
+        "shell", "-c", f"from chat.models import Room; room = Room.objects.get(slug='{slug}'); room.members.remove(room.members.get(username='{c.name}'))"
+    )
+    for person in (a, b):
+        expect(person.page.locator("#member-list .person-name")).to_have_text([a.name, b.name])
+        expect(person.page.locator("#member-total")).to_have_text("2 members")
+    assert b.page.evaluate("window.notReloaded") is True
+    c.close()
+
+
 def test_a_guest_sets_a_password_from_the_chat_page_and_signs_in_with_it(browser: Browser, running: Running) -> None:
     guest = Person(browser, running.url).join(unique("Ivy"))
     guest.page.get_by_role("link", name=f"{guest.name}: your account").click()

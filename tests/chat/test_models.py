@@ -4,6 +4,8 @@ from django.db import connection
 
 from chat.models import Message, Room
 
+from .conftest import make_guest
+
 pytestmark = pytest.mark.django_db
 
 
@@ -30,3 +32,8 @@ def test_the_history_query_has_its_index():
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, Message._meta.db_table)
     assert constraints["chat_message_room_history"]["columns"] == ["room_id", "id"]
+
+
+def test_a_rooms_member_names_are_sorted_ignoring_case(alice, secret):
+    secret.members.add(make_guest("Zed"), make_guest("bob"), make_guest("Bob"))
+    assert secret.member_names() == ["alice", "Bob", "bob", "Zed"]

@@ -34,3 +34,20 @@ def test_unique_names_stay_within_the_length_limit():
     long = "x" * names.MAX_LENGTH
     make_guest(long)
     assert names.unique_name(long) == "x" * (names.MAX_LENGTH - 1) + "2"
+
+
+@pytest.mark.django_db
+def test_find_user_ignores_case_as_unique_name_does():
+    ada = make_guest("Ada")
+    assert names.find_user("ada") == ada
+    assert names.find_user("ADA") == ada
+    assert names.find_user("Adam") is None
+
+
+@pytest.mark.django_db
+def test_find_user_prefers_the_exact_name_then_the_oldest_account():
+    upper = make_guest("ADA")
+    mixed = make_guest("Ada")  # differing only by case, as the admin allows
+    assert names.find_user("Ada") == mixed
+    assert names.find_user("ADA") == upper
+    assert names.find_user("ada") == upper

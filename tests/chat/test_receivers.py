@@ -1,9 +1,18 @@
+import json
+
 import pytest
+from asgiref.sync import sync_to_async
 from django.db import transaction
 
+from chat import posting, rooms
 from chat.models import Message
+from hubbub.history import EARLIEST
 
+from tests.hubbub.asgi import subscribe
 from tests.published import published
+
+from .conftest import make_guest
+from .test_authorization import session_cookie
 
 pytestmark = pytest.mark.django_db
 
@@ -59,3 +68,76 @@ def test_public_room_membership_and_rolled_back_changes_announce_nothing(
             raise RuntimeError("rolled back")
     assert published() == []
     assert not secret.members.filter(pk=bob.pk).exists()
+
+
+def members_lists(room="secret") -> list[list[str]]:
+    updates = published("chat.members")
+    assert all(topics == [f"/chat/rooms/{room}"] and private and data["room"] == room for topics, data, private in updates)
+    assert [data["at"] for _, data, _ in updates] == sorted(data["at"] for _, data, _ in updates)
+    return [data["members"] for _, data, _ in updates]
+
+
+def test_a_private_rooms_pages_get_its_whole_member_list_after_each_change_by_any_means(
+    alice, bob, secret, django_capture_on_commit_callbacks
+):
+    carol = make_guest("Carol")
+    with django_capture_on_commit_callbacks() as callbacks:
+        secret.members.add(bob, carol)
+    assert published("chat.members") == []  # nothing before the change is committed
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in callbacks:
+            callback()
+    for change in (
+        lambda: bob.chat_rooms.remove(secret),  # from the user's side, as the shell or other code may do
+        lambda: carol.chat_rooms.clear(),
+        lambda: secret.members.clear(),
+    ):
+        with django_capture_on_commit_callbacks(execute=True):  # one commit each
+            change()
+    assert members_lists() == [["alice", "bob", "Carol"], ["alice", "Carol"], ["alice"], []]
+
+
+def test_the_member_list_is_read_after_the_commit_so_each_update_of_a_transaction_carries_its_outcome(
+    alice, bob, secret, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        secret.members.add(bob)
+        secret.members.remove(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        for callback in callbacks:
+            callback()
+    assert members_lists() == [["bob"], ["bob"]]
+
+
+def test_public_rooms_have_no_member_list_to_publish(alice, bob, general, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        general.members.add(alice, bob)
+        bob.chat_rooms.clear()
+    assert published("chat.members") == []
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_removed_members_open_streams_close_and_reopen_without_the_room():
+    alice, bob = [await sync_to_async(make_guest)(name) for name in ("alice", "bob")]
+    room = await sync_to_async(rooms.create)("Secret", alice, private=True)
+    await room.members.aadd(bob)
+    topic, bobs_topic = f"/chat/rooms/{room.slug}", f"/chat/users/{bob.pk}"
+    cookie = {"cookie": await sync_to_async(session_cookie)(bob)}
+    bobs_page = await subscribe(topic, bobs_topic, headers=cookie)
+    alices_page = await subscribe(topic, headers={"cookie": await sync_to_async(session_cookie)(alice)})
+
+    await room.members.aremove(bob)
+    told = await bobs_page.read_events(5)
+    assert [event["event"] for event in told] == ["chat.room.removed"] and bobs_page.ended  # before the new list
+    assert [event["event"] for event in await alices_page.read_events(1)] == ["chat.members"]
+
+    reopened = await subscribe(topic, bobs_topic, headers=cookie, lastEventID=EARLIEST)
+    try:
+        replayed = await reopened.read_events(2)
+        assert [event["event"] for event in replayed] == ["chat.room", "chat.room.removed"]  # his own topic only
+        await sync_to_async(posting.post)(room, alice, "after bob left")
+        assert [json.loads(event["data"])["text"] for event in await alices_page.read_events(1)] == ["after bob left"]
+        assert await reopened.nothing_more()
+    finally:
+        for stream in (alices_page, reopened):
+            await stream.close()

@@ -106,6 +106,54 @@ def test_guests_cannot_sign_in_with_a_password(client, alice):
     assert response.status_code == 200 and "_auth_user_id" not in client.session
 
 
+def test_a_guest_with_a_password_signs_in_with_their_name_in_any_case(general):
+    lobby = Client()
+    lobby.post("/", {"name": "Ada"})
+    lobby.post("/account/", {"new_password1": "winter-tale-42", "new_password2": "winter-tale-42"})
+    lobby.post("/signout/")
+    ada = User.objects.get(username="Ada")
+    for typed in ("ada", "ADA", "Ada"):
+        client = Client()
+        response = client.post("/signin/", {"username": typed, "password": "winter-tale-42"})
+        assert response.status_code == 302 and response["Location"] == "/rooms/general/"
+        assert client.session["_auth_user_id"] == str(ada.pk)
+
+
+def test_sign_in_prefers_the_account_named_exactly_when_two_differ_only_by_case(general):
+    upper = User.objects.create_user("ADA", password="older-account-1")
+    mixed = User.objects.create_user("Ada", password="newer-account-2")
+
+    def signs_in_as(username, password):
+        client = Client()
+        response = client.post("/signin/", {"username": username, "password": password})
+        return response.status_code == 302 and int(client.session["_auth_user_id"])
+
+    assert signs_in_as("Ada", "newer-account-2") == mixed.pk
+    assert signs_in_as("ADA", "older-account-1") == upper.pk
+    assert signs_in_as("ada", "older-account-1") == upper.pk  # no exact match: the oldest
+    assert signs_in_as("ada", "newer-account-2") is False  # found ADA, whose password it is not
+    assert signs_in_as("Ada", "older-account-1") is False
+
+
+def refusal(username, password):
+    client = Client()
+    response = client.post("/signin/", {"username": username, "password": password})
+    assert response.status_code == 200 and "_auth_user_id" not in client.session
+    return response.context["form"].non_field_errors()
+
+
+def test_sign_in_ignoring_case_still_refuses_a_wrong_password_in_the_same_words(general):
+    User.objects.create_user("Oberon", password="fairy-king-123")
+    [reason] = refusal("oberon", "fairy-queen-123")
+    assert reason.startswith("Please enter a correct username and password.")
+    assert refusal("Oberon", "fairy-queen-123") == refusal("nobody", "fairy-king-123") == [reason]
+
+
+def test_sign_in_ignoring_case_refuses_inactive_accounts(general):
+    User.objects.create_user("Puck", password="fairy-king-123", is_active=False)
+    assert refusal("puck", "fairy-king-123") == refusal("Puck", "fairy-king-123")
+
+
 def test_sign_out_returns_to_the_lobby(alice):
     client = client_for(alice)
     response = client.post("/signout/")
@@ -155,6 +203,40 @@ def test_the_room_list_shows_public_rooms_and_private_rooms_of_members_only(alic
     assert "Secret" in client_for(alice).get("/rooms/").content.decode()
     content = client_for(bob).get("/rooms/").content.decode()
     assert "General" in content and "Secret" not in content
+
+
+def room_links_tag(user) -> str:
+    return f'<ul class="room-links" data-room-links data-rooms-topic="/chat/rooms" data-user-topic="/chat/users/{user.pk}">'
+
+
+@pytest.mark.parametrize("path", ["/", "/rooms/", "/rooms/general/"])
+def test_every_room_list_names_the_topics_that_keep_it_live_and_loads_the_one_module(alice, general, path):
+    content = client_for(alice).get(path).content.decode()
+    assert content.count(room_links_tag(alice)) == 1
+    assert content.count('<script type="module" src="/static/chat/rooms.js"></script>') == 1
+
+
+def test_the_lobby_of_a_visitor_lists_no_rooms_and_subscribes_to_nothing(client, general):
+    content = client.get("/").content.decode()
+    assert "data-room-links" not in content and "rooms.js" not in content and "hubbub-last-event-id" not in content
+
+
+@pytest.mark.parametrize("path", ["/", "/rooms/"])
+def test_room_lists_take_the_hub_position_so_rooms_announced_after_it_are_replayed(
+    alice, general, path, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        hubbub.publish("/elsewhere", "x")
+    newest = StoredUpdate.objects.get().uid
+    response = client_for(alice).get(path)
+    assert response.context["hub_last_event_id"] == newest
+    assert f'<meta name="hubbub-last-event-id" content="{newest}">' in response.content.decode()
+
+
+def test_the_lobby_keeps_an_empty_room_list_hidden_for_rooms_to_come(alice, general):
+    general.delete()
+    content = client_for(alice).get("/").content.decode()
+    assert "<div data-hidden-without-rooms hidden>" in content and room_links_tag(alice) in content
 
 
 def test_an_unknown_room_is_404(alice):
@@ -296,6 +378,38 @@ async def test_adding_a_member_reaches_that_members_pages_and_nobody_elses():
         assert await room.members.filter(pk=bob.pk).aexists()
     finally:
         for stream in (bob_page, carol_page, anonymous):
+            await stream.close()
+
+
+def test_a_private_room_page_lists_its_members_case_insensitively(alice, secret):
+    secret.members.add(make_guest("Zed"), make_guest("bob"))
+    response = client_for(alice).get("/rooms/secret/")
+    assert response.context["members"] == ["alice", "bob", "Zed"]
+    content = response.content.decode()
+    assert '<span id="member-total">3 members</span>' in content and '<span class="count" id="member-count">3</span>' in content
+    listed = content[content.index('id="member-list"') :]
+    assert listed.index('data-name="alice"') < listed.index('data-name="bob"') < listed.index('data-name="Zed"')
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_member_added_with_the_form_reaches_the_rooms_pages_as_the_whole_list_and_no_outsider():
+    alice, bob, carol = [await sync_to_async(make_guest)(name) for name in ("alice", "bob", "carol")]
+    room = await sync_to_async(rooms.create)("Secret", alice, private=True)
+    topic = f"/chat/rooms/{room.slug}"
+    member_page = await subscribe(topic, headers={"cookie": await sync_to_async(session_cookie)(alice)})
+    outsider = await subscribe(topic, "/chat/rooms/{slug}", headers={"cookie": await sync_to_async(session_cookie)(carol)})
+    anonymous = await subscribe(topic, "*")
+    try:
+        client = await sync_to_async(client_for)(alice)
+        response = await sync_to_async(client.post)(f"/rooms/{room.slug}/members/", {"username": "bob"})
+        assert response.status_code == 302
+        [event] = await member_page.read_events(1)
+        assert event["event"] == "chat.members"
+        data = json.loads(event["data"])
+        assert data["room"] == "secret" and data["members"] == ["alice", "bob"] and isinstance(data["at"], int)
+        assert await outsider.nothing_more() and await anonymous.nothing_more()
+    finally:
+        for stream in (member_page, outsider, anonymous):
             await stream.close()
 
 

@@ -214,3 +214,76 @@ def test_chat_mention_reaches_the_mentioned_users_open_room_page(browser, embedd
     expect(toast_link).to_have_attribute("href", re.compile(rf"/rooms/{slug}/#message-\d+$"))
     assert errors == []
     context.close()
+
+
+# Counts the page's mark-read replies once notifications.js has handled them (a task after the
+# JSON resolves runs after the code awaiting it).
+COUNT_HANDLED_REPLIES = """
+window.markReadReplies = 0;
+const json = Response.prototype.json;
+Response.prototype.json = function () {
+  const result = json.call(this);
+  if (this.url.includes("/read/")) result.then(() => setTimeout(() => { window.markReadReplies += 1; }));
+  return result;
+};
+"""
+
+
+def test_a_mark_read_reply_overtaken_by_a_new_notification_leaves_the_bell_on_the_new_count(browser, embedded_server):
+    name, _, session_key = signed_in_user(embedded_server, "frank")
+    for title in ("first", "second"):
+        embedded_server.manage("notify", "--user", name, "--title", title)
+    context = signed_in_context(browser, embedded_server, session_key)
+    context.add_init_script(COUNT_HANDLED_REPLIES)
+    page = context.new_page()
+    page.goto(f"{embedded_server.url}/notifications/")
+    count = page.locator("#notification-count")
+    expect(count).to_have_text("2")
+
+    # The server marks both read and answers "0 unread", but the answer is held back...
+    held = []
+    page.route("**/notifications/read/", lambda route: held.append((route, route.fetch())))
+    page.get_by_role("button", name="Mark all as read").click()
+    expect(count).to_be_hidden()  # notification.read (0 unread) came through the hub
+    assert len(held) == 1
+    route, reply = held[0]
+    assert reply.json()["unread"] == 0
+
+    # ...until a notification that came after it has reached the page.
+    embedded_server.manage("notify", "--user", name, "--title", "meanwhile")
+    expect(count).to_have_text("1")
+    items = page.locator("#notification-list li.notification")
+    expect(items).to_have_count(3)
+    route.fulfill(response=reply)
+    page.wait_for_function("window.markReadReplies === 1")
+
+    assert count.inner_text() == "1"
+    expect(page.locator("#notification-bell")).to_have_attribute("aria-label", "Notifications: 1 unread")
+    expect(page.locator("#notification-unread")).to_have_text("1")
+    expect(items.nth(0)).to_contain_text("meanwhile")
+    expect(items.nth(0)).to_have_class(re.compile(r"\bis-unread\b"))  # not read by the late reply of "mark all"
+    expect(page.locator("#notification-list li.notification.is-unread")).to_have_count(1)
+    expect(page.get_by_role("button", name="Mark all as read")).to_be_enabled()
+    page.reload()
+    expect(count).to_have_text("1")
+    expect(page.locator("#notification-list li.notification.is-unread")).to_contain_text("meanwhile")
+    context.close()
+
+
+def test_with_the_stream_down_the_mark_read_reply_sets_the_bell(browser, embedded_server):
+    name, _, session_key = signed_in_user(embedded_server, "grace")
+    for title in ("first", "second"):
+        embedded_server.manage("notify", "--user", name, "--title", title)
+    context = signed_in_context(browser, embedded_server, session_key)
+    context.route(re.compile(r"/\.well-known/mercure"), lambda route: route.abort())
+    context.add_init_script(COUNT_HANDLED_REPLIES)
+    page = context.new_page()
+    page.goto(f"{embedded_server.url}/notifications/")
+    count = page.locator("#notification-count")
+    expect(count).to_have_text("2")
+
+    page.locator("#notification-list li.notification").first.get_by_role("button", name="Mark read").click()
+    page.wait_for_function("window.markReadReplies === 1")
+    assert count.inner_text() == "1"
+    expect(page.locator("#notification-list li.notification.is-unread")).to_have_count(1)
+    context.close()

@@ -1,8 +1,9 @@
-// The chat page: live messages, history on scroll, posting, presence and typing.
+// The chat page: live messages, history on scroll, posting, presence, typing and the
+// members of a private room (its room list is rooms.js's).
 //
 // Everything from the hub may arrive twice (a replay after a reconnect repeats what the
-// page already showed): messages are kept by id and in id order, presence lists carry
-// their time and replace older ones, typing notices older than a few seconds are ignored.
+// page already showed): messages are kept by id and in id order, presence and member lists
+// carry their time and replace older ones, typing notices older than a few seconds are ignored.
 // User text only ever goes in through textContent.
 
 import { hub } from "../hubbub/hubbub.js";
@@ -132,46 +133,11 @@ function start(root) {
   }
 
   hub.subscribe(root.dataset.topic);
-  hub.subscribe(root.dataset.roomsTopic);
   hub.subscribe(root.dataset.userTopic);
-  const lockTemplate = document.getElementById("lock-template");
-  const roomLink = (url) => document.querySelector(`.room-links a[href="${CSS.escape(url)}"]`);
-  hub.on("chat.room", (room) => {
-    // A new public room (from the directory) or a private room this user was added to (from
-    // their own topic): into the sidebar, in name order, once.
-    const links = document.querySelector(".room-links");
-    if (!links || !room || !room.url || roomLink(room.url)) return;
-    const link = document.createElement("a");
-    link.className = "room-link";
-    link.href = room.url;
-    const hash = document.createElement("span");
-    hash.className = "room-hash";
-    hash.setAttribute("aria-hidden", "true");
-    if (room.private) hash.append(lockTemplate.content.cloneNode(true));
-    else hash.textContent = "#";
-    const name = document.createElement("span");
-    name.className = "room-name";
-    name.textContent = room.name;
-    link.append(hash, name);
-    if (room.private) {
-      const hint = document.createElement("span");
-      hint.className = "visually-hidden";
-      hint.textContent = " (private)";
-      link.append(hint);
-    }
-    const item = document.createElement("li");
-    item.append(link);
-    const later = [...links.children].find(
-      (li) => li.querySelector(".room-name")?.textContent.localeCompare(room.name, undefined, { sensitivity: "base" }) > 0,
-    );
-    links.insertBefore(item, later || null);
-  });
+  // The room lists, this page's sidebar among them, are rooms.js's. Here: if this user just
+  // left this private room, reloading shows why it is closed now.
   hub.on("chat.room.removed", (room) => {
-    // This user left a private room: off the sidebar; if it is this page's room, reloading
-    // shows why it is closed now (and ends a connection that was authorized for it).
-    if (!room || !room.url) return;
-    if (room.slug === slug) window.location.reload();
-    else roomLink(room.url)?.closest("li")?.remove();
+    if (room?.slug === slug) window.location.reload();
   });
   hub.on("chat.message", (message) => {
     if (message && message.room === slug) insert(message);
@@ -357,23 +323,24 @@ function start(root) {
   const presenceCounts = [document.getElementById("presence-count"), document.getElementById("here-count")];
   let presenceAt = Number(root.dataset.serverTime);
 
+  function person(name) {
+    const item = personTemplate.content.firstElementChild.cloneNode(true);
+    item.dataset.name = name;
+    const avatar = item.querySelector(".avatar");
+    avatar.textContent = name.slice(0, 1).toUpperCase();
+    avatar.style.setProperty("--hue", hue(name));
+    item.querySelector(".person-name").textContent = name;
+    if (name === me) {
+      const you = document.createElement("span");
+      you.className = "person-you";
+      you.textContent = " (you)";
+      item.append(you);
+    }
+    return item;
+  }
+
   function showPresence(users) {
-    const items = users.map((name) => {
-      const item = personTemplate.content.firstElementChild.cloneNode(true);
-      item.dataset.name = name;
-      const avatar = item.querySelector(".avatar");
-      avatar.textContent = name.slice(0, 1).toUpperCase();
-      avatar.style.setProperty("--hue", hue(name));
-      item.querySelector(".person-name").textContent = name;
-      if (name === me) {
-        const you = document.createElement("span");
-        you.className = "person-you";
-        you.textContent = " (you)";
-        item.append(you);
-      }
-      return item;
-    });
-    presenceList.replaceChildren(...items);
+    presenceList.replaceChildren(...users.map(person));
     for (const count of presenceCounts) count.textContent = String(users.length);
   }
 
@@ -392,6 +359,20 @@ function start(root) {
   });
   window.addEventListener("pageshow", (event) => {
     if (event.persisted) sayOpen();
+  });
+
+  // Members of a private room: each change brings the whole list and when it was read.
+
+  const memberList = document.getElementById("member-list");
+  let membersAt = Number(root.dataset.serverTime);
+
+  hub.on("chat.members", (data) => {
+    if (!memberList || !data || data.room !== slug || !Array.isArray(data.members) || Number(data.at) < membersAt) return;
+    membersAt = Number(data.at);
+    memberList.replaceChildren(...data.members.map(person));
+    const count = data.members.length;
+    document.getElementById("member-count").textContent = String(count);
+    document.getElementById("member-total").textContent = `${count} member${count === 1 ? "" : "s"}`;
   });
 
   // Connection status, in words.

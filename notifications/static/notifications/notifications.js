@@ -14,6 +14,8 @@ const state = {
   unread: Number(bell?.dataset.unread || 0),
   newest: Number(bell?.dataset.newest || 0),
   announced: new Set(),
+  // Bumped each time the count is set, so that a mark-read reply can tell whether it is still the newest.
+  version: 0,
 };
 
 function safeHref(url) {
@@ -36,6 +38,7 @@ function element(tag, className, text) {
 function setUnread(count) {
   if (typeof count !== "number" || count < 0) return;
   state.unread = count;
+  state.version += 1;
   const badge = document.getElementById("notification-count");
   badge.textContent = count > 99 ? "99+" : String(count);
   badge.hidden = count === 0;
@@ -190,10 +193,12 @@ async function submitMarkRead(event) {
   const form = event.target.closest("form.js-mark-read");
   if (!form) return;
   event.preventDefault();
+  const body = new FormData(form);
+  const version = state.version;
   try {
     const response = await fetch(form.action, {
       method: "POST",
-      body: new FormData(form),
+      body,
       headers: { Accept: "application/json" },
       credentials: "same-origin",
     });
@@ -201,9 +206,16 @@ async function submitMarkRead(event) {
     const result = await response.json();
     markItemsRead(result.ids, null);
     if (form.id === "notification-read-all") {
-      markItemsRead([], Number(form.elements.up_to.value || 0));
+      // What was sent: a notification that arrived since raised the form's up_to, and is unread.
+      markItemsRead([], Number(body.get("up_to") || 0));
     }
-    setUnread(result.unread);
+    // The reply counts after this mark-read, but an event handled while it was in flight may
+    // count after a later change (a new notification), which a late reply would undo. So the
+    // reply's count is applied only if nothing set the count meanwhile; otherwise the events
+    // have the last word, and they end right: this mark-read publishes notification.read with
+    // a count taken after it, and a user's events arrive in the order they were counted
+    // (events.py). Not relying on events alone keeps the bell right while the stream is down.
+    if (state.version === version) setUnread(result.unread);
   } catch (error) {
     form.submit();
   }
