@@ -78,6 +78,12 @@ class Person:
         self.expect_connected()
         return self.page.url
 
+    def add_member(self, name: str) -> None:
+        """Add ``name`` to the private room on screen with its members form."""
+        self.page.get_by_label("Add a member by name").fill(name)
+        self.page.get_by_role("button", name="Add", exact=True).click()
+        expect(self.page.locator(".notice")).to_contain_text(f"{name} is now a member")
+
     def open(self, url: str) -> None:
         self.page.goto(url)
         self.expect_connected()
@@ -229,9 +235,7 @@ def test_a_private_room_opens_to_added_members_only(people: tuple[Person, Person
     assert response is not None and response.status == 403
     expect(b.page.get_by_role("alert")).to_contain_text("only its members can read it")
 
-    a.page.get_by_label("Add a member by name").fill(b.name)
-    a.page.get_by_role("button", name="Add", exact=True).click()
-    expect(a.page.locator(".notice")).to_contain_text(f"{b.name} is now a member")
+    a.add_member(b.name)
     a.expect_connected()
     b.open(room)
     a.say("for members only")
@@ -250,9 +254,7 @@ def test_a_member_added_to_a_private_room_sees_it_in_the_sidebar_live_and_nobody
         person.page.evaluate("window.notReloaded = true")
     name = unique("Cabal ")
     a.create_room(name, private=True)
-    a.page.get_by_label("Add a member by name").fill(b.name)
-    a.page.get_by_role("button", name="Add", exact=True).click()
-    expect(a.page.locator(".notice")).to_contain_text(f"{b.name} is now a member")
+    a.add_member(b.name)
 
     link = b.page.locator(".room-links .room-link", has_text=name)
     expect(link).to_have_count(1)
@@ -301,9 +303,7 @@ def test_the_rooms_page_and_the_lobby_list_new_rooms_live_and_private_ones_to_me
 
     private = unique("Conclave ")
     a.create_room(private, private=True)
-    a.page.get_by_label("Add a member by name").fill(b.name)
-    a.page.get_by_role("button", name="Add", exact=True).click()
-    expect(a.page.locator(".notice")).to_contain_text(f"{b.name} is now a member")
+    a.add_member(b.name)
     link = b.page.locator(".room-links .room-link", has_text=private)
     expect(link).to_have_count(1)
     expect(link).to_have_accessible_name(f"{private} (private)")
@@ -332,17 +332,14 @@ def test_a_private_rooms_member_list_follows_additions_and_removals_live(
     a, b = people
     c = Person(browser, running.url).join(unique("Cid"))
     room = a.create_room(unique("Guild "), private=True)
-    a.page.get_by_label("Add a member by name").fill(b.name)
-    a.page.get_by_role("button", name="Add", exact=True).click()
-    expect(a.page.locator(".notice")).to_contain_text(f"{b.name} is now a member")
+    a.add_member(b.name)
     b.open(room)
     b.page.evaluate("window.notReloaded = true")
     members = b.page.locator("#member-list .person-name")
     expect(members).to_have_text([a.name, b.name])
     expect(b.page.locator(f'#member-list [data-name="{b.name}"] .person-you')).to_have_text(" (you)")
 
-    a.page.get_by_label("Add a member by name").fill(c.name)
-    a.page.get_by_role("button", name="Add", exact=True).click()
+    a.add_member(c.name)
     expect(members).to_have_text([a.name, b.name, c.name])
     expect(b.page.locator("#member-count")).to_have_text("3")
     expect(b.page.locator("#member-total")).to_have_text("3 members")
