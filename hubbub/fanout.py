@@ -10,6 +10,10 @@ the same bytes to every local subscriber that wants it.
 Every fan-out is also in the ``hubbub.control`` group, which carries requests to close the
 streams a session user opened when what that user may read has changed (``reauthorize``).
 
+Layers that forget a group membership after ``group_expiry`` seconds (Channels' in-memory
+layer, channels_redis' core layer: a day by default) get every membership renewed each
+half of that, so that a subscriber connected for days keeps receiving.
+
 With each heartbeat the fan-out also sends a probe to its own channel. A probe that has
 not come back by the next heartbeat means the link to the channel layer broke (a
 channel layer may reconnect silently, losing what was sent meanwhile), so every local
@@ -86,6 +90,7 @@ class Fanout:
         self._lock = asyncio.Lock()
         self._receiver: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
+        self._renewal: asyncio.TimerHandle | None = None
         self._probe_out = False
         self._recent: OrderedDict[int, None] = OrderedDict()
 
@@ -98,6 +103,7 @@ class Fanout:
                 await self.layer.group_add(CONTROL_GROUP, channel)
                 self.channel = channel
                 self._receiver = self.loop.create_task(self._receive(), name="hubbub-fanout")
+                self._arm_renewal()
             joined: list[str] = []
             try:
                 for group in groups:
@@ -215,6 +221,21 @@ class Fanout:
                 count += 1
         self.delivered += count
         return count
+
+    def _arm_renewal(self) -> None:
+        expiry = getattr(self.layer, "group_expiry", None)
+        if expiry:
+            self._renewal = self.loop.call_later(expiry / 2, lambda: self.loop.create_task(self._renew()))
+
+    async def _renew(self) -> None:
+        """Join again every group this process is in: it restarts the layer's expiry clock."""
+        async with self._lock:
+            for group in [CONTROL_GROUP, *self.memberships]:
+                try:
+                    await self.layer.group_add(group, self.channel)
+                except Exception:
+                    logger.warning("hubbub: could not renew channel-layer group %s", group, exc_info=True)
+        self._arm_renewal()
 
     def _arm_heartbeat(self) -> None:
         self._heartbeat = self.loop.call_later(conf.get("HUBBUB_HEARTBEAT_SECONDS"), self._beat)

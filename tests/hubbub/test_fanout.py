@@ -122,3 +122,16 @@ async def test_close_user_closes_that_users_streams_only():
     for sub in [*alices, bobs, by_token]:
         await hub.remove(sub)
     assert hub.by_user == {}
+
+
+async def test_memberships_are_renewed_before_the_layer_forgets_them(settings):
+    """Channels' in-memory layer drops a membership ``group_expiry`` seconds after it was made."""
+    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}}
+    hub = fanout.current()
+    sub = subscription("a")
+    await hub.add(sub)
+    await asyncio.sleep(2.5)
+    update = Update.create("a", "still here")
+    await hub.layer.group_send(fanout.topic_group("a"), fanout.message_for(update, 1))
+    assert await asyncio.wait_for(sub.next(), 2) == update.encode()
+    await hub.remove(sub)
