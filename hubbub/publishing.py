@@ -87,7 +87,7 @@ def _deliver(update: Update) -> None:
             relay.relay(update)
             return
         except relay.RelayUnavailable as error:
-            logger.warning("hubbub: no server to relay update %s through (%s); stored only", update.id, error)
+            _relay_failed(update, error)
     failure: FanoutUnavailable | None = None
 
     def send_from_sync(batch: list[tuple[int, Update]]) -> int:
@@ -110,8 +110,18 @@ async def adeliver(update: Update) -> int:
             await relay.arelay(update)
             return 0
         except relay.RelayUnavailable as error:
-            logger.warning("hubbub: no server to relay update %s through (%s); stored only", update.id, error)
+            _relay_failed(update, error)
     return await _committer().submit(update)
+
+
+def _relay_failed(update: Update, error: Exception) -> None:
+    logger.warning(
+        "hubbub: no server at %s to deliver update %s through (%s); stored only: open pages get it when "
+        "they next resume. For a server on another port, set PORT or HUBBUB_RELAY_URL for this command too.",
+        conf.get("HUBBUB_RELAY_URL"),
+        update.id,
+        error,
+    )
 
 
 async def send(batch: list[tuple[int, Update]]) -> tuple[int, FanoutUnavailable | None]:

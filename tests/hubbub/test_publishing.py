@@ -110,11 +110,14 @@ def test_without_a_server_an_in_memory_process_relays(settings, monkeypatch):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_relay_failure_falls_back_to_storing(settings, monkeypatch):
+def test_relay_failure_falls_back_to_storing_and_says_how_to_reach_the_server(settings, monkeypatch, caplog):
     monkeypatch.setattr(publishing, "_serving", False)
     settings.HUBBUB_RELAY_URL = "http://127.0.0.1:9/.well-known/mercure"
     update_id = hubbub.publish("t", "kept for resume")
     assert StoredUpdate.objects.get().uid == update_id
+    [record] = [r for r in caplog.records if r.name == "hubbub.publishing"]
+    assert "no server at http://127.0.0.1:9/.well-known/mercure" in record.getMessage()
+    assert "set PORT or HUBBUB_RELAY_URL" in record.getMessage()
 
 
 @pytest.mark.django_db(transaction=True)
