@@ -22,7 +22,6 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
-from django.db import transaction
 from django.utils.module_loading import import_string
 
 from . import conf, fanout, publishing
@@ -78,12 +77,7 @@ def reauthorize(user: object, *, using: str | None = None) -> None:
     layer), called from a process that serves no subscribers (a management command), it
     cannot reach the server's streams and logs a warning.
     """
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
-        raise RuntimeError("hubbub.reauthorize() was called from async code: use 'await hubbub.areauthorize(...)'")
+    publishing.refuse_async_caller("reauthorize", "areauthorize")
     key = user_key(user)
 
     def close() -> None:
@@ -93,10 +87,7 @@ def reauthorize(user: object, *, using: str | None = None) -> None:
             return
         asyncio.run_coroutine_threadsafe(areauthorize(key), loop).result(timeout=30)
 
-    if transaction.get_connection(using).in_atomic_block:
-        transaction.on_commit(close, using=using, robust=True)
-    else:
-        close()
+    publishing.after_commit(close, using=using)
 
 
 async def areauthorize(user: object) -> None:

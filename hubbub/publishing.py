@@ -6,7 +6,7 @@ import asyncio
 import logging
 import threading
 import weakref
-from typing import Iterable
+from typing import Callable, Iterable
 
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.db import DatabaseError, router, transaction
@@ -51,19 +51,28 @@ def publish(
     Inside a transaction the update is stored and sent once the transaction commits, so
     that a rolled-back change is never announced.
     """
+    refuse_async_caller("publish", "apublish")
+    update = Update.create(topics, data, private=private, type=type, id=id, retry=retry)
+    after_commit(lambda: _deliver(update), using=router.db_for_write(StoredUpdate))
+    return update.id
+
+
+def refuse_async_caller(name: str, async_name: str) -> None:
+    """Sync entry points block on the event loop's work: from that loop they would deadlock."""
     try:
         asyncio.get_running_loop()
     except RuntimeError:
-        pass
+        return
+    raise RuntimeError(f"hubbub.{name}() was called from async code: use 'await hubbub.{async_name}(...)'")
+
+
+def after_commit(action: Callable[[], None], *, using: str | None) -> None:
+    """Run ``action`` once the transaction open on ``using`` commits (a failure then is
+    logged, the commit stands), or at once, raising, when no transaction is open."""
+    if transaction.get_connection(using).in_atomic_block:
+        transaction.on_commit(action, using=using, robust=True)
     else:
-        raise RuntimeError("hubbub.publish() was called from async code: use 'await hubbub.apublish(...)'")
-    update = Update.create(topics, data, private=private, type=type, id=id, retry=retry)
-    database = router.db_for_write(StoredUpdate)
-    if transaction.get_connection(database).in_atomic_block:
-        transaction.on_commit(lambda: _deliver(update), using=database, robust=True)
-    else:
-        _deliver(update)
-    return update.id
+        action()
 
 
 async def apublish(
