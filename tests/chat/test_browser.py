@@ -6,7 +6,7 @@ import uuid
 from collections.abc import Iterator
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests import servers
 from tests.browser import ARTIFACTS, chromium
@@ -83,6 +83,14 @@ class Person:
         self.page.get_by_label("Add a member by name").fill(name)
         self.page.get_by_role("button", name="Add", exact=True).click()
         expect(self.page.locator(".notice")).to_contain_text(f"{name} is now a member")
+
+    def expect_private_room_link(self, name: str) -> Locator:
+        """The one link to private room ``name`` in this page's room list, marked private."""
+        link = self.page.locator(".room-links .room-link", has_text=name)
+        expect(link).to_have_count(1)
+        expect(link).to_have_accessible_name(f"{name} (private)")
+        expect(link.locator(".room-hash .icon-lock")).to_have_count(1)
+        return link
 
     def open(self, url: str) -> None:
         self.page.goto(url)
@@ -256,10 +264,7 @@ def test_a_member_added_to_a_private_room_sees_it_in_the_sidebar_live_and_nobody
     a.create_room(name, private=True)
     a.add_member(b.name)
 
-    link = b.page.locator(".room-links .room-link", has_text=name)
-    expect(link).to_have_count(1)
-    expect(link).to_have_accessible_name(f"{name} (private)")
-    expect(link.locator(".room-hash .icon-lock")).to_have_count(1)
+    link = b.expect_private_room_link(name)
     assert b.page.evaluate("window.notReloaded") is True
     link.click()
     b.page.wait_for_url(f"**{link.get_attribute('href')}")
@@ -304,10 +309,7 @@ def test_the_rooms_page_and_the_lobby_list_new_rooms_live_and_private_ones_to_me
     private = unique("Conclave ")
     a.create_room(private, private=True)
     a.add_member(b.name)
-    link = b.page.locator(".room-links .room-link", has_text=private)
-    expect(link).to_have_count(1)
-    expect(link).to_have_accessible_name(f"{private} (private)")
-    expect(link.locator(".room-hash .icon-lock")).to_have_count(1)
+    link = b.expect_private_room_link(private)
 
     # A public room created after it reaches C: had the private one been sent to C, it would be there by now.
     later = unique("Bazaar ")
