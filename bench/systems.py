@@ -148,7 +148,7 @@ class Hubbub(System):
         super().prepare(workdir)
         self.env.update(
             {
-                "DJANGO_SETTINGS_MODULE": "hubbub_site.settings",
+                "DJANGO_SETTINGS_MODULE": "example.settings",
                 "SECRET_KEY": "bench-secret-key-0123456789abcdef0123456789abcdef",
                 "HUBBUB_VAR_DIR": str(self.workdir),
                 "HUBBUB_PUBLISHER_JWT_KEY": PUBLISHER_KEY,
@@ -166,7 +166,7 @@ class Hubbub(System):
         subprocess.run([PYTHON, "manage.py", "migrate", "--noinput", "-v0"], env=self.env, cwd=ROOT, check=True)
 
     def command(self, port: int) -> list[str]:
-        app = "hubbub_site.asgi:application"
+        app = "example.asgi:application"
         if self.server == "granian":
             return [PYTHON, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--no-ws", app]
         if self.server == "daphne":

@@ -3,12 +3,32 @@
 ``hubbub.publish(...)`` from sync code, ``await hubbub.apublish(...)`` from async code;
 ``hubbub.last_event_id()`` is the newest stored update's id, for a page to resume from;
 ``hubbub.reauthorize(user)`` (``areauthorize``) closes the streams a user's session opened,
-so that they reconnect with what the user may read now.
+so that they reconnect with what the user may read now; ``hubbub.mint_token(...)`` signs a
+token for this hub. Everything else in the package whose name starts with ``_`` is internal.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from importlib import import_module
+from typing import TYPE_CHECKING
+
+from .exceptions import (
+    FanoutUnavailable,
+    HistoryUnavailable,
+    HubbubError,
+    InvalidUpdate,
+    LayerUnavailable,
+    RelayWarning,
+    UpdateTooLarge,
+)
+
+if TYPE_CHECKING:
+    from ._authorization import Authorizer, areauthorize, reauthorize
+    from ._history import last_event_id
+    from ._publishing import apublish, publish
+    from ._selectors import SelectorSet
+    from ._tokens import mint_token
+    from ._updates import Update
 
 __all__ = [
     "publish",
@@ -16,34 +36,38 @@ __all__ = [
     "last_event_id",
     "reauthorize",
     "areauthorize",
+    "mint_token",
+    "Authorizer",
+    "SelectorSet",
     "Update",
     "HubbubError",
     "InvalidUpdate",
     "UpdateTooLarge",
     "FanoutUnavailable",
+    "LayerUnavailable",
+    "HistoryUnavailable",
+    "RelayWarning",
 ]
 
+# Imported on first use, so that "import hubbub" (as INSTALLED_APPS does) loads no models
+# before Django's app registry is ready.
+_LAZY = {
+    "publish": "_publishing",
+    "apublish": "_publishing",
+    "last_event_id": "_history",
+    "reauthorize": "_authorization",
+    "areauthorize": "_authorization",
+    "Authorizer": "_authorization",
+    "mint_token": "_tokens",
+    "SelectorSet": "_selectors",
+    "Update": "_updates",
+}
 
-def __getattr__(name: str) -> Any:
-    # Lazy, so that importing hubbub does not import models before apps are ready.
-    if name in ("publish", "apublish"):
-        from . import publishing
 
-        return getattr(publishing, name)
-    if name in ("reauthorize", "areauthorize"):
-        from . import authorization
-
-        return getattr(authorization, name)
-    if name == "last_event_id":
-        from .history import last_id
-
-        return last_id
-    if name == "Update":
-        from .updates import Update
-
-        return Update
-    if name in ("HubbubError", "InvalidUpdate", "UpdateTooLarge", "FanoutUnavailable"):
-        from . import exceptions
-
-        return getattr(exceptions, name)
-    raise AttributeError(f"module 'hubbub' has no attribute {name!r}")
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'hubbub' has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value

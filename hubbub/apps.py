@@ -7,4 +7,4 @@ class HubbubConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import checks  # noqa: F401  (registers the system checks)
+        from . import _checks as checks  # noqa: F401  (registers the system checks)

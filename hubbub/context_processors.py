@@ -5,7 +5,7 @@ from __future__ import annotations
 from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
-from . import history
+from . import _history as history
 
 
 def hub(request: HttpRequest) -> dict[str, object]:

@@ -39,6 +39,15 @@ class LayerUnavailable(HubbubError):
     status = 503
 
 
+class RelayWarning(UserWarning):
+    """An update was stored, but no server answered at ``HUBBUB_RELAY_URL`` to deliver it live.
+
+    Raised as a warning (``warnings.warn``) by ``publish`` in a process that is not the
+    server on the in-memory channel layer: open pages get the update only when they next
+    reconnect. The ``publish`` and ``notify`` commands exit non-zero on it.
+    """
+
+
 class HistoryUnavailable(HubbubError):
     """The database holding the update history could not be reached (HTTP 503)."""
 

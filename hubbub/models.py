@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.db import models
 from django.utils import timezone
 
-from .updates import MAX_ID_LENGTH, MAX_TYPE_LENGTH, Update
+from ._updates import MAX_ID_LENGTH, MAX_TYPE_LENGTH, Update
 
 
 class StoredUpdate(models.Model):

@@ -147,7 +147,7 @@ def deployment(kind: str, var_dir: Path) -> Deployment:
     }
     env.update(
         {
-            "DJANGO_SETTINGS_MODULE": "hubbub_site.settings",
+            "DJANGO_SETTINGS_MODULE": "example.settings",
             "SECRET_KEY": "live-test-secret-key-0123456789abcdef0123456789",
             "HUBBUB_VAR_DIR": str(var_dir),
             "HUBBUB_PUBLISHER_JWT_KEY": PUBLISHER_KEY,

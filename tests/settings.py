@@ -1,6 +1,6 @@
 """Test settings: the site's, with fixed keys and nothing reaching outside the test."""
 
-from hubbub_site.settings import *  # noqa: F403
+from example.settings import *  # noqa: F403
 
 SECRET_KEY = "tests-only-secret-key-with-enough-length-for-hmac-0123456789"
 HUBBUB_PUBLISHER_JWT_KEY = "publisher-key-for-tests-at-least-32-bytes!"

@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.test import Client
 
-from chat.models import Room
+from hubbub.contrib.chat.models import Room
 
 
 @pytest.fixture(autouse=True)

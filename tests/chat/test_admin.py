@@ -1,7 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from chat.models import Message
+from hubbub.contrib.chat.models import Message
 
 from tests.published import published
 
@@ -18,11 +18,11 @@ def moderator(db):
 def test_a_moderator_deletes_messages_and_open_pages_are_told(moderator, alice, general, django_capture_on_commit_callbacks):
     messages = [Message.objects.create(room=general, author=alice, text=f"spam {n}") for n in range(2)]
     client = client_for(moderator)
-    assert client.get("/admin/chat/message/").status_code == 200
-    assert client.get("/admin/chat/room/").status_code == 200
+    assert client.get("/admin/hubbub_chat/message/").status_code == 200
+    assert client.get("/admin/hubbub_chat/room/").status_code == 200
     with django_capture_on_commit_callbacks(execute=True):
         response = client.post(
-            "/admin/chat/message/",
+            "/admin/hubbub_chat/message/",
             {"action": "delete_selected", "_selected_action": [m.pk for m in messages], "post": "yes"},
         )
     assert response.status_code == 302 and not Message.objects.exists()
@@ -36,8 +36,8 @@ def test_a_moderator_adds_and_removes_members_and_their_pages_are_told(
     fields = {"slug": "secret", "name": "Secret", "is_private": "on", "created_by": alice.pk}
     fields |= {"created_0": secret.created.strftime("%Y-%m-%d"), "created_1": secret.created.strftime("%H:%M:%S")}
     with django_capture_on_commit_callbacks(execute=True):
-        added = client.post(f"/admin/chat/room/{secret.pk}/change/", {**fields, "members": [alice.pk, bob.pk]})
-        removed = client.post(f"/admin/chat/room/{secret.pk}/change/", {**fields, "members": [bob.pk]})
+        added = client.post(f"/admin/hubbub_chat/room/{secret.pk}/change/", {**fields, "members": [alice.pk, bob.pk]})
+        removed = client.post(f"/admin/hubbub_chat/room/{secret.pk}/change/", {**fields, "members": [bob.pk]})
     assert added.status_code == removed.status_code == 302
     assert list(secret.members.all()) == [bob]
     assert [topics for topics, _, _ in published("chat.room")] == [[f"/chat/users/{bob.pk}"]]

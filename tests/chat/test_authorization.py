@@ -8,9 +8,9 @@ from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
 import hubbub
-from chat import events
-from chat.authorization import room_topics
-from chat.models import Room
+from hubbub.contrib.chat import events
+from hubbub.contrib.chat.authorization import room_topics
+from hubbub.contrib.chat.models import Room
 from tests.hubbub.asgi import subscribe
 
 from .conftest import make_guest

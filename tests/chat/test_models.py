@@ -2,7 +2,7 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.db import connection
 
-from chat.models import Message, Room
+from hubbub.contrib.chat.models import Message, Room
 
 from .conftest import make_guest
 

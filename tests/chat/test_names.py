@@ -1,6 +1,6 @@
 import pytest
 
-from chat import names
+from hubbub.contrib.chat import names
 
 from .conftest import make_guest
 

@@ -1,9 +1,9 @@
 import pytest
 from django.db import transaction
 
-from chat import posting
-from chat.models import Message
-from chat.signals import message_posted
+from hubbub.contrib.chat import posting
+from hubbub.contrib.chat.models import Message
+from hubbub.contrib.chat.signals import message_posted
 from hubbub.models import StoredUpdate
 
 from tests.published import published

@@ -3,8 +3,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from chat import presence
-from chat.models import Presence
+from hubbub.contrib.chat import presence
+from hubbub.contrib.chat.models import Presence
 
 from tests.published import published
 

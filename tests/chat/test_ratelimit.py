@@ -1,6 +1,6 @@
 from django.core.cache import cache
 
-from chat import ratelimit
+from hubbub.contrib.chat import ratelimit
 
 
 def test_hits_within_the_limit_pass_then_the_wait_is_given():

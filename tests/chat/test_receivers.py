@@ -4,9 +4,9 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from chat import posting, rooms
-from chat.models import Message
-from hubbub.history import EARLIEST
+from hubbub.contrib.chat import posting, rooms
+from hubbub.contrib.chat.models import Message
+from hubbub._history import EARLIEST
 
 from tests.hubbub.asgi import subscribe
 from tests.published import published
@@ -46,7 +46,7 @@ def test_joining_or_leaving_a_private_room_by_any_means_tells_that_member(
     alice, bob, secret, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        bob.chat_rooms.add(secret)  # from the user's side, as the shell or other code may do
+        bob.hubbub_chat_rooms.add(secret)  # from the user's side, as the shell or other code may do
         secret.members.remove(bob)
         secret.members.add(bob)
         secret.members.clear()
@@ -88,8 +88,8 @@ def test_a_private_rooms_pages_get_its_whole_member_list_after_each_change_by_an
         for callback in callbacks:
             callback()
     for change in (
-        lambda: bob.chat_rooms.remove(secret),  # from the user's side, as the shell or other code may do
-        lambda: carol.chat_rooms.clear(),
+        lambda: bob.hubbub_chat_rooms.remove(secret),  # from the user's side, as the shell or other code may do
+        lambda: carol.hubbub_chat_rooms.clear(),
         lambda: secret.members.clear(),
     ):
         with django_capture_on_commit_callbacks(execute=True):  # one commit each
@@ -112,7 +112,7 @@ def test_the_member_list_is_read_after_the_commit_so_each_update_of_a_transactio
 def test_public_rooms_have_no_member_list_to_publish(alice, bob, general, django_capture_on_commit_callbacks):
     with django_capture_on_commit_callbacks(execute=True):
         general.members.add(alice, bob)
-        bob.chat_rooms.clear()
+        bob.hubbub_chat_rooms.clear()
     assert published("chat.members") == []
 
 

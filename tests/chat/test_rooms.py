@@ -1,6 +1,6 @@
 import pytest
 
-from chat import rooms
+from hubbub.contrib.chat import rooms
 
 pytestmark = pytest.mark.django_db
 

@@ -1,7 +1,7 @@
 import pytest
 
-from chat.models import Room
-from chat.signals import member_added
+from hubbub.contrib.chat.models import Room
+from hubbub.contrib.chat.signals import member_added
 
 from .conftest import client_for, make_guest
 

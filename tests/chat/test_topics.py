@@ -1,6 +1,6 @@
 import pytest
 
-from chat.topics import room_topic, slug_from_topic, user_topic
+from hubbub.contrib.chat.topics import room_topic, slug_from_topic, user_topic
 
 
 def test_room_topics_round_trip():

@@ -11,8 +11,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import hubbub
-from chat import names, rooms
-from chat.models import Message, Room
+from hubbub.contrib.chat import names, rooms
+from hubbub.contrib.chat.models import Message, Room
 from hubbub.models import StoredUpdate
 
 from tests.hubbub.asgi import subscribe
@@ -213,7 +213,7 @@ def room_links_tag(user) -> str:
 def test_every_room_list_names_the_topics_that_keep_it_live_and_loads_the_one_module(alice, general, path):
     content = client_for(alice).get(path).content.decode()
     assert content.count(room_links_tag(alice)) == 1
-    assert content.count('<script type="module" src="/static/chat/rooms.js"></script>') == 1
+    assert content.count('<script type="module" src="/static/hubbub/chat/rooms.js"></script>') == 1
 
 
 def test_the_lobby_of_a_visitor_lists_no_rooms_and_subscribes_to_nothing(client, general):

@@ -7,8 +7,8 @@ from urllib.parse import urlencode
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings
 
-from hubbub import tokens
-from hubbub.endpoint import MercureEndpoint
+from hubbub import _tokens as tokens
+from hubbub._endpoint import MercureEndpoint
 
 
 def publisher_token(*selectors: str) -> str:

@@ -7,7 +7,7 @@ from django.db import transaction
 from django.test import Client
 
 import hubbub
-from hubbub import authorization, fanout
+from hubbub import _authorization as authorization, _fanout as fanout
 from hubbub.exceptions import LayerUnavailable
 from tests.hubbub.asgi import publish, subscribe, subscriber_token
 
@@ -93,7 +93,7 @@ async def test_reauthorize_from_async_code_is_refused():
 
 
 async def test_reauthorize_with_the_channel_layer_down_raises_layer_unavailable(monkeypatch):
-    layer = authorization.get_channel_layer()
+    layer = authorization.layers.channel_layer()
 
     async def broken(group, message):
         raise ConnectionError("redis went away")

@@ -7,9 +7,9 @@ from asgiref.sync import sync_to_async
 from django.conf import settings as django_settings
 from django.db import OperationalError
 
-from hubbub import fanout, history, tokens
+from hubbub import _fanout as fanout, _history as history, _tokens as tokens
 from hubbub.models import StoredUpdate
-from hubbub.updates import Update
+from hubbub._updates import Update
 from tests.hubbub.asgi import publish, publisher_token, request, subscribe, subscriber_token
 
 pytestmark = pytest.mark.django_db(transaction=True)

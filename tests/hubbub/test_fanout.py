@@ -2,10 +2,10 @@ import asyncio
 
 import pytest
 
-from hubbub import fanout
-from hubbub.selectors import SelectorSet
-from hubbub.subscriptions import Subscription
-from hubbub.updates import Update
+from hubbub import _fanout as fanout
+from hubbub._selectors import SelectorSet
+from hubbub._subscriptions import Subscription
+from hubbub._updates import Update
 
 
 def subscription(*selectors, grants=()):

@@ -8,10 +8,10 @@ from asgiref.sync import sync_to_async
 from django.db import connections
 from django.utils import timezone
 
-from hubbub import history
+from hubbub import _history as history
 from hubbub.exceptions import HistoryUnavailable
 from hubbub.models import StoredUpdate
-from hubbub.updates import Update
+from hubbub._updates import Update
 from tests.servers import POSTGRES, free_port
 
 pytestmark = pytest.mark.django_db

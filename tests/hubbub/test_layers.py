@@ -5,7 +5,7 @@ import redis.exceptions
 from channels.layers import InMemoryChannelLayer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
-from hubbub import layers
+from hubbub import _layers as layers
 from tests.servers import REDIS_URL, free_port
 
 

@@ -9,7 +9,7 @@ import subprocess
 import httpx
 import pytest
 
-from hubbub import tokens
+from hubbub import _tokens as tokens
 from tests import servers
 from tests.sse import subscribe
 

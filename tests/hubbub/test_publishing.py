@@ -7,7 +7,7 @@ from asgiref.sync import sync_to_async
 from django.db import transaction
 
 import hubbub
-from hubbub import history, layers, publishing
+from hubbub import _history as history, _layers as layers, _publishing as publishing
 from hubbub.exceptions import FanoutUnavailable, InvalidUpdate
 from hubbub.models import StoredUpdate
 from tests.hubbub.asgi import subscribe
@@ -74,7 +74,7 @@ async def test_sync_publish_from_async_code_is_refused():
 
 @pytest.mark.django_db(transaction=True)
 async def test_channel_layer_failure_is_reported_and_nothing_kept(monkeypatch):
-    layer = publishing.get_channel_layer()
+    layer = publishing.layers.channel_layer()
 
     async def broken(group, message):
         raise ConnectionError("redis went away")
@@ -115,7 +115,7 @@ def test_relay_failure_falls_back_to_storing_and_says_how_to_reach_the_server(se
     settings.HUBBUB_RELAY_URL = "http://127.0.0.1:9/.well-known/mercure"
     update_id = hubbub.publish("t", "kept for resume")
     assert StoredUpdate.objects.get().uid == update_id
-    [record] = [r for r in caplog.records if r.name == "hubbub.publishing"]
+    [record] = [r for r in caplog.records if r.name == "hubbub._publishing"]
     assert "no server at http://127.0.0.1:9/.well-known/mercure" in record.getMessage()
     assert "set PORT or HUBBUB_RELAY_URL" in record.getMessage()
 
@@ -135,7 +135,7 @@ async def test_concurrent_publishes_are_committed_together_in_order(monkeypatch)
 
 @pytest.mark.django_db(transaction=True)
 async def test_a_batch_that_the_layer_takes_partly(monkeypatch):
-    layer = publishing.get_channel_layer()
+    layer = publishing.layers.channel_layer()
     original = layer.group_send
     sent = []
 
@@ -165,7 +165,7 @@ async def redis_channel_layer(settings):
         }
 
     yield use
-    await publishing.get_channel_layer().flush()
+    await publishing.layers.channel_layer().flush()
 
 
 @pytest.mark.django_db(transaction=True)

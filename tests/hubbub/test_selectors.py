@@ -1,6 +1,6 @@
 import pytest
 
-from hubbub.selectors import SelectorSet, matches, template_pattern
+from hubbub._selectors import SelectorSet, matches, template_pattern
 
 
 @pytest.mark.parametrize(

@@ -1,8 +1,8 @@
 import asyncio
 
-from hubbub.selectors import SelectorSet
-from hubbub.subscriptions import HEARTBEAT, Subscription
-from hubbub.updates import Update
+from hubbub._selectors import SelectorSet
+from hubbub._subscriptions import HEARTBEAT, Subscription
+from hubbub._updates import Update
 
 
 def subscription(limit=10, replaying=False, grants=()):

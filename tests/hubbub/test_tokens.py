@@ -3,8 +3,8 @@ import time
 import jwt
 import pytest
 
-from hubbub import tokens
-from hubbub.tokens import InvalidToken
+from hubbub import _tokens as tokens
+from hubbub._tokens import InvalidToken
 
 KEY = "a-key-of-at-least-32-bytes-for-hs256-ok"
 

@@ -1,7 +1,7 @@
 import pytest
 
 from hubbub.exceptions import InvalidUpdate, UpdateTooLarge
-from hubbub.updates import Update, check_event_id
+from hubbub._updates import Update, check_event_id
 
 
 def test_create_generates_urn_uuid_id():

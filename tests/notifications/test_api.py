@@ -4,10 +4,10 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from hubbub import tokens
-from notifications.api import MAX_BODY_BYTES
-from notifications.models import Notification
-from notifications.topics import user_topic
+from hubbub import _tokens as tokens
+from hubbub.contrib.notifications.api import MAX_BODY_BYTES
+from hubbub.contrib.notifications.models import Notification
+from hubbub.contrib.notifications.topics import user_topic
 from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -5,9 +5,9 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth.models import AnonymousUser
 from django.test import Client
 
-import notifications
-from notifications.authorization import user_topics
-from notifications.topics import user_topic
+from hubbub.contrib import notifications
+from hubbub.contrib.notifications.authorization import user_topics
+from hubbub.contrib.notifications.topics import user_topic
 from tests.hubbub.asgi import subscribe
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_channel_layer")]

@@ -192,7 +192,7 @@ def test_chat_mention_reaches_the_mentioned_users_open_room_page(browser, embedd
     author, author_pk, _ = signed_in_user(embedded_server, "author")
     reader, _, session_key = signed_in_user(embedded_server, "reader")
     slug = f"mentions-{author_pk}"
-    embedded_server.manage("shell", "-c", f"from chat.models import Room; Room.objects.create(slug={slug!r}, name='Mentions')")
+    embedded_server.manage("shell", "-c", f"from hubbub.contrib.chat.models import Room; Room.objects.create(slug={slug!r}, name='Mentions')")
     context = signed_in_context(browser, embedded_server, session_key)
     page = context.new_page()
     errors: list[str] = []
@@ -204,7 +204,7 @@ def test_chat_mention_reaches_the_mentioned_users_open_room_page(browser, embedd
     embedded_server.manage(
         "shell",
         "-c",
-        "from django.contrib.auth import get_user_model; from chat.models import Room; from chat.posting import post; "
+        "from django.contrib.auth import get_user_model; from hubbub.contrib.chat.models import Room; from hubbub.contrib.chat.posting import post; "
         f"post(Room.objects.get(slug={slug!r}), get_user_model().objects.get(username={author!r}), 'hey @{reader}, look')",
     )
 

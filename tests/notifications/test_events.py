@@ -11,10 +11,10 @@ from django.contrib.auth import get_user_model
 from django.db import connections, router
 
 import hubbub
-import notifications
-from notifications.models import Notification
-from notifications.reading import mark_read
-from notifications.topics import user_topic
+from hubbub.contrib import notifications
+from hubbub.contrib.notifications.models import Notification
+from hubbub.contrib.notifications.reading import mark_read
+from hubbub.contrib.notifications.topics import user_topic
 from tests.published import published
 
 # How long a writer that neither finishes nor is seen waiting on PostgreSQL may take before it

@@ -1,11 +1,11 @@
 import pytest
 from django.test import Client
 
-from chat.models import Room
-from chat.signals import member_added
-from notifications.memberships import notify_member_added
-from notifications.models import TITLE_MAX_LENGTH, Notification
-from notifications.topics import user_topic
+from hubbub.contrib.chat.models import Room
+from hubbub.contrib.chat.signals import member_added
+from hubbub.contrib.notifications.memberships import notify_member_added
+from hubbub.contrib.notifications.models import TITLE_MAX_LENGTH, Notification
+from hubbub.contrib.notifications.topics import user_topic
 from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)

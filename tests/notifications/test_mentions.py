@@ -1,10 +1,10 @@
 import pytest
 from django.contrib.auth import get_user_model
 
-from chat.models import Message, Room
-from chat.signals import message_posted
-from notifications.mentions import candidate_names, mentioned_users, notify_mentions
-from notifications.models import Notification
+from hubbub.contrib.chat.models import Message, Room
+from hubbub.contrib.chat.signals import message_posted
+from hubbub.contrib.notifications.mentions import candidate_names, mentioned_users, notify_mentions
+from hubbub.contrib.notifications.models import Notification
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -3,7 +3,7 @@
 import pytest
 from django.core.management import CommandError, call_command
 
-from notifications.models import Notification
+from hubbub.contrib.notifications.models import Notification
 from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -1,9 +1,9 @@
 import pytest
 
-import notifications
-from notifications.models import Notification
-from notifications.reading import mark_read
-from notifications.topics import user_topic
+from hubbub.contrib import notifications
+from hubbub.contrib.notifications.models import Notification
+from hubbub.contrib.notifications.reading import mark_read
+from hubbub.contrib.notifications.topics import user_topic
 from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)

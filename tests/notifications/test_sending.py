@@ -3,10 +3,10 @@ from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-import notifications
+from hubbub.contrib import notifications
 from hubbub.models import StoredUpdate
-from notifications.models import Notification
-from notifications.topics import user_topic
+from hubbub.contrib.notifications.models import Notification
+from hubbub.contrib.notifications.topics import user_topic
 from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -4,10 +4,10 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-import notifications
-from notifications.models import Notification
-from notifications.topics import user_topic
-from notifications.views import PAGE_SIZE
+from hubbub.contrib import notifications
+from hubbub.contrib.notifications.models import Notification
+from hubbub.contrib.notifications.topics import user_topic
+from hubbub.contrib.notifications.views import PAGE_SIZE
 from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -49,7 +49,7 @@ def test_list_shows_newest_first_unread_marked_links_and_escaped_text(alice, bob
 
 
 def test_the_bells_stylesheet_is_linked_in_the_head_for_signed_in_users_only(alice_client):
-    link = '<link rel="stylesheet" href="/static/notifications/notifications.css">'
+    link = '<link rel="stylesheet" href="/static/hubbub/notifications/notifications.css">'
     head, body = alice_client.get("/notifications/").content.decode().split("</head>")
     assert head.count(link) == 1
     assert "notifications.css" not in body and 'id="notification-bell"' in body

@@ -6,7 +6,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hubbub.exceptions import HubbubError
-from hubbub.publishing import publish
+from hubbub._publishing import publish
 
 
 class Command(BaseCommand):

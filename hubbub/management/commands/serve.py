@@ -4,15 +4,14 @@ import sys
 from typing import Any
 
 import uvicorn
-from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hubbub import conf
+from hubbub import _checks as checks
 
 
 class Command(BaseCommand):
-    help = "Serve the site with uvicorn: N worker processes (more than one needs REDIS_URL)."
+    help = "Serve the project in production with uvicorn: N worker processes (more than one needs Redis and a database server)."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
@@ -31,26 +30,30 @@ class Command(BaseCommand):
         workers = options["workers"]
         if workers < 1:
             raise CommandError("--workers must be at least 1")
-        if workers > 1 and isinstance(get_channel_layer(conf.get("HUBBUB_CHANNEL_LAYER")), InMemoryChannelLayer):
-            raise CommandError(
-                "more than one worker needs a channel layer that crosses processes: "
-                "the in-memory layer cannot. Set REDIS_URL (e.g. redis://127.0.0.1:6379/0) "
-                "and DATABASE_URL, or run one worker."
-            )
+        errors = [message for message in checks.check_workers(workers) if message.is_serious()]
+        if errors:
+            raise CommandError("\n".join(f"{error.id}: {error.msg} {error.hint}" for error in errors))
         if workers > 1 and options["reload"]:
             raise CommandError("--reload runs a single worker")
         # Publishing hands work between the event loop and the database thread; with the
         # default 5 ms GIL switch interval each hand-off can wait that long under load.
         sys.setswitchinterval(0.0005)
-        module, _, attribute = settings.ASGI_APPLICATION.rpartition(".")
+        name = getattr(settings, "ASGI_APPLICATION", None)
+        if name:
+            module, _, attribute = name.rpartition(".")
+            target, factory = f"{module}:{attribute}", False
+        else:
+            target, factory = "hubbub.asgi:project_application", True
         uvicorn.run(
-            f"{module}:{attribute}",
+            target,
+            factory=factory,
             host=options["host"],
             port=options["port"],
             workers=workers if workers > 1 else None,
             reload=options["reload"],
-            loop="uvloop",
-            http="httptools",
+            # uvloop and httptools when installed (the hubbub[server] extra).
+            loop="auto",
+            http="auto",
             lifespan="off",
             access_log=options["access_log"],
             timeout_graceful_shutdown=options["graceful_timeout"],

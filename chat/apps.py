@@ -1,9 +1,0 @@
-from django.apps import AppConfig
-
-
-class ChatConfig(AppConfig):
-    name = "chat"
-    default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from . import receivers  # noqa: F401

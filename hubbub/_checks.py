@@ -1,0 +1,211 @@
+"""System checks: settings the hub cannot honour are reported at start-up, not on a publish.
+
+| id | what |
+|---|---|
+| ``hubbub.E001`` | ``HUBBUB_MAX_ID_LENGTH`` outside what the history can store |
+| ``hubbub.E002`` | ``ASGI_APPLICATION`` does not import, or does not route the hub |
+| ``hubbub.E003`` | several worker processes on a channel layer that stays in one process |
+| ``hubbub.E004`` | several worker processes on SQLite |
+| ``hubbub.E005`` | ``*`` in ``HUBBUB_CORS_ALLOWED_ORIGINS`` (the hub sends credentials) |
+| ``hubbub.E006`` | a JWT key shorter than 32 bytes |
+| ``hubbub.E007`` | an entry of ``HUBBUB_AUTHORIZERS`` that does not import or is not callable |
+| ``hubbub.E008`` | ``HUBBUB_CHANNEL_LAYER`` names a layer ``CHANNEL_LAYERS`` does not define |
+| ``hubbub.W001`` | ``runserver`` is not the hub's (``hubbub`` listed after ``django.contrib.staticfiles``) |
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from typing import Any
+
+from django.conf import settings
+from django.core.checks import CheckMessage, Error, Warning, register
+from django.core.management import get_commands
+from django.db import connections
+from django.utils.module_loading import import_string
+
+from . import _conf as conf
+from . import _layers as layers
+from ._updates import MAX_ID_LENGTH
+
+MIN_KEY_BYTES = 32
+
+
+@register()
+def check_id_length(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    limit = conf.get("HUBBUB_MAX_ID_LENGTH")
+    if isinstance(limit, int) and 0 < limit <= MAX_ID_LENGTH:
+        return []
+    return [
+        Error(
+            f"HUBBUB_MAX_ID_LENGTH is {limit!r}; it must be a whole number from 1 to {MAX_ID_LENGTH}.",
+            hint=f"The update history stores ids in a column of {MAX_ID_LENGTH} characters.",
+            id="hubbub.E001",
+        )
+    ]
+
+
+def _routes_hub(application: object, seen: set[int] | None = None) -> bool | None:
+    """Whether ``application`` sends ``/.well-known/mercure`` to the hub: True or False when
+    it can tell (the hub's own wrapper, Channels' routers and middleware), None when not."""
+    from channels.routing import ProtocolTypeRouter, URLRouter
+
+    from ._endpoint import MercureEndpoint
+    from .asgi import HubApplication
+
+    seen = set() if seen is None else seen
+    if id(application) in seen:
+        return False
+    seen.add(id(application))
+    if isinstance(application, (HubApplication, MercureEndpoint)):
+        return True
+    if isinstance(application, ProtocolTypeRouter):
+        http = application.application_mapping.get("http")
+        return False if http is None else _routes_hub(http, seen)
+    if isinstance(application, URLRouter):
+        answers = [_routes_hub(route.callback, seen) for route in application.routes]
+        return True if True in answers else (None if None in answers else False)
+    for attribute in ("inner", "application", "app"):  # Channels' middleware, Django's handlers
+        inner = getattr(application, attribute, None)
+        if inner is not None and inner is not application:
+            return _routes_hub(inner, seen)
+    from django.core.handlers.asgi import ASGIHandler
+
+    if isinstance(application, ASGIHandler):
+        return False
+    return None
+
+
+@register()
+def check_asgi_application(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    name = getattr(settings, "ASGI_APPLICATION", None)
+    if not name:
+        return []  # runserver and serve then run Django's application with the hub in front
+    hint = (
+        "In the module ASGI_APPLICATION names: application = hubbub.asgi.with_hub(get_asgi_application()), "
+        "or put *hubbub.asgi.urlpatterns() first in your ProtocolTypeRouter's HTTP URLRouter."
+    )
+    try:
+        application = import_string(name)
+    except Exception as error:  # noqa: BLE001  (any error importing the project's module is reported)
+        return [Error(f"ASGI_APPLICATION {name!r} cannot be imported: {error}", hint=hint, id="hubbub.E002")]
+    if _routes_hub(application) is False:
+        return [Error(f"ASGI_APPLICATION {name!r} does not route /.well-known/mercure to the hub.", hint=hint, id="hubbub.E002")]
+    return []
+
+
+def check_workers(workers: int) -> list[CheckMessage]:
+    """What stops ``workers`` processes from serving one hub (``serve --workers`` runs this)."""
+    if workers <= 1:
+        return []
+    messages: list[CheckMessage] = []
+    if layers.is_local(layers.channel_layer()):
+        messages.append(
+            Error(
+                f"{workers} worker processes share a channel layer that reaches one process only: "
+                "a subscriber on one worker would miss what is published on another.",
+                hint="Use channels_redis (the hubbub[redis] extra; REDIS_URL in the demo), or run one worker.",
+                id="hubbub.E003",
+            )
+        )
+    if connections["default"].vendor == "sqlite":
+        messages.append(
+            Error(
+                f"{workers} worker processes share a SQLite database: their publishes are not ordered "
+                "together, so resuming with Last-Event-ID could skip or repeat updates.",
+                hint="Use PostgreSQL (the hubbub[postgres] extra; DATABASE_URL in the demo), or run one worker.",
+                id="hubbub.E004",
+            )
+        )
+    return messages
+
+
+@register(deploy=True)
+def check_web_concurrency(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    """ASGI servers (uvicorn, gunicorn) start ``WEB_CONCURRENCY`` workers when it is set."""
+    value = os.environ.get("WEB_CONCURRENCY", "")
+    return check_workers(int(value)) if value.isdigit() else []
+
+
+@register()
+def check_cors(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if "*" not in conf.get("HUBBUB_CORS_ALLOWED_ORIGINS"):
+        return []
+    return [
+        Error(
+            "HUBBUB_CORS_ALLOWED_ORIGINS contains '*': the hub answers cross-origin requests with credentials, "
+            "so any web site could read the private updates of a visitor signed in to yours.",
+            hint="List the origins that may subscribe or publish, e.g. ['https://app.example.com'].",
+            id="hubbub.E005",
+        )
+    ]
+
+
+@register()
+def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    messages: list[CheckMessage] = []
+    for name in ("HUBBUB_PUBLISHER_JWT_KEY", "HUBBUB_SUBSCRIBER_JWT_KEY"):
+        key = conf.get(name)
+        if key is not None and len(str(key).encode()) < MIN_KEY_BYTES:
+            messages.append(
+                Error(
+                    f"{name} is {len(str(key).encode())} bytes long; an HS256 key must have at least {MIN_KEY_BYTES}.",
+                    hint="Use a long random value (python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
+                    "or leave it unset to derive one from SECRET_KEY.",
+                    id="hubbub.E006",
+                )
+            )
+    return messages
+
+
+def _not_importable(paths: Iterable[object]) -> Iterable[str]:
+    for path in paths:
+        try:
+            found = import_string(str(path))
+        except ImportError as error:
+            yield f"{path!r} cannot be imported: {error}"
+        else:
+            if not callable(found):
+                yield f"{path!r} is not callable"
+
+
+@register()
+def check_authorizers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    return [
+        Error(
+            f"HUBBUB_AUTHORIZERS: {problem}.",
+            hint="Each entry is the dotted path of a function (user, selectors) -> iterable of selectors.",
+            id="hubbub.E007",
+        )
+        for problem in _not_importable(conf.get("HUBBUB_AUTHORIZERS"))
+    ]
+
+
+@register()
+def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    alias = conf.get("HUBBUB_CHANNEL_LAYER")
+    if not conf.is_set("HUBBUB_CHANNEL_LAYER") or alias in getattr(settings, "CHANNEL_LAYERS", {}):
+        return []
+    return [
+        Error(
+            f"HUBBUB_CHANNEL_LAYER is {alias!r}, which CHANNEL_LAYERS does not define.",
+            hint="Name a layer of CHANNEL_LAYERS, or remove HUBBUB_CHANNEL_LAYER to use 'default' "
+            "(or, without CHANNEL_LAYERS, the hub's own in-memory layer).",
+            id="hubbub.E008",
+        )
+    ]
+
+
+@register()
+def check_runserver(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    owner = get_commands().get("runserver")
+    if owner == "hubbub":
+        return []
+    return [
+        Warning(
+            f"manage.py runserver is {owner!r}'s, not the hub's: under it /.well-known/mercure answers 404.",
+            hint="List 'hubbub' before 'django.contrib.staticfiles' (and 'daphne') in INSTALLED_APPS.",
+            id="hubbub.W001",
+        )
+    ]

@@ -1,0 +1,87 @@
+"""Hub settings with their defaults: every ``HUBBUB_*`` setting is read here and nowhere else."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+from typing import Any
+
+from django.conf import settings
+from django.core.signals import setting_changed
+
+_DERIVED = object()
+_LOCAL_SERVER = object()
+
+DEFAULTS: dict[str, Any] = {
+    # HS256 keys for publisher and subscriber JWTs. Unset: derived from SECRET_KEY (see
+    # derived_key); None disables that kind of token.
+    "HUBBUB_PUBLISHER_JWT_KEY": _DERIVED,
+    "HUBBUB_SUBSCRIBER_JWT_KEY": _DERIVED,
+    "HUBBUB_JWT_ALGORITHMS": ["HS256"],
+    # Subscribers without a token or session may receive public updates.
+    "HUBBUB_ANONYMOUS_SUBSCRIBERS": True,
+    # Callables "(user, selectors) -> iterable of selectors" that grant a signed-in
+    # Django user private updates; dotted paths.
+    "HUBBUB_AUTHORIZERS": [],
+    "HUBBUB_CHANNEL_LAYER": "default",
+    "HUBBUB_HEARTBEAT_SECONDS": 15.0,
+    "HUBBUB_RETRY_MS": 3000,
+    "HUBBUB_CORS_ALLOWED_ORIGINS": [],
+    # Limits; a request over any of them is answered 413.
+    "HUBBUB_MAX_DATA_BYTES": 1024 * 1024,
+    "HUBBUB_MAX_TOPICS": 32,
+    "HUBBUB_MAX_TOPIC_LENGTH": 2048,
+    "HUBBUB_MAX_ID_LENGTH": 512,
+    "HUBBUB_MAX_SELECTORS": 64,
+    # Events (and bytes) buffered for one subscriber before it is disconnected as too slow.
+    "HUBBUB_SUBSCRIBER_BUFFER": 2000,
+    "HUBBUB_SUBSCRIBER_BUFFER_BYTES": 16 * 1024 * 1024,
+    # History retention: the newest MAX_COUNT updates no older than MAX_AGE seconds.
+    "HUBBUB_HISTORY_MAX_COUNT": 100_000,
+    "HUBBUB_HISTORY_MAX_AGE": 7 * 24 * 3600,
+    "HUBBUB_PRUNE_EVERY": 500,
+    # Where a process that is not the server delivers updates when the channel layer
+    # is in-memory (the embedded configuration). Unset: the hub of a server on this host,
+    # on $PORT (8000 when unset, as runserver's); None stores them without delivery.
+    "HUBBUB_RELAY_URL": _LOCAL_SERVER,
+}
+
+
+_cache: dict[str, Any] = {}
+
+
+def get(name: str) -> Any:
+    """The setting, or its default; cached, as it is read on every publish and subscribe."""
+    try:
+        return _cache[name]
+    except KeyError:
+        value = getattr(settings, name, DEFAULTS[name])
+        if value is _DERIVED:
+            value = derived_key(name)
+        elif value is _LOCAL_SERVER:
+            value = f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}/.well-known/mercure"
+        _cache[name] = value
+        return value
+
+
+def is_set(name: str) -> bool:
+    """Whether the project sets ``name`` itself (rather than relying on the default)."""
+    return hasattr(settings, name)
+
+
+def derived_key(name: str) -> str:
+    """A key for ``name`` derived from ``SECRET_KEY``: stable across processes and restarts
+    of one deployment, different for publishers and subscribers, and unguessable without
+    the secret key."""
+    purpose = {"HUBBUB_PUBLISHER_JWT_KEY": "hubbub.publisher", "HUBBUB_SUBSCRIBER_JWT_KEY": "hubbub.subscriber"}[name]
+    return hmac.new(str(settings.SECRET_KEY).encode(), purpose.encode(), hashlib.sha256).hexdigest()
+
+
+def _forget(*, setting: str, **kwargs: Any) -> None:
+    if setting == "SECRET_KEY":
+        _cache.clear()
+    _cache.pop(setting, None)
+
+
+setting_changed.connect(_forget)

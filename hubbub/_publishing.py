@@ -1,0 +1,248 @@
+"""``publish`` and ``apublish``: validate, store in history, then fan out through the channel layer."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import warnings
+import weakref
+from typing import Callable, Iterable
+
+from django.db import DatabaseError, router, transaction
+
+from . import _conf as conf, _fanout as fanout, _history as history, _layers as layers, _relay as relay
+from .exceptions import FanoutUnavailable, HistoryUnavailable, RelayWarning
+from .models import StoredUpdate
+from ._updates import Update
+
+logger = logging.getLogger(__name__)
+
+_serving = False
+_loop_lock = threading.Lock()
+_publisher_loop: asyncio.AbstractEventLoop | None = None
+
+
+def mark_serving() -> None:
+    """Called by the ASGI application on each request: this process is a server that
+    subscribers connect to (merely importing the application, as a system check does in a
+    management command, does not make a process one)."""
+    global _serving
+    _serving = True
+
+
+def _layer_is_local() -> bool:
+    return layers.is_local(layers.channel_layer())
+
+
+def _must_relay() -> bool:
+    return _layer_is_local() and not _serving and fanout.serving_loop() is None and bool(conf.get("HUBBUB_RELAY_URL"))
+
+
+def publish(
+    topics: str | Iterable[str],
+    data: str = "",
+    *,
+    private: bool = False,
+    type: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+) -> str:
+    """Publish an update from sync code and return its id.
+
+    Inside a transaction the update is stored and sent once the transaction commits, so
+    that a rolled-back change is never announced.
+    """
+    refuse_async_caller("publish", "apublish")
+    update = Update.create(topics, data, private=private, type=type, id=id, retry=retry)
+    after_commit(lambda: _deliver(update), using=router.db_for_write(StoredUpdate))
+    return update.id
+
+
+def refuse_async_caller(name: str, async_name: str) -> None:
+    """Sync entry points block on the event loop's work: from that loop they would deadlock."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return
+    raise RuntimeError(f"hubbub.{name}() was called from async code: use 'await hubbub.{async_name}(...)'")
+
+
+def after_commit(action: Callable[[], None], *, using: str | None) -> None:
+    """Run ``action`` once the transaction open on ``using`` commits (a failure then is
+    logged, the commit stands), or at once, raising, when no transaction is open."""
+    if transaction.get_connection(using).in_atomic_block:
+        transaction.on_commit(action, using=using, robust=True)
+    else:
+        action()
+
+
+async def apublish(
+    topics: str | Iterable[str],
+    data: str = "",
+    *,
+    private: bool = False,
+    type: str | None = None,
+    id: str | None = None,
+    retry: int | None = None,
+) -> str:
+    """Publish an update from async code and return its id."""
+    update = Update.create(topics, data, private=private, type=type, id=id, retry=retry)
+    await adeliver(update)
+    return update.id
+
+
+def _deliver(update: Update) -> None:
+    if _must_relay():
+        try:
+            relay.relay(update)
+            return
+        except relay.RelayUnavailable as error:
+            _relay_failed(update, error)
+    failure: FanoutUnavailable | None = None
+
+    def send_from_sync(batch: list[tuple[int, Update]]) -> int:
+        nonlocal failure
+        loop = layer_loop()
+        if loop is None:
+            return len(batch)  # no subscriber can be listening in this process
+        sent, failure = asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
+        return sent
+
+    history.store([update], send_from_sync)
+    if failure is not None:
+        raise failure
+
+
+async def adeliver(update: Update) -> int:
+    """Store then fan out an already validated update; returns its sequence number (0 if relayed)."""
+    if _must_relay():
+        try:
+            await relay.arelay(update)
+            return 0
+        except relay.RelayUnavailable as error:
+            _relay_failed(update, error)
+    return await _committer().submit(update)
+
+
+def _relay_failed(update: Update, error: Exception) -> None:
+    message = (
+        f"hubbub: no server at {conf.get('HUBBUB_RELAY_URL')} to deliver update {update.id} through ({error}); "
+        "stored only: open pages get it when they next resume. For a server on another port, "
+        "set PORT or HUBBUB_RELAY_URL for this process too."
+    )
+    logger.warning(message)
+    warnings.warn(RelayWarning(message), stacklevel=2)
+
+
+async def send(batch: list[tuple[int, Update]]) -> tuple[int, FanoutUnavailable | None]:
+    """Hand updates to the channel layer in order; returns how many it took, and why it stopped.
+
+    Where the layer pipelines (channels_redis' pub/sub layer) the batch goes out as one
+    write and is taken whole or not at all."""
+    layer = layers.channel_layer()
+    if layers.pipelines(layer):
+        messages = []
+        for seq, update in batch:
+            message = fanout.message_for(update, seq)
+            messages += [(group, message) for group in fanout.groups_for(update)]
+        try:
+            await layers.group_send_pipelined(layer, messages)
+        except Exception as error:
+            return 0, FanoutUnavailable(batch[0][1].id, error)
+        return len(batch), None
+    for index, (seq, update) in enumerate(batch):
+        message = fanout.message_for(update, seq)
+        try:
+            for group in fanout.groups_for(update):
+                await layer.group_send(group, message)
+        except Exception as error:
+            return index, FanoutUnavailable(update.id, error)
+    return len(batch), None
+
+
+class _Committer:
+    """Group commit for one event loop: updates that arrive while a batch is being stored
+    are stored together in the next one, in one transaction and one hold of the ordering
+    lock, then sent in order. Under load this turns N round trips into one."""
+
+    MAX_BATCH = 500
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.waiting: list[tuple[Update, asyncio.Future[int]]] = []
+        self.running = False
+
+    async def submit(self, update: Update) -> int:
+        future: asyncio.Future[int] = self.loop.create_future()
+        self.waiting.append((update, future))
+        if not self.running:
+            self.running = True
+            self.loop.create_task(self._run())
+        return await future
+
+    async def _run(self) -> None:
+        try:
+            while self.waiting:
+                batch, self.waiting = self.waiting[: self.MAX_BATCH], self.waiting[self.MAX_BATCH :]
+                await self._commit(batch)
+        finally:
+            self.running = False
+
+    async def _commit(self, batch: list[tuple[Update, asyncio.Future[int]]]) -> None:
+        taken = len(batch)
+        failure: FanoutUnavailable | None = None
+
+        async def send_batch(pairs: list[tuple[int, Update]]) -> int:
+            nonlocal taken, failure
+            taken, failure = await send(pairs)
+            return taken
+
+        try:
+            seqs = await history.astore([update for update, _ in batch], send_batch)
+        except Exception as error:
+            if isinstance(error, DatabaseError):
+                error = HistoryUnavailable(f"the update history is unreachable: {error}")
+            for _, future in batch:
+                if not future.done():
+                    future.set_exception(error)
+            return
+        for index, ((update, future), seq) in enumerate(zip(batch, seqs)):
+            if future.done():
+                continue
+            if index < taken:
+                future.set_result(seq)
+            elif failure is not None:
+                future.set_exception(failure if index == taken else FanoutUnavailable(update.id, failure.cause))
+
+
+_committers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Committer] = weakref.WeakKeyDictionary()
+
+
+def _committer() -> _Committer:
+    loop = asyncio.get_running_loop()
+    committer = _committers.get(loop)
+    if committer is None:
+        committer = _committers[loop] = _Committer(loop)
+    return committer
+
+
+def layer_loop() -> asyncio.AbstractEventLoop | None:
+    """The event loop through which sync code reaches the channel layer: the loop serving this
+    process's subscribers, else (for a layer that crosses processes) a background loop of the
+    process's own. None when the layer is the in-memory one and this process serves nobody."""
+    loop = fanout.serving_loop()
+    if loop is None and not _layer_is_local():
+        loop = _background_loop()
+    return loop
+
+
+def _background_loop() -> asyncio.AbstractEventLoop:
+    """A loop of its own for sync publishers outside a server, keeping one layer connection."""
+    global _publisher_loop
+    with _loop_lock:
+        if _publisher_loop is None or _publisher_loop.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="hubbub-publisher", daemon=True).start()
+            _publisher_loop = loop
+        return _publisher_loop

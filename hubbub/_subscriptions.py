@@ -1,0 +1,115 @@
+"""One subscriber's connection state: what it listens to, may read, and has yet to receive."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import deque
+
+from ._selectors import SelectorSet
+from ._updates import Update
+
+HEARTBEAT = b":\n\n"
+
+
+class Subscription:
+    """A bounded buffer of encoded events between the fan-out and one SSE response.
+
+    While history is being replayed, live events are held in ``pending`` with their
+    sequence numbers. Live delivery is in sequence order, so once the replay has sent
+    everything up to ``floor``, any live event at or below it (held, or still in flight
+    in the channel layer) was already sent and is dropped.
+    A subscriber whose buffer fills up is closed: it reconnects and resumes by id.
+    """
+
+    __slots__ = (
+        "selectors", "grants", "user", "limit", "limit_bytes", "closed", "reason", "idle", "floor",
+        "_chunks", "_pending", "_size", "_waiter",
+    )
+
+    def __init__(
+        self,
+        selectors: SelectorSet,
+        grants: SelectorSet,
+        limit: int,
+        *,
+        limit_bytes: int = sys.maxsize,
+        replaying: bool = False,
+        user: str | None = None,
+    ) -> None:
+        self.selectors = selectors
+        self.grants = grants
+        self.user = user  # the pk of the session user whose grants are in ``grants``, if any
+        self.limit = limit
+        self.limit_bytes = limit_bytes
+        self.closed = False
+        self.reason = ""
+        self.idle = True
+        self.floor = 0
+        self._chunks: deque[bytes] = deque()
+        self._pending: list[tuple[int, bytes]] | None = [] if replaying else None
+        self._size = 0
+        self._waiter: asyncio.Future[None] | None = None
+
+    def may_read(self, update: Update) -> bool:
+        return not update.private or self.grants.match_any(update.topics)
+
+    def wants(self, update: Update) -> bool:
+        return self.selectors.match_any(update.topics) and self.may_read(update)
+
+    def push(self, seq: int, chunk: bytes) -> None:
+        if self.closed or seq <= self.floor:
+            return
+        waiting = len(self._pending) if self._pending is not None else len(self._chunks)
+        if waiting >= self.limit or self._size + len(chunk) > self.limit_bytes:
+            self.close(f"too slow: over {self.limit} events or {self.limit_bytes} bytes waiting")
+            return
+        self._size += len(chunk)
+        if self._pending is not None:
+            self._pending.append((seq, chunk))
+            return
+        self._chunks.append(chunk)
+        self.idle = False
+        self._wake()
+
+    def heartbeat(self) -> None:
+        if self.idle and not self.closed and self._pending is None:
+            self._chunks.append(HEARTBEAT)
+            self._wake()
+        self.idle = True
+
+    def finish_replay(self, replayed_up_to: int) -> None:
+        """Release the live events held during replay, minus those the replay already sent."""
+        pending, self._pending = self._pending or [], None
+        self.floor = replayed_up_to
+        self._size = 0
+        for seq, chunk in pending:
+            self.push(seq, chunk)
+
+    def close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = True
+            self.reason = reason
+            self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def next(self) -> bytes | None:
+        """Everything buffered, as one chunk; None once the subscription is closed."""
+        while not self._chunks:
+            if self.closed:
+                return None
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        if self.closed:
+            return None
+        chunk = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
+        self._chunks.clear()
+        self._size = 0
+        return chunk

@@ -1,0 +1,83 @@
+"""Rooms, their messages, and who has a room open right now."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.urls import reverse
+from django.utils import timezone
+
+
+class RoomQuerySet(models.QuerySet["Room"]):
+    def readable_by(self, user: object) -> RoomQuerySet:
+        """Public rooms for anyone signed in, private rooms for their members."""
+        if not getattr(user, "is_authenticated", False):
+            return self.none()
+        return self.filter(models.Q(is_private=False) | models.Q(members=user)).distinct()
+
+
+class Room(models.Model):
+    slug = models.SlugField(max_length=60, unique=True)
+    name = models.CharField(max_length=60)
+    is_private = models.BooleanField(
+        "private", default=False, help_text="Only members can read and post in a private room."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, blank=True, related_name="hubbub_chat_rooms")
+    created = models.DateTimeField(default=timezone.now)
+
+    objects = RoomQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def get_absolute_url(self) -> str:
+        return reverse("chat:room", args=[self.slug])
+
+    def is_readable_by(self, user: object) -> bool:
+        if not getattr(user, "is_authenticated", False):
+            return False
+        return not self.is_private or self.members.filter(pk=user.pk).exists()  # type: ignore[attr-defined]
+
+    def member_names(self) -> list[str]:
+        """The members' names, sorted case-insensitively (as presence lists are)."""
+        return sorted(self.members.values_list("username", flat=True), key=lambda name: (name.lower(), name))
+
+
+class Message(models.Model):
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
+    author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hubbub_chat_messages")
+    text = models.TextField()
+    created = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+        # The history query: a room's messages before a given id, newest first.
+        indexes = [models.Index(fields=["room", "id"], name="chat_message_room_history")]
+
+    def __str__(self) -> str:
+        return f"{self.author}: {self.text[:50]}"
+
+    def get_absolute_url(self) -> str:
+        return f"{self.room.get_absolute_url()}#message-{self.pk}"
+
+
+class Presence(models.Model):
+    """One open page (``client``) of a user in a room, and when it last said it was open."""
+
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="presences")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    client = models.CharField(max_length=64)
+    last_seen = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["room", "user", "client"], name="chat_presence_unique_client")]
+        indexes = [models.Index(fields=["room", "last_seen"], name="chat_presence_room_seen")]
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.room}"

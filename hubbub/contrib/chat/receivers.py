@@ -1,0 +1,62 @@
+"""Model signal receivers: a deleted message disappears from open pages, and a private room
+appears in (or leaves) the room lists of a member added (or removed) by any means (the
+members form, the admin, the shell), whose new member list reaches the room's own pages;
+a removed member's streams are authorized anew."""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any
+
+from django.db import transaction
+from django.db.models.signals import m2m_changed, post_delete
+from django.dispatch import receiver
+
+import hubbub
+
+from . import events
+from .models import Message, Room
+
+
+@receiver(post_delete, sender=Message, dispatch_uid="chat.message_deleted")
+def message_deleted(sender: type[Message], instance: Message, **kwargs: Any) -> None:
+    try:
+        room = instance.room
+    except Room.DoesNotExist:
+        return  # the room went too: nobody is looking at it
+    events.message_deleted(room, instance.pk)
+
+
+@receiver(m2m_changed, sender=Room.members.through, dispatch_uid="chat.membership_changed")
+def membership_changed(
+    sender: type, instance: Any, action: str, reverse: bool, pk_set: set[Any] | None, **kwargs: Any
+) -> None:
+    """Tell each added or removed member of a private room, close the streams of those
+    removed, then tell the room's pages its new member list, once the change is committed.
+
+    ``instance`` is the room (``room.members.add(user)``) or, from the other side, the user
+    (``user.hubbub_chat_rooms.add(room)``); ``pk_set`` holds the pks of the other side that changed.
+    """
+    if action == "pre_clear":  # post_clear no longer knows who was there
+        pk_set = set((instance.hubbub_chat_rooms if reverse else instance.members).values_list("pk", flat=True))
+    elif action not in ("post_add", "post_remove"):
+        return
+    added = action == "post_add"
+    announce = events.member_added if added else events.member_removed
+    if not pk_set:
+        return
+    if reverse:
+        rooms = list(Room.objects.filter(pk__in=pk_set, is_private=True))
+        pairs = [(room, instance) for room in rooms]
+    else:
+        rooms = [instance] if instance.is_private else []
+        pairs = [(room, pk) for room in rooms for pk in pk_set]
+    for room, user in pairs:
+        transaction.on_commit(partial(announce, room, user), robust=True)
+    if not added:
+        # The hub asks what a stream may read when it opens: the streams opened while a member
+        # would go on receiving the room. Closed after the commit, they reopen without it.
+        for user in dict.fromkeys(user for _, user in pairs):
+            hubbub.reauthorize(user)
+    for room in rooms:
+        transaction.on_commit(partial(events.members_changed, room), robust=True)

@@ -1,0 +1,394 @@
+// The chat page: live messages, history on scroll, posting, presence, typing and the
+// members of a private room (its room list is rooms.js's).
+//
+// Everything from the hub may arrive twice (a replay after a reconnect repeats what the
+// page already showed): messages are kept by id and in id order, presence and member lists
+// carry their time and replace older ones, typing notices older than a few seconds are ignored.
+// User text only ever goes in through textContent.
+
+import { hub } from "../hubbub.js";
+
+const TYPING_SHOWN_MS = 5000;
+const TYPING_SEND_EVERY_MS = 3000;
+const PRESENCE_EVERY_MS = 30000;
+const NEAR_BOTTOM_PX = 120;
+
+const root = document.querySelector("[data-chat-room]");
+if (root) start(root);
+
+export function hue(name) {
+  // The same as the avatar_hue template filter: over UTF-16 code units.
+  let value = 0;
+  for (let i = 0; i < name.length; i++) value = (value * 31 + name.charCodeAt(i)) % 360;
+  return value;
+}
+
+function newClientId() {
+  if (window.crypto?.randomUUID) return window.crypto.randomUUID();
+  return Array.from({ length: 4 }, () => Math.random().toString(36).slice(2, 10)).join("-");
+}
+
+function start(root) {
+  const slug = root.dataset.room;
+  const me = root.dataset.me;
+  const maxLength = Number(root.dataset.maxLength);
+  const urls = {
+    messages: root.dataset.messagesUrl,
+    presence: root.dataset.presenceUrl,
+    typing: root.dataset.typingUrl,
+  };
+  const clockOffset = Number(root.dataset.serverTime) - Date.now();
+  const serverNow = () => Date.now() + clockOffset;
+
+  const form = document.getElementById("composer");
+  const textarea = document.getElementById("message-text");
+  const sendButton = document.getElementById("send-button");
+  const errorBox = document.getElementById("composer-error");
+  const counter = document.getElementById("composer-count");
+  const csrfToken = form.querySelector("input[name=csrfmiddlewaretoken]").value;
+  const scroller = document.getElementById("chat-scroller");
+  const list = document.getElementById("message-list");
+  const messageTemplate = document.getElementById("message-template");
+  const personTemplate = document.getElementById("person-template");
+  const olderButton = document.getElementById("load-older");
+  const historyStart = document.getElementById("history-start");
+  const jumpButton = document.getElementById("jump-to-latest");
+  const typingLine = document.getElementById("typing");
+  const status = document.getElementById("connection-status");
+
+  // Time stamps, in the reader's time zone.
+
+  const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
+  const dated = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
+  const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
+
+  function showTime(time) {
+    const when = new Date(time.dateTime);
+    if (Number.isNaN(when.getTime())) return;
+    const today = new Date().toDateString() === when.toDateString();
+    time.textContent = (today ? clock : dated).format(when);
+    time.title = full.format(when);
+  }
+
+  // Messages, by id.
+
+  const shown = new Map();
+  const deleted = new Set();
+  let hasMore = root.dataset.hasMore === "true";
+
+  function decorate(item) {
+    item.classList.toggle("message--own", item.dataset.author === me);
+    showTime(item.querySelector("time"));
+    return item;
+  }
+
+  for (const item of list.querySelectorAll(".message")) shown.set(Number(item.dataset.id), decorate(item));
+
+  function render(message) {
+    const item = messageTemplate.content.firstElementChild.cloneNode(true);
+    item.id = `message-${message.id}`;
+    item.dataset.id = String(message.id);
+    item.dataset.author = message.author;
+    const avatar = item.querySelector(".avatar");
+    avatar.textContent = message.author.slice(0, 1).toUpperCase();
+    avatar.style.setProperty("--hue", hue(message.author));
+    item.querySelector(".message-author").textContent = message.author;
+    item.querySelector("time").dateTime = message.created;
+    item.querySelector(".message-text").textContent = message.text;
+    return decorate(item);
+  }
+
+  function oldestShown() {
+    const first = list.querySelector(".message");
+    return first ? Number(first.dataset.id) : null;
+  }
+
+  function isNearBottom() {
+    return scroller.scrollHeight - scroller.scrollTop - scroller.clientHeight < NEAR_BOTTOM_PX;
+  }
+
+  function scrollToLatest() {
+    scroller.scrollTop = scroller.scrollHeight;
+    jumpButton.hidden = true;
+  }
+
+  // Insert a live message in id order; returns false if it is already shown (a replay).
+  function insert(message, { mine = false } = {}) {
+    const id = Number(message.id);
+    if (shown.has(id) || deleted.has(id)) return false;
+    const oldest = oldestShown();
+    if (hasMore && oldest !== null && id < oldest) return false; // older pages will bring it
+    const follow = mine || isNearBottom();
+    const item = render(message);
+    item.classList.add("message--live");
+    let after = list.lastElementChild;
+    while (after && Number(after.dataset.id) > id) after = after.previousElementSibling;
+    if (after) after.after(item);
+    else list.prepend(item);
+    shown.set(id, item);
+    stopTyping(message.author);
+    if (follow) scrollToLatest();
+    else jumpButton.hidden = false;
+    return true;
+  }
+
+  hub.subscribe(root.dataset.topic);
+  hub.subscribe(root.dataset.userTopic);
+  // The room lists, this page's sidebar among them, are rooms.js's. Here: if this user just
+  // left this private room, reloading shows why it is closed now.
+  hub.on("chat.room.removed", (room) => {
+    if (room?.slug === slug) window.location.reload();
+  });
+  hub.on("chat.message", (message) => {
+    if (message && message.room === slug) insert(message);
+  });
+  hub.on("chat.deleted", (data) => {
+    if (!data || data.room !== slug) return;
+    const id = Number(data.id);
+    deleted.add(id);
+    shown.get(id)?.remove();
+    shown.delete(id);
+  });
+
+  jumpButton.addEventListener("click", () => {
+    scrollToLatest();
+    textarea.focus();
+  });
+  scroller.addEventListener("scroll", () => {
+    if (isNearBottom()) jumpButton.hidden = true;
+  }, { passive: true });
+
+  // Older pages: on scrolling to the top, or with the button.
+
+  let loading = false;
+
+  async function loadOlder() {
+    if (loading || !hasMore) return;
+    const oldest = oldestShown();
+    if (oldest === null) return;
+    loading = true;
+    olderButton.disabled = true;
+    olderButton.textContent = "Loading older messages…";
+    try {
+      const response = await fetch(`${urls.messages}?before=${oldest}`, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
+      const height = scroller.scrollHeight;
+      const page = document.createDocumentFragment();
+      for (const message of body.messages) {
+        const id = Number(message.id);
+        if (shown.has(id) || deleted.has(id) || id >= oldest) continue;
+        const item = render(message);
+        shown.set(id, item);
+        page.append(item);
+      }
+      list.prepend(page);
+      scroller.scrollTop += scroller.scrollHeight - height;
+      hasMore = body.has_more;
+      olderButton.textContent = "Load older messages";
+    } catch (error) {
+      olderButton.textContent = "Could not load older messages. Try again";
+    } finally {
+      loading = false;
+      olderButton.disabled = false;
+      olderButton.hidden = !hasMore;
+      historyStart.hidden = hasMore;
+    }
+  }
+
+  if (olderButton) {
+    olderButton.addEventListener("click", loadOlder);
+    new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) loadOlder();
+    }, { root: scroller, rootMargin: "200px 0px 0px 0px" }).observe(olderButton);
+  }
+
+  // Posting.
+
+  function showError(text) {
+    errorBox.textContent = text;
+    form.classList.toggle("composer--error", Boolean(text));
+  }
+
+  function statusInWords(status) {
+    if (status === 401) return "Your session has ended: reload the page to sign in again. Your message is still in the box.";
+    if (status === 403) return "The server refused the message (403): reload the page and try again. Your message is still in the box.";
+    if (status === 413) return `Your message is too long: the limit is ${maxLength} characters.`;
+    if (status === 429) return "You are sending messages too fast. Wait a moment and send again.";
+    return `The message was not sent: the server answered ${status}. Try again in a moment.`;
+  }
+
+  function updateCounter() {
+    const length = textarea.value.trim().length;
+    const near = length > maxLength * 0.8;
+    counter.textContent = near ? ` · ${length} / ${maxLength}` : "";
+    counter.classList.toggle("composer-count--over", length > maxLength);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const text = textarea.value;
+    if (!text.trim()) {
+      showError("Write a message first: an empty message was not sent.");
+      textarea.focus();
+      return;
+    }
+    if (sendButton.disabled) return;
+    sendButton.disabled = true;
+    form.setAttribute("aria-busy", "true");
+    try {
+      const response = await fetch(form.action, {
+        method: "POST",
+        headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
+        body: new FormData(form),
+        credentials: "same-origin",
+      });
+      const body = await response.json().catch(() => null);
+      if (response.ok && body?.message) {
+        if (textarea.value === text) textarea.value = "";
+        typingSent = 0;
+        showError("");
+        updateCounter();
+        insert(body.message, { mine: true });
+      } else {
+        showError(body?.error || statusInWords(response.status));
+      }
+    } catch (error) {
+      showError("Could not reach the server: you may be offline. Your message was not sent and is still in the box.");
+    } finally {
+      sendButton.disabled = false;
+      form.removeAttribute("aria-busy");
+      textarea.focus();
+    }
+  });
+
+  textarea.addEventListener("keydown", (event) => {
+    if (event.key === "Enter" && !event.shiftKey && !event.isComposing && !event.altKey && !event.ctrlKey && !event.metaKey) {
+      event.preventDefault();
+      form.requestSubmit();
+    }
+  });
+
+  // Typing: tell the room at most every few seconds; show others for a few seconds.
+
+  let typingSent = 0;
+  const typing = new Map();
+  let typingTimer = null;
+
+  function post(url, fields, options = {}) {
+    const body = new URLSearchParams({ csrfmiddlewaretoken: csrfToken, ...fields });
+    return fetch(url, { method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" }, ...options });
+  }
+
+  textarea.addEventListener("input", () => {
+    updateCounter();
+    if (errorBox.textContent && textarea.value.trim()) showError("");
+    if (!textarea.value.trim() || Date.now() - typingSent < TYPING_SEND_EVERY_MS) return;
+    typingSent = Date.now();
+    post(urls.typing, {}).catch(() => {});
+  });
+
+  function showTyping() {
+    clearTimeout(typingTimer);
+    const now = serverNow();
+    for (const [name, until] of typing) if (until <= now) typing.delete(name);
+    const names = [...typing.keys()].sort((a, b) => a.localeCompare(b));
+    if (names.length === 0) typingLine.textContent = "";
+    else if (names.length === 1) typingLine.textContent = `${names[0]} is typing…`;
+    else if (names.length === 2) typingLine.textContent = `${names[0]} and ${names[1]} are typing…`;
+    else if (names.length === 3) typingLine.textContent = `${names[0]}, ${names[1]} and ${names[2]} are typing…`;
+    else typingLine.textContent = `${names[0]}, ${names[1]} and ${names.length - 2} others are typing…`;
+    if (typing.size) typingTimer = setTimeout(showTyping, Math.min(...typing.values()) - now + 50);
+  }
+
+  function stopTyping(name) {
+    if (typing.delete(name)) showTyping();
+  }
+
+  hub.on("chat.typing", (data) => {
+    if (!data || data.room !== slug || data.user === me) return;
+    const until = Number(data.at) + TYPING_SHOWN_MS;
+    if (!(until > serverNow())) return; // stale: a replay, or a notice already over
+    typing.set(data.user, Math.max(typing.get(data.user) || 0, until));
+    showTyping();
+  });
+
+  // Presence: say the page is open now and then; say goodbye when it goes.
+
+  const client = newClientId();
+  const presenceList = document.getElementById("presence-list");
+  const presenceCounts = [document.getElementById("presence-count"), document.getElementById("here-count")];
+  let presenceAt = Number(root.dataset.serverTime);
+
+  function person(name) {
+    const item = personTemplate.content.firstElementChild.cloneNode(true);
+    item.dataset.name = name;
+    const avatar = item.querySelector(".avatar");
+    avatar.textContent = name.slice(0, 1).toUpperCase();
+    avatar.style.setProperty("--hue", hue(name));
+    item.querySelector(".person-name").textContent = name;
+    if (name === me) {
+      const you = document.createElement("span");
+      you.className = "person-you";
+      you.textContent = " (you)";
+      item.append(you);
+    }
+    return item;
+  }
+
+  function showPresence(users) {
+    presenceList.replaceChildren(...users.map(person));
+    for (const count of presenceCounts) count.textContent = String(users.length);
+  }
+
+  hub.on("chat.presence", (data) => {
+    if (!data || data.room !== slug || !Array.isArray(data.users) || Number(data.at) < presenceAt) return;
+    presenceAt = Number(data.at);
+    showPresence(data.users);
+  });
+
+  const sayOpen = () => post(urls.presence, { client, state: "open" }).catch(() => {});
+  sayOpen();
+  setInterval(sayOpen, PRESENCE_EVERY_MS);
+  window.addEventListener("pagehide", () => {
+    const body = new URLSearchParams({ csrfmiddlewaretoken: csrfToken, client, state: "closed" });
+    navigator.sendBeacon(urls.presence, body);
+  });
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) sayOpen();
+  });
+
+  // Members of a private room: each change brings the whole list and when it was read.
+
+  const memberList = document.getElementById("member-list");
+  let membersAt = Number(root.dataset.serverTime);
+
+  hub.on("chat.members", (data) => {
+    if (!memberList || !data || data.room !== slug || !Array.isArray(data.members) || Number(data.at) < membersAt) return;
+    membersAt = Number(data.at);
+    memberList.replaceChildren(...data.members.map(person));
+    const count = data.members.length;
+    document.getElementById("member-count").textContent = String(count);
+    document.getElementById("member-total").textContent = `${count} member${count === 1 ? "" : "s"}`;
+  });
+
+  // Connection status, in words.
+
+  const words = {
+    idle: "Connecting…",
+    connecting: "Connecting…",
+    open: "Connected",
+    reconnecting: "Reconnecting…",
+  };
+  hub.onStatus((state) => {
+    status.dataset.state = state;
+    status.querySelector(".connection-text").textContent = words[state] || state;
+  });
+
+  updateCounter();
+  scrollToLatest();
+  if (window.location.hash.startsWith("#message-")) document.querySelector(window.location.hash)?.scrollIntoView({ block: "center" });
+}

@@ -1,0 +1,322 @@
+"""The lobby, sign-in, sign-out and the account page, the room list and the chat page with its endpoints."""
+
+from __future__ import annotations
+
+import json
+from functools import wraps
+from typing import Any, Callable
+
+import hubbub
+from django.contrib import messages as notices
+from django.contrib.auth import get_user_model, login, update_session_auth_hash, views as auth_views
+from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+from hubbub._history import EARLIEST
+
+from . import conf, events, names, posting, presence, ratelimit, rooms, signals
+from .forms import LobbyForm, MemberForm, RoomForm, SignInForm
+from .models import Message, Room
+from .topics import ROOMS, room_topic, user_topic
+
+View = Callable[..., HttpResponseBase]
+
+
+def wants_json(request: HttpRequest) -> bool:
+    return "application/json" in request.headers.get("Accept", "") or request.content_type == "application/json"
+
+
+def error_response(request: HttpRequest, status: int, reason: str) -> HttpResponse:
+    """The reason in words: JSON for scripts, a page for people."""
+    if wants_json(request):
+        return JsonResponse({"error": reason}, status=status)
+    return render(request, "hubbub/chat/error.html", {"reason": reason, "status": status}, status=status)
+
+
+def signed_in(view: View) -> View:
+    """Send people who are not signed in to the lobby; scripts get 401 in words."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+        if request.user.is_authenticated:
+            return view(request, *args, **kwargs)
+        if wants_json(request) or request.method != "GET":
+            return error_response(request, 401, "Sign in first: your session has ended.")
+        return auth_views.redirect_to_login(request.get_full_path(), reverse("chat:lobby"))
+
+    return wrapper
+
+
+def readable_room(request: HttpRequest, slug: str) -> Room | HttpResponse:
+    room = get_object_or_404(Room, slug=slug)
+    if not room.is_readable_by(request.user):
+        return error_response(request, 403, f"“{room.name}” is a private room: only its members can read it.")
+    return room
+
+
+def in_readable_room(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Call ``view(request, room)`` for the room of the URL's slug, if the user may read it."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+        room = readable_room(request, slug)
+        return room if isinstance(room, HttpResponse) else view(request, room)
+
+    return wrapper
+
+
+def default_room_url() -> str:
+    return reverse("chat:room", args=[conf.get("CHAT_DEFAULT_ROOM")])
+
+
+def safe_next(request: HttpRequest) -> str | None:
+    target = request.POST.get("next") or request.GET.get("next")
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return None
+
+
+# Lobby and accounts
+
+
+@require_http_methods(["GET", "POST"])
+def lobby(request: HttpRequest) -> HttpResponse:
+    form = LobbyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = create_guest(form.cleaned_data["name"])
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        asked = names.normalize(request.POST.get("name", ""))
+        if asked and asked.lower() != user.username.lower():
+            notices.info(request, f"“{asked}” was taken, so you are {user.username}.")
+        else:
+            notices.success(request, f"Welcome, {user.username}!")
+        return redirect(safe_next(request) or default_room_url())
+    context = {
+        "form": form,
+        "default_room": Room.objects.filter(slug=conf.get("CHAT_DEFAULT_ROOM")).first(),
+        "next": safe_next(request) or "",
+    }
+    if request.user.is_authenticated:
+        # The hub position first: rooms announced after it are replayed to the page.
+        context["hub_last_event_id"] = hubbub.last_event_id() or EARLIEST
+        context.update(room_links(request.user))
+    return render(request, "hubbub/chat/lobby.html", context, status=400 if form.errors else 200)
+
+
+def create_guest(name: str) -> Any:
+    """A new user without a password, named ``name`` or the next free variant of it."""
+    users = get_user_model().objects
+    for _ in range(5):
+        try:
+            with transaction.atomic():
+                user = users.model(username=names.unique_name(name))
+                user.set_unusable_password()
+                user.save()
+                return user
+        except IntegrityError:
+            continue  # someone took the same name at the same moment
+    raise IntegrityError(f"no free name like {name!r}")
+
+
+class SignInView(auth_views.LoginView):
+    template_name = "hubbub/chat/signin.html"
+    authentication_form = SignInForm
+
+    def get_default_redirect_url(self) -> str:
+        return default_room_url()
+
+
+class SignOutView(auth_views.LogoutView):
+    next_page = "chat:lobby"
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def account(request: HttpRequest) -> HttpResponse:
+    """Set a password: a guest (made by the lobby without one) to sign in again after
+    signing out, anyone else to change theirs (which needs the current one)."""
+    user = request.user
+    guest = not user.has_usable_password()
+    form_class = SetPasswordForm if guest else PasswordChangeForm
+    form = form_class(user, request.POST if request.method == "POST" else None)
+    if form.is_valid():
+        form.save()
+        update_session_auth_hash(request, user)  # this session stays signed in
+        if guest:
+            notices.success(request, f"Your password is set: after signing out, sign in as {user.get_username()} with it.")
+        else:
+            notices.success(request, "Your password is changed.")
+        return redirect("chat:account")
+    return render(request, "hubbub/chat/account.html", {"form": form, "guest": guest}, status=400 if form.errors else 200)
+
+
+# Rooms
+
+
+def room_links(user: Any) -> dict[str, Any]:
+    """The context of ``chat/_room_links.html``: the rooms ``user`` may read, and the topics
+    that announce rooms joining (or leaving) that list while the page is open."""
+    return {"rooms": Room.objects.readable_by(user), "rooms_topic": ROOMS, "user_topic": user_topic(user)}
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def room_list(request: HttpRequest) -> HttpResponse:
+    form = RoomForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        room = rooms.create(form.cleaned_data["name"], request.user, private=form.cleaned_data["is_private"])
+        if not room.is_private:
+            events.room_opened(room)
+        notices.success(request, f"Room “{room.name}” created.")
+        return redirect(room)
+    # The hub position first: rooms announced after it are replayed to the page.
+    context = {"form": form, "hub_last_event_id": hubbub.last_event_id() or EARLIEST, **room_links(request.user)}
+    return render(request, "hubbub/chat/rooms.html", context, status=400 if form.errors else 200)
+
+
+def last_page(room: Room, before: int | None = None) -> tuple[list[Message], bool]:
+    """One page of the room's messages, oldest first, ending before ``before``; and whether older ones exist."""
+    size = conf.get("CHAT_PAGE_SIZE")
+    query = room.messages.select_related("author").order_by("-id")
+    if before is not None:
+        query = query.filter(id__lt=before)
+    page = list(query[: size + 1])
+    return page[:size][::-1], len(page) > size
+
+
+@signed_in
+@require_GET
+def room_page(request: HttpRequest, slug: str) -> HttpResponse:
+    return render_room(request, slug)
+
+
+def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str = "", status: int = 200) -> HttpResponse:
+    # The hub position first: whatever is published after it is replayed to the page.
+    hub_last_event_id = hubbub.last_event_id() or EARLIEST
+    room = readable_room(request, slug)
+    if isinstance(room, HttpResponse):
+        return room
+    page, has_more = last_page(room)
+    # The time before reading the lists sent with theirs (presence, members): the page takes
+    # any list read later, and a change after its read sends a later one.
+    server_time = events.now_ms()
+    context = {
+        **room_links(request.user),
+        "room": room,
+        "topic": room_topic(room.slug),
+        "hub_last_event_id": hub_last_event_id,
+        "chat_messages": page,
+        "has_more": has_more,
+        "present": presence.present_users(room),
+        "members": room.member_names() if room.is_private else None,
+        "member_form": MemberForm() if room.is_private else None,
+        "server_time": server_time,
+        "max_length": conf.get("CHAT_MAX_MESSAGE_LENGTH"),
+        "text": text,
+        "error": error,
+    }
+    return render(request, "hubbub/chat/room.html", context, status=status)
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
+    """GET: a page of history as JSON (``?before=<id>``). POST: post a message."""
+    if request.method == "POST":
+        return post_message(request, slug)
+    room = readable_room(request, slug)
+    if isinstance(room, HttpResponse):
+        return room
+    before_param = request.GET.get("before", "")
+    before = None
+    if before_param:
+        if not (before_param.isascii() and before_param.isdigit()):
+            return JsonResponse({"error": "“before” must be a message id (a positive whole number)."}, status=400)
+        before = int(before_param)
+    page, has_more = last_page(room, before)
+    return JsonResponse({"messages": [events.message_data(message) for message in page], "has_more": has_more})
+
+
+def post_message(request: HttpRequest, slug: str) -> HttpResponse:
+    if request.content_type == "application/json":
+        try:
+            payload = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return error_response(request, 400, "The request body is not valid JSON.")
+        text = payload.get("text", "") if isinstance(payload, dict) else None
+    else:
+        text = request.POST.get("text", "")
+    if not isinstance(text, str):
+        return error_response(request, 400, "Send the message as text.")
+    room = get_object_or_404(Room, slug=slug)
+    try:
+        message = posting.post(room, request.user, text)
+    except posting.PostRefused as refused:
+        if wants_json(request) or refused.status == 403:
+            response = error_response(request, refused.status, refused.reason)
+        else:
+            response = render_room(request, slug, text=text, error=refused.reason, status=refused.status)
+        if refused.retry_after is not None:
+            response["Retry-After"] = str(refused.retry_after)
+        return response
+    if wants_json(request):
+        return JsonResponse({"message": events.message_data(message)}, status=201)
+    response = redirect(message)
+    response.status_code = 303  # See Other: show the room, do not repeat the post
+    return response
+
+
+def client_id(request: HttpRequest) -> str | None:
+    client = request.POST.get("client", "")
+    if 0 < len(client) <= 64 and client.isascii() and client.replace("-", "").isalnum():
+        return client
+    return None
+
+
+@signed_in
+@require_POST
+@in_readable_room
+def room_presence(request: HttpRequest, room: Room) -> HttpResponse:
+    """``state=open`` (on opening and every ~30 s) or ``state=closed`` (on leaving), per page ``client``."""
+    client = client_id(request)
+    state = request.POST.get("state", "open")
+    if client is None or state not in ("open", "closed"):
+        return error_response(request, 400, "Send “client” (the page's id, up to 64 letters, digits or '-') and “state” (open or closed).")
+    users = presence.update(room, request.user, client, open=state == "open")
+    return JsonResponse({"users": users})
+
+
+@signed_in
+@require_POST
+@in_readable_room
+def room_typing(request: HttpRequest, room: Room) -> HttpResponse:
+    count, period = conf.get("CHAT_TYPING_RATE_LIMIT")
+    if ratelimit.hit(f"typing:{request.user.pk}:{room.pk}", count, period) is None:
+        events.typing(room, request.user.get_username())
+    return HttpResponse(status=204)
+
+
+@signed_in
+@require_POST
+@in_readable_room
+def room_members(request: HttpRequest, room: Room) -> HttpResponse:
+    if not room.is_private:
+        return error_response(request, 400, "Public rooms are open to everyone: they have no member list.")
+    form = MemberForm(request.POST)
+    if form.is_valid():
+        user = form.cleaned_data["username"]
+        if room.members.filter(pk=user.pk).exists():
+            notices.info(request, f"{user.get_username()} is already a member of “{room.name}”.")
+        else:
+            room.members.add(user)  # their open pages are told (chat.receivers)
+            transaction.on_commit(
+                lambda: signals.member_added.send(sender=Room, room=room, user=user, by=request.user), robust=True
+            )
+            notices.success(request, f"{user.get_username()} is now a member of “{room.name}”.")
+    else:
+        for error in form.errors.get("username", []):
+            notices.error(request, error)
+    return redirect(room)

@@ -1,0 +1,24 @@
+import logging
+
+from django.apps import AppConfig, apps
+
+logger = logging.getLogger(__name__)
+
+
+class NotificationsConfig(AppConfig):
+    name = "hubbub.contrib.notifications"
+    label = "hubbub_notifications"
+    verbose_name = "Hubbub notifications"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        if not apps.is_installed("hubbub.contrib.chat"):
+            logger.info("notifications: hubbub.contrib.chat is not installed; @mentions and room additions notify no one")
+            return
+        from hubbub.contrib.chat.signals import member_added, message_posted
+
+        from .memberships import notify_member_added
+        from .mentions import notify_mentions
+
+        message_posted.connect(notify_mentions, dispatch_uid="notifications.mentions")
+        member_added.connect(notify_member_added, dispatch_uid="notifications.memberships")

@@ -1,0 +1,44 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from hubbub.contrib.notifications.models import Level
+from hubbub.contrib.notifications.sending import InvalidNotification, notify
+
+
+class Command(BaseCommand):
+    help = "Notify users: stored, then shown at once on their open pages."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--user", action="append", default=[], metavar="NAME", help="a username (repeat for several)")
+        parser.add_argument("--all", action="store_true", help="every active user")
+        parser.add_argument("--title", help="the notification's title (required)")
+        parser.add_argument("--body", default="", help="its text")
+        parser.add_argument("--url", default="", help="where it links to: a path on this site or an http(s) URL")
+        parser.add_argument("--level", default=Level.INFO, help=f"one of {', '.join(Level.values)} (default: info)")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        names: list[str] = options["user"]
+        if names and options["all"]:
+            raise CommandError("give either --user or --all, not both")
+        if not names and not options["all"]:
+            raise CommandError("give --user NAME (repeatable) or --all")
+        if not options["title"]:
+            raise CommandError("--title is required")
+        User = get_user_model()
+        if options["all"]:
+            users = list(User.objects.filter(is_active=True).order_by("pk"))
+        else:
+            found = {getattr(u, User.USERNAME_FIELD): u for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names})}
+            missing = [name for name in dict.fromkeys(names) if name not in found]
+            if missing:
+                raise CommandError(f"unknown user(s): {', '.join(missing)}")
+            users = [found[name] for name in dict.fromkeys(names)]
+        try:
+            created = notify(users, options["title"], options["body"], options["url"], options["level"])
+        except InvalidNotification as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(f"Sent {len(created)} notification(s): {', '.join(str(n.pk) for n in created)}")
