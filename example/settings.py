@@ -144,7 +144,6 @@ if os.environ.get("HUBBUB_PUBLISHER_JWT_KEY"):
 if os.environ.get("HUBBUB_SUBSCRIBER_JWT_KEY"):
     HUBBUB_SUBSCRIBER_JWT_KEY = os.environ["HUBBUB_SUBSCRIBER_JWT_KEY"]
 HUBBUB_CORS_ALLOWED_ORIGINS = env_list("HUBBUB_CORS_ALLOWED_ORIGINS")
-HUBBUB_AUTHORIZERS = ["hubbub.contrib.chat.authorization.room_topics", "hubbub.contrib.notifications.authorization.user_topics"]
 HUBBUB_ANONYMOUS_SUBSCRIBERS = env_bool("HUBBUB_ANONYMOUS_SUBSCRIBERS", True)
 HUBBUB_HEARTBEAT_SECONDS = float(os.environ.get("HUBBUB_HEARTBEAT_SECONDS", "15"))
 if "HUBBUB_SUBSCRIBER_BUFFER" in os.environ:

@@ -1,7 +1,9 @@
 """Who may read what: topics granted by a subscriber's token and by the project's hooks.
 
 A hook is a callable ``(user, selectors) -> iterable of selectors`` named in
-``HUBBUB_AUTHORIZERS``. It is called once per connection, for a signed-in Django user,
+``HUBBUB_AUTHORIZERS``, or in the ``hubbub_authorizers`` attribute of an installed app's
+``AppConfig`` (so that adding an app such as ``hubbub.contrib.notifications`` to
+``INSTALLED_APPS`` is enough to authorize its topics). It is called once per connection, for a signed-in Django user,
 with the selectors the subscriber asked for, and returns the selectors (or topics) whose
 private updates that user may receive, e.g. the user's own notification topic.
 
@@ -18,6 +20,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 from typing import Callable, Iterable
 
+from django.apps import apps
 from django.conf import settings
 from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
@@ -37,8 +40,15 @@ def _authorizers(paths: tuple[str, ...]) -> tuple[Authorizer, ...]:
     return tuple(import_string(path) for path in paths)
 
 
+def authorizer_paths() -> tuple[str, ...]:
+    """The dotted paths of the hooks: the installed apps' (in ``INSTALLED_APPS`` order), then
+    ``HUBBUB_AUTHORIZERS``, each once."""
+    paths = [path for config in apps.get_app_configs() for path in getattr(config, "hubbub_authorizers", ())]
+    return tuple(dict.fromkeys([*paths, *conf.get("HUBBUB_AUTHORIZERS")]))
+
+
 def authorizers() -> tuple[Authorizer, ...]:
-    return _authorizers(tuple(conf.get("HUBBUB_AUTHORIZERS")))
+    return _authorizers(authorizer_paths())
 
 
 def user_from_cookies(cookies: dict[str, str]) -> object:

@@ -27,6 +27,7 @@ from django.utils.module_loading import import_string
 
 from . import _conf as conf
 from . import _layers as layers
+from ._authorization import authorizer_paths
 from ._updates import MAX_ID_LENGTH
 
 MIN_KEY_BYTES = 32
@@ -178,7 +179,7 @@ def check_authorizers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessa
             hint="Each entry is the dotted path of a function (user, selectors) -> iterable of selectors.",
             id="hubbub.E007",
         )
-        for problem in _not_importable(conf.get("HUBBUB_AUTHORIZERS"))
+        for problem in _not_importable(authorizer_paths())
     ]
 
 

@@ -10,6 +10,8 @@ class NotificationsConfig(AppConfig):
     label = "hubbub_notifications"
     verbose_name = "Hubbub notifications"
     default_auto_field = "django.db.models.BigAutoField"
+    # The hub asks this hook for the user's own notification topic.
+    hubbub_authorizers = ["hubbub.contrib.notifications.authorization.user_topics"]
 
     def ready(self) -> None:
         if not apps.is_installed("hubbub.contrib.chat"):
