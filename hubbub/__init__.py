@@ -4,7 +4,8 @@
 ``hubbub.last_event_id()`` is the newest stored update's id, for a page to resume from;
 ``hubbub.reauthorize(user)`` (``areauthorize``) closes the streams a user's session opened,
 so that they reconnect with what the user may read now; ``hubbub.mint_token(...)`` signs a
-token for this hub. Everything else in the package whose name starts with ``_`` is internal.
+token for this hub and ``hubbub.verify_token(token, publish=...)`` checks one. Everything
+else in the package whose name starts with ``_`` is internal.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ if TYPE_CHECKING:
     from ._history import last_event_id
     from ._publishing import apublish, publish
     from ._selectors import SelectorSet
-    from ._tokens import mint_token
+    from ._tokens import InvalidToken, mint_token, verify_token
     from ._updates import Update
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "reauthorize",
     "areauthorize",
     "mint_token",
+    "verify_token",
     "Authorizer",
     "SelectorSet",
     "Update",
@@ -46,6 +48,7 @@ __all__ = [
     "FanoutUnavailable",
     "LayerUnavailable",
     "HistoryUnavailable",
+    "InvalidToken",
     "RelayWarning",
 ]
 
@@ -59,6 +62,8 @@ _LAZY = {
     "areauthorize": "_authorization",
     "Authorizer": "_authorization",
     "mint_token": "_tokens",
+    "verify_token": "_tokens",
+    "InvalidToken": "_tokens",
     "SelectorSet": "_selectors",
     "Update": "_updates",
 }

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from functools import lru_cache
+from collections.abc import Callable, Iterable
+from functools import cache
 from types import SimpleNamespace
-from typing import Callable, Iterable
+from typing import Any
 
 from django.apps import apps
 from django.conf import settings
@@ -27,15 +28,17 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils.module_loading import import_string
 
 from . import _conf as conf, _fanout as fanout, _layers as layers, _publishing as publishing
-from .exceptions import LayerUnavailable
 from ._selectors import SelectorSet
+from .exceptions import LayerUnavailable
 
 logger = logging.getLogger(__name__)
 
-Authorizer = Callable[[object, list[str]], Iterable[str]]
+# The user is an instance of the project's own user model (AUTH_USER_MODEL), hence Any: a
+# hook may annotate it with that class, e.g. ``def rooms(user: User, selectors: list[str])``.
+Authorizer = Callable[[Any, list[str]], Iterable[str]]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _authorizers(paths: tuple[str, ...]) -> tuple[Authorizer, ...]:
     return tuple(import_string(path) for path in paths)
 
@@ -92,7 +95,9 @@ def reauthorize(user: object, *, using: str | None = None) -> None:
     def close() -> None:
         loop = publishing.layer_loop()
         if loop is None:
-            logger.warning("hubbub: no subscriber of this process to reauthorize, and the in-memory layer reaches no other")
+            logger.warning(
+                "hubbub: no subscriber of this process to reauthorize, and the in-memory layer reaches no other"
+            )
             return
         asyncio.run_coroutine_threadsafe(areauthorize(key), loop).result(timeout=30)
 
@@ -108,4 +113,6 @@ async def areauthorize(user: object) -> None:
     try:
         await layers.channel_layer().group_send(fanout.CONTROL_GROUP, message)
     except Exception as error:
-        raise LayerUnavailable(f"could not reauthorize user {message['user']}, the channel layer is unreachable: {error}") from error
+        raise LayerUnavailable(
+            f"could not reauthorize user {message['user']}, the channel layer is unreachable: {error}"
+        ) from error

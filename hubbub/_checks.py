@@ -16,19 +16,20 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterator
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
 from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.management import get_commands
-from django.db import connections
+from django.db import connections, router
 from django.utils.module_loading import import_string
 
-from . import _conf as conf
-from . import _layers as layers
-from ._authorization import authorizer_paths
+from . import _conf as conf, _layers as layers
 from ._updates import MAX_ID_LENGTH
+from .asgi import MERCURE_PATH
+from .models import StoredUpdate
 
 MIN_KEY_BYTES = 32
 
@@ -89,10 +90,23 @@ def check_asgi_application(app_configs: Any = None, **kwargs: Any) -> list[Check
     )
     try:
         application = import_string(name)
-    except Exception as error:  # noqa: BLE001  (any error importing the project's module is reported)
-        return [Error(f"ASGI_APPLICATION {name!r} cannot be imported: {error}", hint=hint, id="hubbub.E002")]
+    except Exception as error:  # any error importing the project's module is reported
+        return [
+            Error(
+                f"ASGI_APPLICATION {name!r} cannot be imported: {error}.",
+                hint="Fix the module, or remove ASGI_APPLICATION: runserver and serve then run Django's "
+                "application with the hub in front.",
+                id="hubbub.E002",
+            )
+        ]
     if _routes_hub(application) is False:
-        return [Error(f"ASGI_APPLICATION {name!r} does not route /.well-known/mercure to the hub.", hint=hint, id="hubbub.E002")]
+        return [
+            Error(
+                f"ASGI_APPLICATION {name!r} does not route {MERCURE_PATH} to the hub, so the hub answers 404.",
+                hint=hint,
+                id="hubbub.E002",
+            )
+        ]
     return []
 
 
@@ -104,18 +118,19 @@ def check_workers(workers: int) -> list[CheckMessage]:
     if layers.is_local(layers.channel_layer()):
         messages.append(
             Error(
-                f"{workers} worker processes share a channel layer that reaches one process only: "
-                "a subscriber on one worker would miss what is published on another.",
-                hint="Use channels_redis (the hubbub[redis] extra; REDIS_URL in the demo), or run one worker.",
+                f"{workers} worker processes would share a channel layer that reaches one process only, "
+                "so a subscriber on one worker would miss what is published on another.",
+                hint="Configure channels_redis' pub/sub layer in CHANNEL_LAYERS (pip install 'hubbub[redis]'), "
+                "or run one worker.",
                 id="hubbub.E003",
             )
         )
-    if connections["default"].vendor == "sqlite":
+    if connections[router.db_for_write(StoredUpdate)].vendor == "sqlite":
         messages.append(
             Error(
-                f"{workers} worker processes share a SQLite database: their publishes are not ordered "
-                "together, so resuming with Last-Event-ID could skip or repeat updates.",
-                hint="Use PostgreSQL (the hubbub[postgres] extra; DATABASE_URL in the demo), or run one worker.",
+                f"{workers} worker processes would share a SQLite database, which does not order their "
+                "publishes together, so resuming with Last-Event-ID could skip or repeat updates.",
+                hint="Use PostgreSQL (pip install 'hubbub[postgres]'), or run one worker.",
                 id="hubbub.E004",
             )
         )
@@ -160,39 +175,48 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     return messages
 
 
-def _not_importable(paths: Iterable[object]) -> Iterable[str]:
-    for path in paths:
-        try:
-            found = import_string(str(path))
-        except ImportError as error:
-            yield f"{path!r} cannot be imported: {error}"
-        else:
-            if not callable(found):
-                yield f"{path!r} is not callable"
+def _authorizer_sources() -> Iterator[tuple[str, str]]:
+    """Each authorization hook's dotted path, with where it was named."""
+    for config in apps.get_app_configs():
+        for path in getattr(config, "hubbub_authorizers", ()):
+            yield str(path), f"{type(config).__name__}.hubbub_authorizers (app {config.label!r})"
+    for path in conf.get("HUBBUB_AUTHORIZERS"):
+        yield str(path), "HUBBUB_AUTHORIZERS"
 
 
 @register()
 def check_authorizers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
-    return [
-        Error(
-            f"HUBBUB_AUTHORIZERS: {problem}.",
-            hint="Each entry is the dotted path of a function (user, selectors) -> iterable of selectors.",
-            id="hubbub.E007",
-        )
-        for problem in _not_importable(authorizer_paths())
-    ]
+    messages: list[CheckMessage] = []
+    seen: set[str] = set()
+    hint = "Each authorizer is the dotted path of a function (user, selectors) -> iterable of selectors."
+    for path, source in _authorizer_sources():
+        if path in seen:
+            continue
+        seen.add(path)
+        try:
+            found = import_string(path)
+        except Exception as error:  # an ImportError, or whatever the module raises on import
+            problem = f"cannot be imported: {error}"
+        else:
+            if callable(found):
+                continue
+            problem = f"is {type(found).__name__!r}, not a callable"
+        messages.append(Error(f"The authorizer {path!r} in {source} {problem}.", hint=hint, id="hubbub.E007"))
+    return messages
 
 
 @register()
 def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     alias = conf.get("HUBBUB_CHANNEL_LAYER")
-    if not conf.is_set("HUBBUB_CHANNEL_LAYER") or alias in getattr(settings, "CHANNEL_LAYERS", {}):
-        return []
+    defined = getattr(settings, "CHANNEL_LAYERS", None) or {}
+    if alias in defined or not (defined or conf.is_set("HUBBUB_CHANNEL_LAYER")):
+        return []  # the configured layer, or (no CHANNEL_LAYERS at all) the hub's own in-memory one
+    named = "HUBBUB_CHANNEL_LAYER names" if conf.is_set("HUBBUB_CHANNEL_LAYER") else "The hub uses"
     return [
         Error(
-            f"HUBBUB_CHANNEL_LAYER is {alias!r}, which CHANNEL_LAYERS does not define.",
-            hint="Name a layer of CHANNEL_LAYERS, or remove HUBBUB_CHANNEL_LAYER to use 'default' "
-            "(or, without CHANNEL_LAYERS, the hub's own in-memory layer).",
+            f"{named} the channel layer {alias!r}, which CHANNEL_LAYERS does not define.",
+            hint=f"Define {alias!r} in CHANNEL_LAYERS, or set HUBBUB_CHANNEL_LAYER to one of {sorted(defined)}"
+            " (without CHANNEL_LAYERS at all, the hub uses an in-memory layer of its own).",
             id="hubbub.E008",
         )
     ]
@@ -201,12 +225,12 @@ def check_channel_layer(app_configs: Any = None, **kwargs: Any) -> list[CheckMes
 @register()
 def check_runserver(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
     owner = get_commands().get("runserver")
-    if owner == "hubbub":
-        return []
+    if owner == "hubbub" or (owner == "daphne" and getattr(settings, "ASGI_APPLICATION", None)):
+        return []  # daphne's runserver runs ASGI_APPLICATION, which check E002 makes sure routes the hub
     return [
         Warning(
-            f"manage.py runserver is {owner!r}'s, not the hub's: under it /.well-known/mercure answers 404.",
-            hint="List 'hubbub' before 'django.contrib.staticfiles' (and 'daphne') in INSTALLED_APPS.",
+            f"The runserver command comes from {owner!r}, not from hubbub, so under it {MERCURE_PATH} answers 404.",
+            hint="List 'hubbub' before 'django.contrib.staticfiles' (and before 'daphne') in INSTALLED_APPS.",
             id="hubbub.W001",
         )
     ]

@@ -49,10 +49,18 @@ DEFAULTS: dict[str, Any] = {
 
 
 _cache: dict[str, Any] = {}
+# The settings object the cache was filled from. Overriding settings in tests swaps it (and
+# deleting one, as pytest-django's ``del settings.NAME`` does, sends no setting_changed).
+_cached_from: object = None
 
 
 def get(name: str) -> Any:
     """The setting, or its default; cached, as it is read on every publish and subscribe."""
+    global _cached_from
+    source = settings.__dict__.get("_wrapped")
+    if source is not _cached_from:
+        _cache.clear()
+        _cached_from = source
     try:
         return _cache[name]
     except KeyError:
@@ -79,6 +87,7 @@ def derived_key(name: str) -> str:
 
 
 def _forget(*, setting: str, **kwargs: Any) -> None:
+    """Drop what a changed setting invalidates (override_settings, pytest-django's settings)."""
     if setting == "SECRET_KEY":
         _cache.clear()
     _cache.pop(setting, None)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -18,18 +19,27 @@ from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.http.cookie import parse_cookie
 
-from . import _authorization as authorization, _conf as conf, _fanout as fanout, _history as history, _publishing as publishing, _tokens as tokens
-from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, LayerUnavailable, UpdateTooLarge
+from . import (
+    _authorization as authorization,
+    _conf as conf,
+    _fanout as fanout,
+    _history as history,
+    _publishing as publishing,
+    _tokens as tokens,
+)
 from ._selectors import SelectorSet
 from ._subscriptions import Subscription
 from ._tokens import InvalidToken
 from ._updates import Update, check_event_id
+from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, LayerUnavailable, UpdateTooLarge
 
 logger = logging.getLogger(__name__)
 
-Scope = dict[str, Any]
-Receive = Callable[[], Awaitable[dict[str, Any]]]
-Send = Callable[[dict[str, Any]], Awaitable[None]]
+# ASGI's callables, as hubbub.asgi spells them.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 ALLOWED_METHODS = "GET, POST, OPTIONS"
 
@@ -54,7 +64,9 @@ class Request:
             headers[name] = headers[name] + b"; " + value if name == b"cookie" and name in headers else value
         self.headers = headers
         try:
-            self.query = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True, errors="strict")
+            self.query = parse_qs(
+                scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True, errors="strict"
+            )
         except UnicodeDecodeError:
             raise InvalidUpdate("the query string is not valid UTF-8") from None
         cookie = headers.get(b"cookie")
@@ -160,14 +172,18 @@ class MercureEndpoint:
             retry=form.get("retry", [None])[0],
         )
         if not claims.publish.match_all(update.topics):
-            raise Forbidden("the token does not allow publishing to " + ", ".join(t for t in update.topics if not claims.publish.match(t)))
+            raise Forbidden(
+                "the token does not allow publishing to "
+                + ", ".join(t for t in update.topics if not claims.publish.match(t))
+            )
         await publishing.adeliver(update)
         return update.id
 
     @staticmethod
     def max_body_bytes() -> int:
-        topics = conf.get("HUBBUB_MAX_TOPICS") * (conf.get("HUBBUB_MAX_TOPIC_LENGTH") * 3 + 8)
-        return conf.get("HUBBUB_MAX_DATA_BYTES") * 3 + topics + 16 * 1024
+        topics: int = conf.get("HUBBUB_MAX_TOPICS") * (conf.get("HUBBUB_MAX_TOPIC_LENGTH") * 3 + 8)
+        data: int = conf.get("HUBBUB_MAX_DATA_BYTES")
+        return data * 3 + topics + 16 * 1024
 
     # Subscribing
 
@@ -177,8 +193,9 @@ class MercureEndpoint:
             raise InvalidUpdate('missing "topic" parameter')
         if len(selectors) > conf.get("HUBBUB_MAX_SELECTORS"):
             raise UpdateTooLarge(f"more than {conf.get('HUBBUB_MAX_SELECTORS')} topic selectors")
-        last_event_id = request.headers.get(b"last-event-id", b"").decode("utf-8", "replace") or (
-            request.query.get("lastEventID", [""])[0]
+        last_event_id = (
+            request.headers.get(b"last-event-id", b"").decode("utf-8", "replace")
+            or (request.query.get("lastEventID", [""])[0])
         )
         if last_event_id:
             check_event_id(last_event_id)
@@ -217,7 +234,9 @@ class MercureEndpoint:
                 expiry.cancel()
             await hub.remove(subscription)
 
-    async def stream(self, request: Request, send: Send, subscription: Subscription, last_event_id: str, token_source: str) -> None:
+    async def stream(
+        self, request: Request, send: Send, subscription: Subscription, last_event_id: str, token_source: str
+    ) -> None:
         try:
             current_id, after = await sync_to_async(_position)(last_event_id)
         except DatabaseError as error:
@@ -230,7 +249,9 @@ class MercureEndpoint:
             *request.cors_headers(),
         ]
         await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b"retry: %d\n\n" % conf.get("HUBBUB_RETRY_MS"), "more_body": True})
+        await send(
+            {"type": "http.response.body", "body": b"retry: %d\n\n" % conf.get("HUBBUB_RETRY_MS"), "more_body": True}
+        )
         if last_event_id:
             after = await self.replay(send, subscription, after)
             subscription.finish_replay(after)

@@ -27,7 +27,7 @@ import hashlib
 import logging
 import weakref
 from collections import Counter, OrderedDict
-
+from typing import Any
 
 from . import _conf as conf, _layers as layers
 from ._subscriptions import Subscription
@@ -54,7 +54,7 @@ def groups_for(update: Update) -> list[str]:
     return [topic_group(topic) for topic in update.topics] + [ALL_GROUP]
 
 
-def message_for(update: Update, seq: int) -> dict:
+def message_for(update: Update, seq: int) -> dict[str, Any]:
     return {"type": MESSAGE_TYPE, "seq": seq, "update": update.as_message()}
 
 

@@ -20,22 +20,25 @@ import json
 import logging
 import threading
 import weakref
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import asyncpg
 from asgiref.sync import sync_to_async
 from django.db import close_old_connections, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from . import _conf as conf
+from ._updates import Update
 from .exceptions import HistoryUnavailable
 from .models import StoredUpdate
-from ._updates import Update
+
+if TYPE_CHECKING:
+    import asyncpg  # imported where used: only a PostgreSQL history needs it (hubbub[postgres])
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +48,9 @@ BATCH = 500
 
 _TABLE = StoredUpdate._meta.db_table
 _local_order = threading.Lock()
-_async_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncpg.Connection] = weakref.WeakKeyDictionary()
+_async_connections: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncpg.Connection] = (
+    weakref.WeakKeyDictionary()
+)
 _prune_lock = threading.Lock()
 _prune_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubbub-prune")
 _stored_since_prune = 0
@@ -67,7 +72,7 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
         if send is not None:
             sent = 0
             try:
-                sent = send([(row.seq, update) for row, update in zip(rows, updates)])
+                sent = send([(row.seq, update) for row, update in zip(rows, updates, strict=True)])
             finally:
                 if sent < len(rows):
                     StoredUpdate.objects.using(database).filter(seq__in=[row.seq for row in rows[sent:]]).delete()
@@ -75,7 +80,9 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
     return [row.seq for row in rows]
 
 
-async def astore(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], Awaitable[int]]) -> list[int]:
+async def astore(
+    updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], Coroutine[Any, Any, int]]
+) -> list[int]:
     """``store`` for async code: the same contract, with an async ``send`` run on this loop.
 
     Raises ``HistoryUnavailable`` when PostgreSQL cannot be reached or fails.
@@ -87,6 +94,8 @@ async def astore(updates: Sequence[Update], send: Callable[[list[tuple[int, Upda
         return await sync_to_async(store)(
             updates, lambda batch: asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
         )
+    import asyncpg
+
     failure: BaseException | None = None
     try:
         connection = await _async_connection(params)
@@ -105,7 +114,7 @@ async def astore(updates: Sequence[Update], send: Callable[[list[tuple[int, Upda
         seqs = [row[0] for row in rows]
         sent = 0
         try:
-            sent = await send(list(zip(seqs, updates)))
+            sent = await send(list(zip(seqs, updates, strict=True)))
         except BaseException as error:  # not the database's: raised as it is once the lock is released
             failure = error
         if sent < len(seqs):
@@ -136,8 +145,27 @@ _LOCK_AND_INSERT = f"""
 
 # OPTIONS of a PostgreSQL database that only concern Django or psycopg, and the libpq
 # options asyncpg also takes. With any other option the server stores through the ORM.
-_DJANGO_OPTIONS = {"cursor_factory", "context", "prepare_threshold", "server_side_binding", "pool", "isolation_level", "assume_role", "client_encoding"}
-_ASYNCPG_OPTIONS = {"sslmode", "sslrootcert", "sslcert", "sslkey", "sslcrl", "sslpassword", "passfile", "target_session_attrs", "application_name"}
+_DJANGO_OPTIONS = {
+    "cursor_factory",
+    "context",
+    "prepare_threshold",
+    "server_side_binding",
+    "pool",
+    "isolation_level",
+    "assume_role",
+    "client_encoding",
+}
+_ASYNCPG_OPTIONS = {
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "sslcrl",
+    "sslpassword",
+    "passfile",
+    "target_session_attrs",
+    "application_name",
+}
 
 
 def _asyncpg_params(connection: BaseDatabaseWrapper) -> dict[str, object] | None:
@@ -162,6 +190,8 @@ def _asyncpg_params(connection: BaseDatabaseWrapper) -> dict[str, object] | None
 
 
 async def _async_connection(params: dict[str, object]) -> asyncpg.Connection:
+    import asyncpg
+
     loop = asyncio.get_running_loop()
     connection = _async_connections.get(loop)
     if connection is None or connection.is_closed():
@@ -239,4 +269,3 @@ def batch_after(seq: int, limit: int = BATCH) -> list[tuple[int, Update]]:
     """Up to ``limit`` updates stored after ``seq``, oldest first."""
     rows = StoredUpdate.objects.filter(seq__gt=seq).order_by("seq")[:limit]
     return [(row.seq, row.to_update()) for row in rows]
-

@@ -7,20 +7,23 @@ import logging
 import threading
 import warnings
 import weakref
-from typing import Callable, Iterable
+from collections.abc import Callable, Iterable
 
 from django.db import DatabaseError, router, transaction
 
 from . import _conf as conf, _fanout as fanout, _history as history, _layers as layers, _relay as relay
+from ._updates import Update
 from .exceptions import FanoutUnavailable, HistoryUnavailable, RelayWarning
 from .models import StoredUpdate
-from ._updates import Update
 
 logger = logging.getLogger(__name__)
 
 _serving = False
 _loop_lock = threading.Lock()
 _publisher_loop: asyncio.AbstractEventLoop | None = None
+# Called with each update once it is stored and handed to the channel layer, or relayed
+# (hubbub.testing.capture adds one); not for a rolled-back transaction or a failed publish.
+observers: list[Callable[[Update], None]] = []
 
 
 def mark_serving() -> None:
@@ -96,6 +99,7 @@ def _deliver(update: Update) -> None:
     if _must_relay():
         try:
             relay.relay(update)
+            _delivered(update)
             return
         except relay.RelayUnavailable as error:
             _relay_failed(update, error)
@@ -112,6 +116,7 @@ def _deliver(update: Update) -> None:
     history.store([update], send_from_sync)
     if failure is not None:
         raise failure
+    _delivered(update)
 
 
 async def adeliver(update: Update) -> int:
@@ -119,10 +124,18 @@ async def adeliver(update: Update) -> int:
     if _must_relay():
         try:
             await relay.arelay(update)
+            _delivered(update)
             return 0
         except relay.RelayUnavailable as error:
             _relay_failed(update, error)
-    return await _committer().submit(update)
+    seq = await _committer().submit(update)
+    _delivered(update)
+    return seq
+
+
+def _delivered(update: Update) -> None:
+    for observer in tuple(observers):
+        observer(update)
 
 
 def _relay_failed(update: Update, error: Exception) -> None:
@@ -207,7 +220,7 @@ class _Committer:
                 if not future.done():
                     future.set_exception(error)
             return
-        for index, ((update, future), seq) in enumerate(zip(batch, seqs)):
+        for index, ((update, future), seq) in enumerate(zip(batch, seqs, strict=True)):
             if future.done():
                 continue
             if index < taken:

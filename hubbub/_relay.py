@@ -10,8 +10,8 @@ from __future__ import annotations
 import httpx
 
 from . import _conf as conf, _tokens as tokens
-from .exceptions import HubbubError
 from ._updates import Update
+from .exceptions import HubbubError
 
 
 class RelayUnavailable(HubbubError):

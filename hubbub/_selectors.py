@@ -8,14 +8,16 @@ template such as ``{.a}z`` takes exponential time on a topic full of dots.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from functools import lru_cache
-from typing import Iterable, Protocol
+from typing import Protocol
 
 import re2
 
 
 class Pattern(Protocol):
     def fullmatch(self, text: str) -> object | None: ...
+
 
 WILDCARD = "*"
 
@@ -59,7 +61,8 @@ def template_pattern(selector: str) -> Pattern | None:
     if "{" in tail or "}" in tail:
         return None
     parts.append(re.escape(tail))
-    return re2.compile("".join(parts))
+    pattern: Pattern = re2.compile("".join(parts))
+    return pattern
 
 
 def matches(selector: str, topic: str) -> bool:
@@ -77,7 +80,9 @@ class SelectorSet:
     def __init__(self, selectors: Iterable[str] = ()) -> None:
         self.selectors: tuple[str, ...] = tuple(dict.fromkeys(selectors))
         self.wildcard = WILDCARD in self.selectors
-        self.exact: frozenset[str] = frozenset(s for s in self.selectors if template_pattern(s) is None and s != WILDCARD)
+        self.exact: frozenset[str] = frozenset(
+            s for s in self.selectors if template_pattern(s) is None and s != WILDCARD
+        )
         self.patterns: tuple[Pattern, ...] = tuple(
             p for s in self.selectors if s != WILDCARD and (p := template_pattern(s)) is not None
         )

@@ -23,8 +23,19 @@ class Subscription:
     """
 
     __slots__ = (
-        "selectors", "grants", "user", "limit", "limit_bytes", "closed", "reason", "idle", "floor",
-        "_chunks", "_pending", "_size", "_waiter",
+        "selectors",
+        "grants",
+        "user",
+        "limit",
+        "limit_bytes",
+        "closed",
+        "reason",
+        "idle",
+        "floor",
+        "_chunks",
+        "_pending",
+        "_size",
+        "_waiter",
     )
 
     def __init__(

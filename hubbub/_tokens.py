@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Iterable
 
 import jwt
 
 from . import _conf as conf
-from .exceptions import HubbubError
 from ._selectors import SelectorSet
+from .exceptions import HubbubError
 
 COOKIE_NAME = "mercureAuthorization"
 QUERY_PARAMETERS = ("authorization", "access_token")
@@ -77,16 +77,16 @@ def _verified(token: str, key: str, algorithms: tuple[str, ...]) -> Claims:
 def mint(
     key: str,
     *,
-    publish: Iterable[str] | None = None,
-    subscribe: Iterable[str] | None = None,
+    publish: str | Iterable[str] | None = None,
+    subscribe: str | Iterable[str] | None = None,
     expires_in: float | None = None,
 ) -> str:
     """An HS256 token carrying the given selectors (for relaying, tests and clients of the hub)."""
     mercure: dict[str, list[str]] = {}
     if publish is not None:
-        mercure["publish"] = list(publish)
+        mercure["publish"] = [publish] if isinstance(publish, str) else list(publish)
     if subscribe is not None:
-        mercure["subscribe"] = list(subscribe)
+        mercure["subscribe"] = [subscribe] if isinstance(subscribe, str) else list(subscribe)
     payload: dict[str, object] = {"mercure": mercure}
     if expires_in is not None:
         payload["exp"] = int(time.time() + expires_in)
@@ -95,22 +95,37 @@ def mint(
 
 def mint_token(
     *,
-    publish: Iterable[str] | None = None,
-    subscribe: Iterable[str] | None = None,
+    publish: str | Iterable[str] | None = None,
+    subscribe: str | Iterable[str] | None = None,
     expires_in: float | None = None,
     key: str | None = None,
 ) -> str:
     """A token for this hub: signed with ``key``, by default the configured publisher key
     when ``publish`` is given, else the subscriber key."""
     if key is None:
-        if publish is not None and subscribe is not None and conf.get("HUBBUB_PUBLISHER_JWT_KEY") != conf.get(
-            "HUBBUB_SUBSCRIBER_JWT_KEY"
+        if (
+            publish is not None
+            and subscribe is not None
+            and conf.get("HUBBUB_PUBLISHER_JWT_KEY") != conf.get("HUBBUB_SUBSCRIBER_JWT_KEY")
         ):
             raise ValueError("publisher and subscriber keys differ: mint one token for each, or pass key=")
         key = conf.get("HUBBUB_PUBLISHER_JWT_KEY" if publish is not None else "HUBBUB_SUBSCRIBER_JWT_KEY")
         if not key:
             raise ValueError("this hub accepts no such token (its key is set to None)")
     return mint(key, publish=publish, subscribe=subscribe, expires_in=expires_in)
+
+
+def verify_token(token: str, *, publish: bool) -> SelectorSet | None:
+    """The selectors a token presented to this project grants, checked as the hub checks them.
+
+    With ``publish=True`` the token must be signed with the publisher key and the answer is
+    its ``mercure.publish`` claim; with ``publish=False``, the subscriber key and its
+    ``mercure.subscribe`` claim. None when the token carries no such claim. Raises
+    ``InvalidToken`` (a ``HubbubError``, one-line reason) when it is malformed, expired or
+    not signed with that key, or when that kind of token is disabled (its key set to None).
+    """
+    claims = decode(token, conf.get("HUBBUB_PUBLISHER_JWT_KEY" if publish else "HUBBUB_SUBSCRIBER_JWT_KEY"))
+    return claims.publish if publish else claims.subscribe
 
 
 def find(headers: dict[bytes, bytes], query: dict[str, list[str]], cookies: dict[str, str]) -> tuple[str | None, str]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Any
 
 from . import _conf as conf
 from .exceptions import InvalidUpdate, UpdateTooLarge
@@ -109,11 +110,11 @@ class Update:
         parts.append("\n")
         return "".join(parts).encode()
 
-    def as_message(self) -> list:
+    def as_message(self) -> list[object]:
         """A compact form for the channel layer (msgpack-friendly)."""
         return [self.id, list(self.topics), self.data, self.private, self.type, self.retry]
 
     @classmethod
-    def from_message(cls, message: list) -> Update:
+    def from_message(cls, message: list[Any]) -> Update:
         id_, topics, data, private, type_, retry = message
         return cls(topics=tuple(topics), data=data, private=private, type=type_, id=id_, retry=retry)

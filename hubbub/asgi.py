@@ -2,7 +2,7 @@
 
 The one line most projects need, in ``asgi.py``::
 
-    application = with_hub(get_asgi_application())
+    application = hubbub.asgi.with_hub(get_asgi_application())
 
 A project that already has a ``ProtocolTypeRouter`` (WebSocket consumers, say) puts the
 hub's route first in its HTTP router instead::
@@ -13,9 +13,14 @@ hub's route first in its HTTP router instead::
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.urls import URLPattern, path
+
+if TYPE_CHECKING:
+    from ._endpoint import MercureEndpoint
+
+__all__ = ["MERCURE_PATH", "HubApplication", "project_application", "urlpatterns", "with_hub"]
 
 MERCURE_PATH = "/.well-known/mercure"
 
@@ -23,34 +28,46 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+# Any ASGI 3 application: Django's handler, Channels' routers and middleware, another
+# framework's app. Their annotations of scope and messages differ, so they are not checked.
+ASGIApp = Callable[..., Awaitable[None]]
 
 
 def urlpatterns() -> list[URLPattern]:
     """The hub's HTTP route, for a project's own Channels ``URLRouter``."""
     from ._endpoint import MercureEndpoint
 
-    return [path(MERCURE_PATH.lstrip("/"), MercureEndpoint())]
+    endpoint: Any = MercureEndpoint()  # an ASGI application, which Channels' URLRouter routes to
+    return [path(MERCURE_PATH.lstrip("/"), endpoint)]
 
 
 class HubApplication:
-    """Serves ``/.well-known/mercure`` and hands every other request (HTTP, WebSocket,
-    lifespan) to the project's application unchanged."""
+    """Serves ``/.well-known/mercure`` (under the scope's ``root_path``) and hands every
+    other request (other HTTP paths, WebSocket, lifespan) to the project's application
+    unchanged."""
 
     def __init__(self, application: ASGIApp) -> None:
         from ._endpoint import MercureEndpoint
         from ._publishing import mark_serving
 
         self.application = application
-        self.hub: ASGIApp = MercureEndpoint()
+        self.hub: MercureEndpoint = MercureEndpoint()
         self._mark_serving = mark_serving
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        self._mark_serving()
-        if scope["type"] == "http" and scope["path"].removeprefix(scope.get("root_path", "")) == MERCURE_PATH:
+        self._mark_serving()  # this process serves requests: it fans out itself, never relays
+        if scope["type"] == "http" and _path_in_app(scope) == MERCURE_PATH:
             await self.hub(scope, receive, send)
         else:
             await self.application(scope, receive, send)
+
+
+def _path_in_app(scope: Scope) -> str:
+    """The request's path below the application's mount point: ASGI servers include
+    ``root_path`` in ``path`` (uvicorn since 0.26, the spec since 2023), older ones do not."""
+    path: str = scope["path"]
+    root_path: str = scope.get("root_path") or ""
+    return path.removeprefix(root_path) if root_path and path.startswith(root_path + "/") else path
 
 
 def with_hub(application: ASGIApp | None = None) -> HubApplication:
@@ -65,7 +82,8 @@ def with_hub(application: ASGIApp | None = None) -> HubApplication:
 
 def project_application() -> ASGIApp:
     """The application ``runserver`` and ``serve`` run: ``ASGI_APPLICATION`` if the project
-    sets it, else Django's with the hub in front."""
+    sets it (system check ``hubbub.E002`` makes sure it routes the hub), else Django's with
+    the hub in front."""
     from django.conf import settings
     from django.utils.module_loading import import_string
 

@@ -21,6 +21,19 @@ POSTGRES = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 
 
+def run_id() -> str:
+    """This test run's own name (tests/settings.py draws it): databases and Redis prefixes of
+    the run carry it, so that concurrent runs on one machine never share nor drop them."""
+    return os.environ.setdefault("HUBBUB_TEST_RUN_ID", f"{os.getpid()}_{uuid.uuid4().hex[:8]}")
+
+
+def unique_name(kind: str) -> str:
+    """A name of this run's for a database (``kind`` "db") or a Redis prefix ("redis")."""
+    if kind == "db":
+        return f"hubbub_test_{run_id()}_{uuid.uuid4().hex[:8]}"
+    return f"hubbub-test-{run_id()}-{uuid.uuid4().hex[:8]}"
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -48,6 +61,7 @@ class Deployment:
     env: dict[str, str]
     var_dir: Path
     database: str | None = None
+    redis_prefix: str | None = None
     servers: list[Server] = field(default_factory=list)
 
     def manage(
@@ -68,8 +82,9 @@ class Deployment:
         port = free_port()
         env = {**self.env, "PORT": str(port), **(extra_env or {})}
         log = open(self.var_dir / f"server-{port}.log", "w")
+        serve = ["serve", "--port", str(port), "--workers", str(workers), "--graceful-timeout", "1"]
         process = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "serve", "--port", str(port), "--workers", str(workers), "--graceful-timeout", "1"],
+            [sys.executable, str(ROOT / "manage.py"), *serve],
             env=env,
             cwd=ROOT,
             stdout=log,
@@ -82,11 +97,15 @@ class Deployment:
         return server
 
     def stop(self) -> None:
-        for server in self.servers:
-            server.stop()
-        if self.database:
-            with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
-                connection.execute(f'DROP DATABASE IF EXISTS "{self.database}" WITH (FORCE)')
+        """Stop the servers, then drop what this deployment made on the shared servers."""
+        try:
+            for server in self.servers:
+                server.stop()
+        finally:
+            if self.database:
+                drop_database(self.database)
+            if self.redis_prefix:
+                delete_redis_keys(self.redis_prefix)
 
 
 @dataclass
@@ -155,19 +174,41 @@ def deployment(kind: str, var_dir: Path) -> Deployment:
             "LOG_LEVEL": "WARNING",
         }
     )
-    database = None
+    result = Deployment(kind, env, var_dir)
     if kind == "scaled":
-        database = f"hubbub_test_{uuid.uuid4().hex[:12]}"
+        result.database = unique_name("db")
         with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
-            connection.execute(f'CREATE DATABASE "{database}"')
-        env["DATABASE_URL"] = f"{POSTGRES}/{database}"
+            connection.execute(f'CREATE DATABASE "{result.database}"')
+        result.redis_prefix = unique_name("redis")
+        env["DATABASE_URL"] = f"{POSTGRES}/{result.database}"
         env["REDIS_URL"] = REDIS_URL
-        env["HUBBUB_REDIS_PREFIX"] = f"hubbub-test-{uuid.uuid4().hex[:8]}"
+        env["HUBBUB_REDIS_PREFIX"] = result.redis_prefix
     elif kind != "embedded":
         raise ValueError(kind)
-    result = Deployment(kind, env, var_dir, database)
-    result.manage("migrate", "--noinput", "-v0")
+    try:
+        result.manage("migrate", "--noinput", "-v0")
+    except BaseException:
+        result.stop()
+        raise
     return result
+
+
+def drop_database(name: str) -> None:
+    with psycopg.connect(f"{POSTGRES}/postgres", autocommit=True) as connection:
+        connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def delete_redis_keys(prefix: str) -> None:
+    """Delete the keys a deployment left in the shared Redis (its cache: chat's rate limits)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()
 
 
 class RedisProcess:

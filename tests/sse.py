@@ -1,69 +1,75 @@
-"""A small server-sent events client over httpx, for tests against real servers."""
+"""A small server-sent events client over httpx, for tests against real servers.
+
+It reads the stream with ``hubbub.testing``'s event-stream parser and gives its ``Event``s,
+as ``hubbub.testing.subscribe`` does in-process."""
 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from contextlib import asynccontextmanager, suppress
 
 import httpx
 
+from hubbub.testing import Event, _EventParser
 
-@dataclass
-class Event:
-    id: str = ""
-    type: str = "message"
-    data: str = ""
-    retry: str = ""
+__all__ = ["Event", "Stream", "subscribe"]
 
 
 class Stream:
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
-        self._lines = response.aiter_lines()
+        self.ended = False
+        self._chunks = response.aiter_bytes()
+        self._parser = _EventParser()
+        self._events: deque[Event] = deque()
+        self._reading: asyncio.Future[bytes] | None = None
 
     @property
     def status(self) -> int:
         return self.response.status_code
 
     async def next(self, timeout: float = 5.0) -> Event:
-        """The next event with data (comments and retry-only blocks are skipped)."""
-        return await asyncio.wait_for(self._next(), timeout)
-
-    async def _next(self) -> Event:
-        event, data = Event(), []
-        async for line in self._lines:
-            if line == "":
-                if data:
-                    event.data = "\n".join(data)
-                    return event
-                event, data = Event(), []
-                continue
-            if line.startswith(":"):
-                continue
-            name, _, value = line.partition(":")
-            value = value[1:] if value.startswith(" ") else value
-            if name == "data":
-                data.append(value)
-            elif name == "id":
-                event.id = value
-            elif name == "event":
-                event.type = value
-            elif name == "retry":
-                event.retry = value
-        raise EOFError("the stream ended")
+        """The next event (comments and retry-only blocks are skipped); raises ``TimeoutError``
+        if none comes within ``timeout`` seconds (the stream stays usable), ``EOFError`` once
+        the stream has ended."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while not self._events:
+            if self.ended:
+                raise EOFError("the stream ended")
+            if self._reading is None:
+                self._reading = asyncio.ensure_future(anext(self._chunks))
+            await asyncio.wait({self._reading}, timeout=max(deadline - loop.time(), 0))
+            if not self._reading.done():
+                raise TimeoutError("no event within the timeout")
+            reading, self._reading = self._reading, None
+            try:
+                chunk = reading.result()
+            except StopAsyncIteration:
+                self.ended = True
+                chunk = b""
+            self._events.extend(self._parser.feed(chunk, final=self.ended))
+        return self._events.popleft()
 
     async def take(self, count: int, timeout: float = 5.0) -> list[Event]:
         return [await self.next(timeout) for _ in range(count)]
 
     async def silent(self, seconds: float = 0.3) -> bool:
-        """True if no event arrives within ``seconds``."""
+        """True if no event arrives within ``seconds`` (one that does is kept for ``next()``)."""
         try:
-            await self.next(seconds)
-        except asyncio.TimeoutError:
+            event = await self.next(seconds)
+        except (TimeoutError, EOFError):
             return True
+        self._events.appendleft(event)
         return False
+
+    async def _stop_reading(self) -> None:
+        if self._reading is not None:
+            self._reading.cancel()
+            with suppress(asyncio.CancelledError, StopAsyncIteration, httpx.HTTPError):
+                await self._reading
 
 
 @asynccontextmanager
@@ -83,7 +89,11 @@ async def subscribe(
     client = client or httpx.AsyncClient(timeout=httpx.Timeout(10.0, read=None))
     try:
         async with client.stream("GET", hub, params=query, headers=all_headers) as response:
-            yield Stream(response)
+            stream = Stream(response)
+            try:
+                yield stream
+            finally:
+                await stream._stop_reading()
     finally:
         if own:
             await client.aclose()

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer

@@ -2,7 +2,6 @@ import pytest
 from django.contrib.auth import get_user_model
 
 from hubbub.contrib.chat.models import Message
-
 from tests.published import published
 
 from .conftest import client_for
@@ -15,7 +14,9 @@ def moderator(db):
     return get_user_model().objects.create_superuser("mod", password="mod-password-123")
 
 
-def test_a_moderator_deletes_messages_and_open_pages_are_told(moderator, alice, general, django_capture_on_commit_callbacks):
+def test_a_moderator_deletes_messages_and_open_pages_are_told(
+    moderator, alice, general, django_capture_on_commit_callbacks
+):
     messages = [Message.objects.create(room=general, author=alice, text=f"spam {n}") for n in range(2)]
     client = client_for(moderator)
     assert client.get("/admin/hubbub_chat/message/").status_code == 200
@@ -41,4 +42,6 @@ def test_a_moderator_adds_and_removes_members_and_their_pages_are_told(
     assert added.status_code == removed.status_code == 302
     assert list(secret.members.all()) == [bob]
     assert [topics for topics, _, _ in published("chat.room")] == [[f"/chat/users/{bob.pk}"]]
-    assert published("chat.room.removed") == [([f"/chat/users/{alice.pk}"], {"slug": "secret", "url": "/rooms/secret/"}, True)]
+    assert published("chat.room.removed") == [
+        ([f"/chat/users/{alice.pk}"], {"slug": "secret", "url": "/rooms/secret/"}, True)
+    ]

@@ -83,7 +83,6 @@ async def test_a_private_room_update_reaches_members_only():
             await stream.close()
 
 
-
 @pytest.mark.django_db(transaction=True)
 async def test_public_room_updates_reach_signed_in_people_only():
     """A public room is for anyone signed in, so its updates are private to the hub too."""

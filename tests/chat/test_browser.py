@@ -161,7 +161,10 @@ def test_a_message_reaches_the_other_browser_live_as_text(people: tuple[Person, 
 
     # A moderator deletes a message in another process: open pages drop it.
     running.server.manage(
-        "shell", "-c", f"from hubbub.contrib.chat.models import Message; Message.objects.get(text='line one\\nline two', author__username='{a.name}').delete()"
+        "shell",
+        "-c",
+        "from hubbub.contrib.chat.models import Message; "
+        f"Message.objects.get(text='line one\\nline two', author__username='{a.name}').delete()",
     )
     for person in (a, b):
         expect(person.page.locator("#message-list .message-text")).to_have_text(["Hello from A", XSS])
@@ -281,7 +284,10 @@ def test_a_member_added_to_a_private_room_sees_it_in_the_sidebar_live_and_nobody
     b.open("/rooms/general/")
     expect(b.page.locator(".room-links .room-link", has_text=name)).to_have_count(1)
     running.server.manage(
-        "shell", "-c", f"from hubbub.contrib.chat.models import Room; room = Room.objects.get(name='{name}'); room.members.remove(room.members.get(username='{b.name}'))"
+        "shell",
+        "-c",
+        f"from hubbub.contrib.chat.models import Room; room = Room.objects.get(name='{name}'); "
+        f"room.members.remove(room.members.get(username='{b.name}'))",
     )
     expect(b.page.locator(".room-links .room-link", has_text=name)).to_have_count(0)
     c.close()
@@ -319,7 +325,10 @@ def test_the_rooms_page_and_the_lobby_list_new_rooms_live_and_private_ones_to_me
 
     # A moderator removes B in another process: the room leaves B's list.
     running.server.manage(
-        "shell", "-c", f"from hubbub.contrib.chat.models import Room; room = Room.objects.get(name='{private}'); room.members.remove(room.members.get(username='{b.name}'))"
+        "shell",
+        "-c",
+        f"from hubbub.contrib.chat.models import Room; room = Room.objects.get(name='{private}'); "
+        f"room.members.remove(room.members.get(username='{b.name}'))",
     )
     expect(b.page.locator(".room-links .room-link", has_text=private)).to_have_count(0)
     expect(b.page.locator(".room-links .room-link", has_text=later)).to_have_count(1)
@@ -349,7 +358,10 @@ def test_a_private_rooms_member_list_follows_additions_and_removals_live(
     # A moderator removes C in another process: open pages of the room drop C.
     slug = room.rstrip("/").rsplit("/", 1)[1]
     running.server.manage(
-        "shell", "-c", f"from hubbub.contrib.chat.models import Room; room = Room.objects.get(slug='{slug}'); room.members.remove(room.members.get(username='{c.name}'))"
+        "shell",
+        "-c",
+        f"from hubbub.contrib.chat.models import Room; room = Room.objects.get(slug='{slug}'); "
+        f"room.members.remove(room.members.get(username='{c.name}'))",
     )
     for person in (a, b):
         expect(person.page.locator("#member-list .person-name")).to_have_text([a.name, b.name])
@@ -406,7 +418,9 @@ def test_room_screenshots(browser: Browser, running: Running) -> None:
 
 @pytest.mark.postgres
 @pytest.mark.redis
-def test_a_message_reaches_the_other_browser_on_the_scaled_deployment(browser: Browser, scaled_server: servers.Server) -> None:
+def test_a_message_reaches_the_other_browser_on_the_scaled_deployment(
+    browser: Browser, scaled_server: servers.Server
+) -> None:
     a = Person(browser, scaled_server.url).join(unique("Ann"))
     b = Person(browser, scaled_server.url).join(unique("Ben"))
     room = a.create_room(unique("Scaled "))

@@ -31,7 +31,7 @@ def test_messages_keep_id_order_and_link_to_themselves(alice, general):
 def test_the_history_query_has_its_index():
     with connection.cursor() as cursor:
         constraints = connection.introspection.get_constraints(cursor, Message._meta.db_table)
-    assert constraints["chat_message_room_history"]["columns"] == ["room_id", "id"]
+    assert constraints["hubbub_chat_message_history"]["columns"] == ["room_id", "id"]
 
 
 def test_a_rooms_member_names_are_sorted_ignoring_case(alice, secret):

@@ -15,7 +15,18 @@ def test_normalize_trims_and_joins_words():
     assert names.normalize("   ") == ""
 
 
-@pytest.mark.parametrize(("name", "valid"), [("Ada", True), ("o.brien-2_x", True), ("Zoë", True), ("a b", False), ("a@b", False), ("<b>", False), ("x" * 31, False)])
+@pytest.mark.parametrize(
+    ("name", "valid"),
+    [
+        ("Ada", True),
+        ("o.brien-2_x", True),
+        ("Zoë", True),
+        ("a b", False),
+        ("a@b", False),
+        ("<b>", False),
+        ("x" * 31, False),
+    ],
+)
 def test_valid_names(name, valid):
     assert names.is_valid(name) is valid
 

@@ -5,7 +5,6 @@ from hubbub.contrib.chat import posting
 from hubbub.contrib.chat.models import Message
 from hubbub.contrib.chat.signals import message_posted
 from hubbub.models import StoredUpdate
-
 from tests.published import published
 
 pytestmark = pytest.mark.django_db
@@ -24,7 +23,9 @@ def received():
     message_posted.disconnect(receiver)
 
 
-def test_the_signal_comes_after_commit_and_after_the_hub_update(alice, general, received, django_capture_on_commit_callbacks):
+def test_the_signal_comes_after_commit_and_after_the_hub_update(
+    alice, general, received, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         message = posting.post(general, alice, "hi @bob")
         assert received == [] and not StoredUpdate.objects.exists()
@@ -32,7 +33,9 @@ def test_the_signal_comes_after_commit_and_after_the_hub_update(alice, general, 
     assert received == [(Message, message, 1)]
 
 
-def test_a_rolled_back_post_publishes_nothing_and_signals_nothing(alice, general, received, django_capture_on_commit_callbacks):
+def test_a_rolled_back_post_publishes_nothing_and_signals_nothing(
+    alice, general, received, django_capture_on_commit_callbacks
+):
     with django_capture_on_commit_callbacks(execute=True):
         with pytest.raises(RuntimeError):
             with transaction.atomic():

@@ -5,7 +5,6 @@ from django.utils import timezone
 
 from hubbub.contrib.chat import presence
 from hubbub.contrib.chat.models import Presence
-
 from tests.published import published
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +20,9 @@ def test_two_pages_of_one_user_count_once_until_both_close(alice, general, djang
     assert lists == [(["/chat/rooms/general"], ["alice"], True), (["/chat/rooms/general"], [], True)]
 
 
-def test_a_silent_page_is_dropped_by_the_next_check_in(alice, bob, general, settings, django_capture_on_commit_callbacks):
+def test_a_silent_page_is_dropped_by_the_next_check_in(
+    alice, bob, general, settings, django_capture_on_commit_callbacks
+):
     settings.CHAT_PRESENCE_TIMEOUT = 70
     with django_capture_on_commit_callbacks(execute=True):
         presence.update(general, alice, "a", open=True)

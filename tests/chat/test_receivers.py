@@ -6,8 +6,6 @@ from django.db import transaction
 
 from hubbub.contrib.chat import posting, rooms
 from hubbub.contrib.chat.models import Message
-from hubbub._history import EARLIEST
-
 from tests.hubbub.asgi import subscribe
 from tests.published import published
 
@@ -72,7 +70,9 @@ def test_public_room_membership_and_rolled_back_changes_announce_nothing(
 
 def members_lists(room="secret") -> list[list[str]]:
     updates = published("chat.members")
-    assert all(topics == [f"/chat/rooms/{room}"] and private and data["room"] == room for topics, data, private in updates)
+    assert all(
+        topics == [f"/chat/rooms/{room}"] and private and data["room"] == room for topics, data, private in updates
+    )
     assert [data["at"] for _, data, _ in updates] == sorted(data["at"] for _, data, _ in updates)
     return [data["members"] for _, data, _ in updates]
 
@@ -131,7 +131,7 @@ async def test_a_removed_members_open_streams_close_and_reopen_without_the_room(
     assert [event["event"] for event in told] == ["chat.room.removed"] and bobs_page.ended  # before the new list
     assert [event["event"] for event in await alices_page.read_events(1)] == ["chat.members"]
 
-    reopened = await subscribe(topic, bobs_topic, headers=cookie, lastEventID=EARLIEST)
+    reopened = await subscribe(topic, bobs_topic, headers=cookie, lastEventID="earliest")
     try:
         replayed = await reopened.read_events(2)
         assert [event["event"] for event in replayed] == ["chat.room", "chat.room.removed"]  # his own topic only

@@ -14,7 +14,6 @@ import hubbub
 from hubbub.contrib.chat import names, rooms
 from hubbub.contrib.chat.models import Message, Room
 from hubbub.models import StoredUpdate
-
 from tests.hubbub.asgi import subscribe
 from tests.published import published
 
@@ -189,7 +188,11 @@ def test_a_new_public_room_is_announced_to_signed_in_pages_and_a_private_one_to_
         client.post("/rooms/", {"name": "Book Club"})
         client.post("/rooms/", {"name": "Hush", "is_private": "on"})
     assert published("chat.room") == [
-        (["/chat/rooms"], {"slug": "book-club", "name": "Book Club", "url": "/rooms/book-club/", "private": False}, True),
+        (
+            ["/chat/rooms"],
+            {"slug": "book-club", "name": "Book Club", "url": "/rooms/book-club/", "private": False},
+            True,
+        ),
         ([f"/chat/users/{alice.pk}"], {"slug": "hush", "name": "Hush", "url": "/rooms/hush/", "private": True}, True),
     ]
 
@@ -206,7 +209,10 @@ def test_the_room_list_shows_public_rooms_and_private_rooms_of_members_only(alic
 
 
 def room_links_tag(user) -> str:
-    return f'<ul class="room-links" data-room-links data-rooms-topic="/chat/rooms" data-user-topic="/chat/users/{user.pk}">'
+    return (
+        '<ul class="room-links" data-room-links data-rooms-topic="/chat/rooms" '
+        f'data-user-topic="/chat/users/{user.pk}">'
+    )
 
 
 @pytest.mark.parametrize("path", ["/", "/rooms/", "/rooms/general/"])
@@ -247,7 +253,9 @@ def test_an_unknown_room_is_404(alice):
 
 
 def post_messages(room, author, count):
-    return Message.objects.bulk_create(Message(room=room, author=author, text=f"message {n}") for n in range(1, count + 1))
+    return Message.objects.bulk_create(
+        Message(room=room, author=author, text=f"message {n}") for n in range(1, count + 1)
+    )
 
 
 @pytest.fixture
@@ -331,7 +339,11 @@ def test_an_added_member_alone_is_told_of_the_room_after_the_commit(
         for callback in callbacks:
             callback()
     assert published("chat.room") == [
-        ([f"/chat/users/{bob.pk}"], {"slug": "secret", "name": "Secret", "url": "/rooms/secret/", "private": True}, True)
+        (
+            [f"/chat/users/{bob.pk}"],
+            {"slug": "secret", "name": "Secret", "url": "/rooms/secret/", "private": True},
+            True,
+        )
     ]
 
 
@@ -373,7 +385,12 @@ async def test_adding_a_member_reaches_that_members_pages_and_nobody_elses():
         assert response.status_code == 302
         [event] = await bob_page.read_events(1)
         assert event["event"] == "chat.room"
-        assert json.loads(event["data"]) == {"slug": "secret", "name": "Secret", "url": "/rooms/secret/", "private": True}
+        assert json.loads(event["data"]) == {
+            "slug": "secret",
+            "name": "Secret",
+            "url": "/rooms/secret/",
+            "private": True,
+        }
         assert await carol_page.nothing_more() and await anonymous.nothing_more()
         assert await room.members.filter(pk=bob.pk).aexists()
     finally:
@@ -386,7 +403,10 @@ def test_a_private_room_page_lists_its_members_case_insensitively(alice, secret)
     response = client_for(alice).get("/rooms/secret/")
     assert response.context["members"] == ["alice", "bob", "Zed"]
     content = response.content.decode()
-    assert '<span id="member-total">3 members</span>' in content and '<span class="count" id="member-count">3</span>' in content
+    assert (
+        '<span id="member-total">3 members</span>' in content
+        and '<span class="count" id="member-count">3</span>' in content
+    )
     listed = content[content.index('id="member-list"') :]
     assert listed.index('data-name="alice"') < listed.index('data-name="bob"') < listed.index('data-name="Zed"')
 
@@ -397,7 +417,9 @@ async def test_a_member_added_with_the_form_reaches_the_rooms_pages_as_the_whole
     room = await sync_to_async(rooms.create)("Secret", alice, private=True)
     topic = f"/chat/rooms/{room.slug}"
     member_page = await subscribe(topic, headers={"cookie": await sync_to_async(session_cookie)(alice)})
-    outsider = await subscribe(topic, "/chat/rooms/{slug}", headers={"cookie": await sync_to_async(session_cookie)(carol)})
+    outsider = await subscribe(
+        topic, "/chat/rooms/{slug}", headers={"cookie": await sync_to_async(session_cookie)(carol)}
+    )
     anonymous = await subscribe(topic, "*")
     try:
         client = await sync_to_async(client_for)(alice)
@@ -486,7 +508,7 @@ def test_setting_a_password_needs_the_csrf_token(alice):
 
 
 def test_the_lobby_tells_a_guest_to_set_a_password(alice):
-    assert 'set one</a> to sign in as alice again' in client_for(alice).get("/").content.decode()
+    assert "set one</a> to sign in as alice again" in client_for(alice).get("/").content.decode()
     alice.set_password("winter-tale-42")
     alice.save()
     assert "set one</a>" not in client_for(alice).get("/").content.decode()
@@ -513,7 +535,9 @@ def test_posting_stores_and_publishes_the_message(alice, general, django_capture
         "text": "Hello <b>world</b>\nsecond line",
         "created": message.created.isoformat(),
     }
-    assert published("chat.message") == [(["/chat/rooms/general"], data, True)]  # even public rooms are for signed-in people only
+    assert published("chat.message") == [
+        (["/chat/rooms/general"], data, True)
+    ]  # even public rooms are for signed-in people only
 
 
 def test_line_breaks_are_stored_as_newlines(alice, general):
@@ -550,7 +574,10 @@ def test_a_too_long_message_is_413_and_the_limit_is_allowed(alice, general, sett
     client = client_for(alice)
     response = post_json(client, "x" * 2001)
     assert response.status_code == 413
-    assert response.json()["error"] == "Your message is 2001 characters long; the limit is 2000. Shorten it and send again."
+    assert (
+        response.json()["error"]
+        == "Your message is 2001 characters long; the limit is 2000. Shorten it and send again."
+    )
     assert not Message.objects.exists()
     assert post_json(client, "é" * 2000).status_code == 201
 

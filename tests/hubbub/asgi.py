@@ -1,22 +1,15 @@
-"""Driving the Mercure endpoint in-process with asgiref's ApplicationCommunicator."""
+"""Driving the Mercure endpoint in-process: single requests (publishing over HTTP, errors)
+with asgiref's ApplicationCommunicator, subscriptions with ``hubbub.testing.subscribe``."""
 
 from __future__ import annotations
 
+import contextlib
 from urllib.parse import urlencode
 
 from asgiref.testing import ApplicationCommunicator
-from django.conf import settings
 
-from hubbub import _tokens as tokens
+from hubbub import testing
 from hubbub._endpoint import MercureEndpoint
-
-
-def publisher_token(*selectors: str) -> str:
-    return tokens.mint(settings.HUBBUB_PUBLISHER_JWT_KEY, publish=list(selectors or ["*"]))
-
-
-def subscriber_token(*selectors: str, **kwargs) -> str:
-    return tokens.mint(settings.HUBBUB_SUBSCRIBER_JWT_KEY, subscribe=list(selectors), **kwargs)
 
 
 def scope(method: str, query: list[tuple[str, str]] | str = "", headers: dict[str, str] | None = None) -> dict:
@@ -58,71 +51,63 @@ async def publish(headers: dict[str, str] | None = None, token: str | None = Non
         for item in value if isinstance(value, list) else [value]:
             form.append((name, item))
     all_headers = {"content-type": "application/x-www-form-urlencoded"}
-    all_headers["authorization"] = f"Bearer {token or publisher_token()}"
+    all_headers["authorization"] = f"Bearer {token or testing.publisher_token()}"
     all_headers.update(headers or {})
     status, _, body = await request("POST", headers=all_headers, body=urlencode(form).encode())
     return status, body.strip()
 
 
 class Stream:
-    """An open subscription: read events, then disconnect."""
+    """An open subscription (a ``hubbub.testing.Subscriber``) read the way the older tests do:
+    events as dicts of their fields, headers as bytes, opened and closed by hand."""
 
-    def __init__(self, query, headers=None) -> None:
-        self.communicator = ApplicationCommunicator(MercureEndpoint(), scope("GET", query, headers))
-        self.buffer = b""
-        self.status = 0
-        self.headers: dict[bytes, bytes] = {}
-        self.ended = False
+    def __init__(self, subscriber: testing.Subscriber) -> None:
+        self.subscriber = subscriber
 
-    async def open(self) -> Stream:
-        await self.communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
-        start = await self.communicator.receive_output(5)
-        self.status = start["status"]
-        self.headers = dict(start["headers"])
-        return self
+    @property
+    def status(self) -> int:
+        return self.subscriber.status
+
+    @property
+    def headers(self) -> dict[bytes, bytes]:
+        return {name.encode("latin-1"): value.encode("latin-1") for name, value in self.subscriber.headers.items()}
+
+    @property
+    def ended(self) -> bool:
+        return self.subscriber.ended
 
     async def read_events(self, count: int, timeout: float = 5) -> list[dict[str, str]]:
+        """The next ``count`` events, fewer if the hub ends the stream first."""
         events: list[dict[str, str]] = []
         while len(events) < count:
-            while b"\n\n" not in self.buffer:
-                message = await self.communicator.receive_output(timeout)
-                self.buffer += message.get("body", b"")
-                if not message.get("more_body"):
-                    self.ended = True
-                    if b"\n\n" not in self.buffer:
-                        return events
-            block, self.buffer = self.buffer.split(b"\n\n", 1)
-            event = parse_event(block.decode())
-            if "data" in event:
-                events.append(event)
+            try:
+                event = await self.subscriber.next(timeout)
+            except EOFError:
+                break
+            fields = {"id": event.id, "data": event.data}
+            if event.type != "message":
+                fields["event"] = event.type
+            if event.retry is not None:
+                fields["retry"] = str(event.retry)
+            events.append(fields)
         return events
 
     async def nothing_more(self, wait: float = 0.2) -> bool:
-        """True if nothing but comments arrives within ``wait`` seconds."""
-        while not await self.communicator.receive_nothing(timeout=wait):
-            message = await self.communicator.receive_output(1)
-            self.buffer += message.get("body", b"")
-        return b"data:" not in self.buffer
+        """True if no event arrives within ``wait`` seconds."""
+        return await self.subscriber.silent(wait)
+
+    async def wait_ended(self, timeout: float = 5) -> None:
+        """Wait until the hub ends the stream (dropping what it sends until then) and lets go of it."""
+        with contextlib.suppress(EOFError):
+            while True:
+                await self.subscriber.next(timeout)
+        await self.close()
 
     async def close(self) -> None:
-        await self.communicator.send_input({"type": "http.disconnect"})
-        await self.communicator.wait(5)
+        await self.subscriber.__aexit__(None, None, None)
 
 
-def parse_event(block: str) -> dict[str, str]:
-    event: dict[str, str] = {}
-    for line in block.split("\n"):
-        if not line or line.startswith(":"):
-            continue
-        name, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
-        if name == "data" and "data" in event:
-            event["data"] += "\n" + value
-        else:
-            event[name] = value
-    return event
-
-
-async def subscribe(*selectors: str, headers=None, **params) -> Stream:
-    query = [("topic", s) for s in selectors] + list(params.items())
-    return await Stream(query, headers).open()
+async def subscribe(*selectors: str, headers: dict[str, str] | None = None, **params: str) -> Stream:
+    """An open subscription to ``selectors``; ``params`` are further query parameters."""
+    subscriber = testing.subscribe(*selectors, headers=headers, query=params)
+    return Stream(await subscriber.__aenter__())

@@ -3,14 +3,16 @@ import time
 
 import pytest
 from asgiref.sync import sync_to_async
-
+from asgiref.testing import ApplicationCommunicator
 from django.conf import settings as django_settings
 from django.db import OperationalError
 
 from hubbub import _fanout as fanout, _history as history, _tokens as tokens
-from hubbub.models import StoredUpdate
+from hubbub._endpoint import MercureEndpoint
 from hubbub._updates import Update
-from tests.hubbub.asgi import publish, publisher_token, request, subscribe, subscriber_token
+from hubbub.models import StoredUpdate
+from hubbub.testing import publisher_token, subscriber_token
+from tests.hubbub.asgi import publish, request, scope, subscribe
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -36,11 +38,14 @@ async def test_subscriber_receives_published_update_with_all_fields():
 
 async def test_stream_starts_with_retry_and_hub_position():
     await publish(topic="t", data="earlier", id="first")
-    stream = await subscribe("t")
-    assert stream.headers[b"last-event-id"] == b"first"
-    message = await stream.communicator.receive_output(1)
+    communicator = ApplicationCommunicator(MercureEndpoint(), scope("GET", "topic=t"))
+    await communicator.send_input({"type": "http.request", "body": b"", "more_body": False})
+    start = await communicator.receive_output(1)
+    assert dict(start["headers"])[b"last-event-id"] == b"first"
+    message = await communicator.receive_output(1)
     assert message["body"].startswith(b"retry: 3000\n")
-    await stream.close()
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(5)
 
 
 async def test_empty_history_position_is_earliest():
@@ -190,15 +195,22 @@ async def test_request_body_over_the_limit_is_413_before_reading(settings):
 
 
 async def test_publishing_requires_a_valid_token():
-    status, headers, body = await request("POST", headers={"content-type": "application/x-www-form-urlencoded"}, body=b"topic=t")
+    status, headers, body = await request(
+        "POST", headers={"content-type": "application/x-www-form-urlencoded"}, body=b"topic=t"
+    )
     assert status == 401 and headers[b"www-authenticate"] == b"Bearer"
     status, headers, body = await request(
-        "POST", headers={"authorization": "Bearer nonsense", "content-type": "application/x-www-form-urlencoded"}, body=b"topic=t"
+        "POST",
+        headers={"authorization": "Bearer nonsense", "content-type": "application/x-www-form-urlencoded"},
+        body=b"topic=t",
     )
     assert status == 401 and b"invalid_token" in headers[b"www-authenticate"]
     status, _, _ = await request(
         "POST",
-        headers={"authorization": f"Bearer {subscriber_token('*')}", "content-type": "application/x-www-form-urlencoded"},
+        headers={
+            "authorization": f"Bearer {subscriber_token('*')}",
+            "content-type": "application/x-www-form-urlencoded",
+        },
         body=b"topic=t",
     )
     assert status == 401
@@ -230,7 +242,10 @@ async def test_publish_must_be_form_encoded():
 async def test_publish_in_cookie_works():
     status, _, body = await request(
         "POST",
-        headers={"cookie": f"mercureAuthorization={publisher_token()}", "content-type": "application/x-www-form-urlencoded"},
+        headers={
+            "cookie": f"mercureAuthorization={publisher_token()}",
+            "content-type": "application/x-www-form-urlencoded",
+        },
         body=b"topic=t&data=d",
     )
     assert status == 200 and body.startswith(b"urn:uuid:")
@@ -302,7 +317,7 @@ async def test_slow_subscriber_is_disconnected_not_buffered(settings):
     for n in range(20):
         hub.dispatch(Update.create("fast", str(n)), 10_000 + n)
     assert subscription.closed and "too slow" in subscription.reason
-    await stream.communicator.wait(5)
+    await stream.wait_ended(5)
     assert hub.subscriptions == set()
 
 
@@ -310,7 +325,7 @@ async def test_stream_closes_when_the_token_expires():
     token = subscriber_token("t", expires_in=2)
     stream = await subscribe("t", headers={"authorization": f"Bearer {token}"})
     started = time.monotonic()
-    await stream.communicator.wait(5)
+    await stream.wait_ended(5)
     assert 0.9 < time.monotonic() - started < 4  # exp has whole-second precision
 
 

@@ -1,12 +1,17 @@
+import os
+import subprocess
+import sys
 import uuid
 
 import pytest
 import redis.exceptions
-from channels.layers import InMemoryChannelLayer
+from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
-from hubbub import _layers as layers
-from tests.servers import REDIS_URL, free_port
+import hubbub
+from hubbub import _layers as layers, testing
+from tests.hubbub.asgi import publish
+from tests.servers import REDIS_URL, ROOT, free_port
 
 
 @pytest.fixture
@@ -28,7 +33,9 @@ async def test_pipelined_messages_reach_each_group_in_order(redis_layer):
     await redis_layer.group_add("b", both)
     await redis_layer.group_add("b", only_b)
     first, second, third = ({"type": "m", "n": n} for n in range(3))
-    await layers.group_send_pipelined(redis_layer, [("a", first), ("b", first), ("b", second), ("a", third), ("c", third)])
+    await layers.group_send_pipelined(
+        redis_layer, [("a", first), ("b", first), ("b", second), ("a", third), ("c", third)]
+    )
     assert [await redis_layer.receive(both) for _ in range(4)] == [first, first, second, third]
     assert [await redis_layer.receive(only_b) for _ in range(2)] == [first, second]
 
@@ -40,3 +47,102 @@ async def test_pipelined_send_to_unreachable_redis_raises():
             await layers.group_send_pipelined(layer, [("a", {"type": "m"})])
     finally:
         await layer.flush()
+
+
+@pytest.fixture
+async def no_channel_layers(settings):
+    """A project without CHANNEL_LAYERS (a first install): the hub's own in-memory layer."""
+    del settings.CHANNEL_LAYERS
+    yield settings
+    if layers._own_layer is not None:
+        await layers._own_layer.flush()  # its queues belong to this test's event loop
+
+
+def test_without_channel_layers_the_hub_uses_an_in_memory_layer_of_its_own(no_channel_layers):
+    layer = layers.channel_layer()
+    assert isinstance(layer, InMemoryChannelLayer)
+    assert layers.channel_layer() is layer
+    assert layers.is_local(layer)
+    assert not layers.pipelines(layer)
+    # Subscribers stay connected for days: their group memberships must not expire.
+    assert layer.group_expiry >= 365 * 24 * 3600
+
+
+def test_the_layer_hubbub_channel_layer_names(settings):
+    settings.CHANNEL_LAYERS = {
+        **settings.CHANNEL_LAYERS,
+        "hub": {"BACKEND": "channels.layers.InMemoryChannelLayer"},
+    }
+    settings.HUBBUB_CHANNEL_LAYER = "hub"
+    assert layers.channel_layer() is get_channel_layer("hub")
+    assert layers.channel_layer() is not get_channel_layer()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_without_channel_layers_updates_still_reach_subscribers(no_channel_layers):
+    """End to end in one process: publishing over HTTP and from Python, history included."""
+    async with testing.subscribe("/books/1") as page:
+        status, update_id = await publish(topic="/books/1", data="over HTTP")
+        assert status == 200
+        first = await page.next(timeout=5)
+        second_id = await hubbub.apublish("/books/1", "from Python", type="review")
+        second = await page.next(timeout=5)
+    assert (first.id, first.data) == (update_id.decode(), "over HTTP")
+    assert (second.id, second.type, second.data) == (second_id, "review", "from Python")
+    async with testing.subscribe("/books/1", last_event_id="earliest") as resumed:
+        assert [(await resumed.next(timeout=5)).data for _ in range(2)] == ["over HTTP", "from Python"]
+
+
+# Run in a fresh interpreter: which modules a project on the base install loads.
+OPTIONAL_BACKENDS_SCRIPT = """
+import asyncio, importlib, pkgutil, sys
+import django
+from django.conf import settings
+
+settings.configure(
+    SECRET_KEY="a-secret-key-long-enough-for-the-derived-keys-0123456789",
+    INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "django.contrib.sessions", "hubbub"],
+    DATABASES={"default": {"ENGINE": "django.db.backends.sqlite3", "NAME": sys.argv[1]}},
+    ROOT_URLCONF=[],
+    HUBBUB_RELAY_URL=None,
+)
+django.setup()
+
+import hubbub, hubbub.asgi, hubbub.testing
+for module in pkgutil.iter_modules(hubbub.__path__):
+    if module.name != "contrib":
+        importlib.import_module(f"hubbub.{module.name}")
+for command in ("publish", "runserver", "serve"):
+    importlib.import_module(f"hubbub.management.commands.{command}")
+from django.core import checks
+from django.core.management import call_command
+
+call_command("migrate", verbosity=0)
+assert [m.id for m in checks.run_checks() if m.id.startswith("hubbub.") and m.is_serious()] == []
+
+
+async def main():
+    async with hubbub.testing.subscribe("t") as page:
+        update_id = await hubbub.apublish("t", "on the in-memory layer")
+        event = await page.next(timeout=5)
+    assert (event.id, event.data) == (update_id, "on the in-memory layer"), event
+
+
+asyncio.run(main())
+optional = ("channels_redis", "redis", "asyncpg", "psycopg", "psycopg2", "uvloop", "httptools")
+print(*(name for name in optional if name in sys.modules))
+"""
+
+
+def test_a_project_on_the_base_install_imports_no_optional_backend(tmp_path):
+    """channels_redis (hubbub[redis]) and asyncpg (hubbub[postgres]) are imported only when configured."""
+    result = subprocess.run(
+        [sys.executable, "-c", OPTIONAL_BACKENDS_SCRIPT, str(tmp_path / "db.sqlite3")],
+        cwd=ROOT,
+        env={key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == []

@@ -76,7 +76,7 @@ def test_publish_command_errors(embedded_server):
 def test_serve_refuses_several_workers_without_redis(embedded_deployment):
     result = embedded_deployment.manage("serve", "--workers", "2", check=False)
     assert result.returncode != 0
-    assert "REDIS_URL" in result.stderr
+    assert "hubbub.E003" in result.stderr and "channels_redis" in result.stderr
 
 
 @pytest.mark.postgres

@@ -10,7 +10,7 @@ import hubbub
 from hubbub import _history as history, _layers as layers, _publishing as publishing
 from hubbub.exceptions import FanoutUnavailable, InvalidUpdate
 from hubbub.models import StoredUpdate
-from tests.hubbub.asgi import subscribe
+from hubbub.testing import subscribe
 from tests.servers import REDIS_URL, free_port
 
 
@@ -45,25 +45,23 @@ def test_invalid_update_raises_before_anything_happens():
 
 @pytest.mark.django_db(transaction=True)
 async def test_apublish_reaches_subscribers():
-    stream = await subscribe("t")
-    update_id = await hubbub.apublish("t", "async")
-    [event] = await stream.read_events(1)
-    assert (event["id"], event["data"]) == (update_id, "async")
-    await stream.close()
+    async with subscribe("t") as stream:
+        update_id = await hubbub.apublish("t", "async")
+        event = await stream.next()
+        assert (event.id, event.data) == (update_id, "async")
 
 
 @pytest.mark.django_db(transaction=True)
 async def test_publish_from_a_sync_view_thread_and_a_plain_thread_reaches_subscribers():
-    stream = await subscribe("t")
-    await sync_to_async(hubbub.publish)("t", "from a sync view")
-    results = []
-    thread = threading.Thread(target=lambda: results.append(hubbub.publish("t", "from a thread")))
-    await sync_to_async(thread.start)()
-    await sync_to_async(thread.join)()
-    events = await stream.read_events(2)
-    assert [e["data"] for e in events] == ["from a sync view", "from a thread"]
-    assert events[1]["id"] == results[0]
-    await stream.close()
+    async with subscribe("t") as stream:
+        await sync_to_async(hubbub.publish)("t", "from a sync view")
+        results = []
+        thread = threading.Thread(target=lambda: results.append(hubbub.publish("t", "from a thread")))
+        await sync_to_async(thread.start)()
+        await sync_to_async(thread.join)()
+        events = await stream.take(2)
+        assert [e.data for e in events] == ["from a sync view", "from a thread"]
+        assert events[1].id == results[0]
 
 
 @pytest.mark.django_db(transaction=True)
@@ -113,7 +111,8 @@ def test_without_a_server_an_in_memory_process_relays(settings, monkeypatch):
 def test_relay_failure_falls_back_to_storing_and_says_how_to_reach_the_server(settings, monkeypatch, caplog):
     monkeypatch.setattr(publishing, "_serving", False)
     settings.HUBBUB_RELAY_URL = "http://127.0.0.1:9/.well-known/mercure"
-    update_id = hubbub.publish("t", "kept for resume")
+    with pytest.warns(hubbub.RelayWarning, match="stored only"):
+        update_id = hubbub.publish("t", "kept for resume")
     assert StoredUpdate.objects.get().uid == update_id
     [record] = [r for r in caplog.records if r.name == "hubbub._publishing"]
     assert "no server at http://127.0.0.1:9/.well-known/mercure" in record.getMessage()
@@ -125,12 +124,11 @@ async def test_concurrent_publishes_are_committed_together_in_order(monkeypatch)
     batches = []
     store = history.store
     monkeypatch.setattr(history, "store", lambda updates, send: batches.append(len(updates)) or store(updates, send))
-    stream = await subscribe("t")
-    ids = await asyncio.gather(*(hubbub.apublish("t", str(n)) for n in range(50)))
-    events = await stream.read_events(50)
-    assert [e["id"] for e in events] == ids and [e["data"] for e in events] == [str(n) for n in range(50)]
+    async with subscribe("t") as stream:
+        ids = await asyncio.gather(*(hubbub.apublish("t", str(n)) for n in range(50)))
+        events = await stream.take(50)
+    assert [e.id for e in events] == ids and [e.data for e in events] == [str(n) for n in range(50)]
     assert sum(batches) == 50 and len(batches) < 50
-    await stream.close()
 
 
 @pytest.mark.django_db(transaction=True)
@@ -173,13 +171,12 @@ async def test_on_redis_a_batch_goes_out_in_one_pipeline_in_order(redis_channel_
     redis_channel_layer(REDIS_URL)
     pipelined = []
     monkeypatch.setattr(layers, "group_send_pipelined", _spy(layers.group_send_pipelined, pipelined))
-    stream = await subscribe("a", "b")
-    ids = await asyncio.gather(*(hubbub.apublish("a" if i % 2 else "b", str(i)) for i in range(6)))
-    events = await stream.read_events(6)
-    assert [e["id"] for e in events] == ids
+    async with subscribe("a", "b") as stream:
+        ids = await asyncio.gather(*(hubbub.apublish("a" if i % 2 else "b", str(i)) for i in range(6)))
+        events = await stream.take(6)
+    assert [e.id for e in events] == ids
     assert sum(len(messages) for messages in pipelined) == 12  # each update: its topic's group and hubbub.all
     assert len(pipelined) < 6  # concurrent publishes shared pipelines
-    await stream.close()
 
 
 @pytest.mark.django_db(transaction=True)

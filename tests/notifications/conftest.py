@@ -1,12 +1,10 @@
 from __future__ import annotations
 
-
 import pytest
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-
 
 
 @pytest.fixture

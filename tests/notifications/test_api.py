@@ -4,7 +4,7 @@ import pytest
 from django.conf import settings
 from django.test import Client
 
-from hubbub import _tokens as tokens
+import hubbub
 from hubbub.contrib.notifications.api import MAX_BODY_BYTES
 from hubbub.contrib.notifications.models import Notification
 from hubbub.contrib.notifications.topics import user_topic
@@ -16,13 +16,15 @@ URL = "/api/notifications/"
 
 
 def token(*selectors: str, key: str | None = None, **kwargs) -> str:
-    return tokens.mint(key or settings.HUBBUB_PUBLISHER_JWT_KEY, publish=list(selectors), **kwargs)
+    return hubbub.mint_token(publish=list(selectors), key=key or settings.HUBBUB_PUBLISHER_JWT_KEY, **kwargs)
 
 
 def post(payload, auth: str | None = None, client: Client | None = None, **extra):
     body = payload if isinstance(payload, (bytes, str)) else json.dumps(payload)
     headers = {"HTTP_AUTHORIZATION": auth} if auth is not None else {}
-    return (client or Client()).post(URL, body, content_type=extra.pop("content_type", "application/json"), **headers, **extra)
+    return (client or Client()).post(
+        URL, body, content_type=extra.pop("content_type", "application/json"), **headers, **extra
+    )
 
 
 def bearer(*selectors: str, **kwargs) -> str:
@@ -31,7 +33,13 @@ def bearer(*selectors: str, **kwargs) -> str:
 
 def test_publisher_token_creates_notifications_and_answers_201_with_ids(alice, bob):
     response = post(
-        {"recipients": ["alice", "bob"], "title": "Deploy done", "body": "v2", "url": "https://ci.example/1", "level": "success"},
+        {
+            "recipients": ["alice", "bob"],
+            "title": "Deploy done",
+            "body": "v2",
+            "url": "https://ci.example/1",
+            "level": "success",
+        },
         bearer("*"),
     )
     assert response.status_code == 201
@@ -41,7 +49,9 @@ def test_publisher_token_creates_notifications_and_answers_201_with_ids(alice, b
         ("alice", "Deploy done", "v2", "https://ci.example/1", "success"),
         ("bob", "Deploy done", "v2", "https://ci.example/1", "success"),
     ]
-    assert sorted(topics[0] for topics, _, _ in published("notification")) == sorted([user_topic(alice), user_topic(bob)])
+    assert sorted(topics[0] for topics, _, _ in published("notification")) == sorted(
+        [user_topic(alice), user_topic(bob)]
+    )
 
 
 def test_token_claim_must_cover_every_recipients_topic(alice, bob):
@@ -50,7 +60,10 @@ def test_token_claim_must_cover_every_recipients_topic(alice, bob):
     response = post({"recipients": ["alice", "bob"], "title": "t"}, bearer(user_topic(alice)))
     assert response.status_code == 403
     assert response.json() == {"error": f"the token does not allow publishing to {user_topic(bob)}"}
-    response = post({"recipients": ["alice"], "title": "t"}, f"Bearer {tokens.mint(settings.HUBBUB_PUBLISHER_JWT_KEY, subscribe=['*'])}")
+    response = post(
+        {"recipients": ["alice"], "title": "t"},
+        f"Bearer {hubbub.mint_token(subscribe=['*'], key=settings.HUBBUB_PUBLISHER_JWT_KEY)}",
+    )
     assert (response.status_code, response.json()["error"]) == (403, "the token carries no mercure.publish claim")
     assert Notification.objects.count() == 1
 
@@ -69,9 +82,18 @@ def test_group_recipient(team, alice, bob):
         (None, "a publisher JWT (Authorization: Bearer) or a staff session is required"),
         ("Basic abc", "the Authorization header must be 'Bearer <token>'"),
         ("Bearer not-a-jwt", "invalid token: Not enough segments"),
-        ("Bearer " + tokens.mint("some-other-key-that-is-long-enough-0123", publish=["*"]), "invalid token: Signature verification failed"),
-        ("Bearer " + tokens.mint(settings.HUBBUB_PUBLISHER_JWT_KEY, publish=["*"], expires_in=-10), "token has expired"),
-        ("Bearer " + tokens.mint(settings.HUBBUB_SUBSCRIBER_JWT_KEY, publish=["*"]), "invalid token: Signature verification failed"),
+        (
+            "Bearer " + hubbub.mint_token(publish=["*"], key="some-other-key-that-is-long-enough-0123"),
+            "invalid token: Signature verification failed",
+        ),
+        (
+            "Bearer " + hubbub.mint_token(publish=["*"], expires_in=-10, key=settings.HUBBUB_PUBLISHER_JWT_KEY),
+            "token has expired",
+        ),
+        (
+            "Bearer " + hubbub.mint_token(publish=["*"], key=settings.HUBBUB_SUBSCRIBER_JWT_KEY),
+            "invalid token: Signature verification failed",
+        ),
     ],
 )
 def test_missing_or_bad_token_is_401(alice, auth, reason):
@@ -90,14 +112,23 @@ def test_missing_or_bad_token_is_401(alice, auth, reason):
         ([1, 2], "the JSON body must be an object"),
         ({"recipients": ["alice"], "title": "t", "colour": "red"}, "unknown field(s): colour"),
         ({"title": "t"}, 'give either "recipients" (a list of usernames) or "group" (a group name)'),
-        ({"recipients": ["alice"], "group": "team", "title": "t"}, 'give either "recipients" (a list of usernames) or "group" (a group name)'),
+        (
+            {"recipients": ["alice"], "group": "team", "title": "t"},
+            'give either "recipients" (a list of usernames) or "group" (a group name)',
+        ),
         ({"recipients": "alice", "title": "t"}, '"recipients" must be a non-empty list of usernames'),
         ({"recipients": [], "title": "t"}, '"recipients" must be a non-empty list of usernames'),
         ({"group": 3, "title": "t"}, '"group" must be a non-empty string'),
         ({"recipients": ["alice"]}, "title must not be empty"),
         ({"recipients": ["alice"], "title": 5}, "title must be a string"),
-        ({"recipients": ["alice"], "title": "t", "level": "loud"}, "level must be one of info, success, warning, error, not 'loud'"),
-        ({"recipients": ["alice"], "title": "t", "url": "javascript:alert(1)"}, "url must be a path on this site (/...) or an http(s) URL"),
+        (
+            {"recipients": ["alice"], "title": "t", "level": "loud"},
+            "level must be one of info, success, warning, error, not 'loud'",
+        ),
+        (
+            {"recipients": ["alice"], "title": "t", "url": "javascript:alert(1)"},
+            "url must be a path on this site (/...) or an http(s) URL",
+        ),
     ],
 )
 def test_malformed_requests_are_400(alice, payload, reason):
@@ -145,8 +176,31 @@ def test_non_staff_session_is_403(alice, bob):
     client = Client()
     client.force_login(bob)
     response = post({"recipients": ["alice"], "title": "t"}, client=client)
-    assert (response.status_code, response.json()) == (403, {"error": "only staff members may send notifications with a session"})
+    assert (response.status_code, response.json()) == (
+        403,
+        {"error": "only staff members may send notifications with a session"},
+    )
 
 
 def test_only_post(db):
     assert Client().get(URL).status_code == 405
+
+
+def test_the_public_verify_token_the_api_relies_on_checks_each_kind_with_its_own_key():
+    publisher = hubbub.mint_token(publish=["/notifications/users/1"])
+    subscriber = hubbub.mint_token(subscribe=["*"])
+    allowed = hubbub.verify_token(publisher, publish=True)
+    assert (
+        allowed is not None and allowed.match("/notifications/users/1") and not allowed.match("/notifications/users/2")
+    )
+    assert hubbub.verify_token(subscriber, publish=False) is not None
+    with pytest.raises(hubbub.InvalidToken, match="Signature verification failed"):
+        hubbub.verify_token(subscriber, publish=True)
+    with pytest.raises(hubbub.InvalidToken):
+        hubbub.verify_token("not-a-token", publish=False)
+    # Signed with the subscriber key but carrying no subscribe claim.
+    assert (
+        hubbub.verify_token(hubbub.mint_token(publish=["*"], key=settings.HUBBUB_SUBSCRIBER_JWT_KEY), publish=False)
+        is None
+    )
+    assert issubclass(hubbub.InvalidToken, hubbub.HubbubError)

@@ -33,7 +33,9 @@ def database(request, monkeypatch):
     connections[alias].close()
 
 
-def _in_thread(database: str, work: Callable[[], object], go: threading.Event | None = None) -> tuple[threading.Thread, dict]:
+def _in_thread(
+    database: str, work: Callable[[], object], go: threading.Event | None = None
+) -> tuple[threading.Thread, dict]:
     """A thread running ``work`` (once ``go`` is set) on a database connection of its own."""
     state: dict = {}
 

@@ -29,11 +29,19 @@ def test_a_member_added_to_a_private_room_is_notified_with_a_link_to_it(alice, b
     notification = Notification.objects.get()
     assert notification.recipient == bob
     assert (notification.title, notification.body, notification.url, notification.level) == (
-        "alice added you to Secret", "", "/rooms/secret/", "info"
+        "alice added you to Secret",
+        "",
+        "/rooms/secret/",
+        "info",
     )
     [(topics, data, private)] = published("notification")
     assert (topics, private) == ([user_topic(bob)], True)
-    assert (data["id"], data["title"], data["url"], data["unread"]) == (notification.pk, "alice added you to Secret", "/rooms/secret/", 1)
+    assert (data["id"], data["title"], data["url"], data["unread"]) == (
+        notification.pk,
+        "alice added you to Secret",
+        "/rooms/secret/",
+        1,
+    )
 
 
 def test_the_member_who_added_them_is_not_notified(alice, bob, carol, secret):

@@ -22,7 +22,9 @@ def names(text: str) -> list[str]:
 def test_candidates_are_longest_first_without_trailing_punctuation():
     assert candidate_names("hi @Lady Macbeth, look") == [["lady macbeth", "lady"]]
     assert candidate_names("@bob: and @alice.") == [["bob"], ["alice.", "alice"]]
-    assert candidate_names("@Puck and Mistress Quickly") == [["puck and mistress quickly", "puck and mistress", "puck and", "puck"]]
+    assert candidate_names("@Puck and Mistress Quickly") == [
+        ["puck and mistress quickly", "puck and mistress", "puck and", "puck"]
+    ]
     assert candidate_names("mail me at bob@example.com or @@bob") == []
 
 

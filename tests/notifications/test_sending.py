@@ -4,9 +4,9 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from hubbub.contrib import notifications
-from hubbub.models import StoredUpdate
 from hubbub.contrib.notifications.models import Notification
 from hubbub.contrib.notifications.topics import user_topic
+from hubbub.models import StoredUpdate
 from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -18,7 +18,13 @@ def test_notify_one_user_stores_then_publishes_privately_to_their_topic(alice):
     assert isinstance(notification, Notification)
     stored = Notification.objects.get()
     assert (stored.pk, stored.recipient, stored.title, stored.body, stored.url, stored.level, stored.read_at) == (
-        notification.pk, alice, "Build passed", "All green", "/builds/7", "success", None,
+        notification.pk,
+        alice,
+        "Build passed",
+        "All green",
+        "/builds/7",
+        "success",
+        None,
     )
     [(topics, data, private)] = published("notification")
     assert topics == [user_topic(alice)] == [f"/notifications/users/{alice.pk}"]

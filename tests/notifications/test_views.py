@@ -48,13 +48,17 @@ def test_list_shows_newest_first_unread_marked_links_and_escaped_text(alice, bob
     assert 'aria-live="polite"' in html
 
 
-def test_the_bells_stylesheet_is_linked_in_the_head_for_signed_in_users_only(alice_client):
+@pytest.mark.parametrize("path", ["/notifications/", "/rooms/"])
+def test_the_bell_brings_its_stylesheet_and_script_once_per_page_for_signed_in_users_only(alice_client, path):
     link = '<link rel="stylesheet" href="/static/hubbub/notifications/notifications.css">'
-    head, body = alice_client.get("/notifications/").content.decode().split("</head>")
-    assert head.count(link) == 1
-    assert "notifications.css" not in body and 'id="notification-bell"' in body
+    script = '<script type="module" src="/static/hubbub/notifications/notifications.js"></script>'
+    html = alice_client.get(path).content.decode()
+    assert html.count(link) == 1 and html.count(script) == 1
+    # Before the bell, which they style and drive.
+    assert html.index(link) < html.index('id="notification-bell"')
     anonymous = Client().get("/").content.decode()
-    assert "notifications.css" not in anonymous and 'id="notification-bell"' not in anonymous
+    assert "notifications.css" not in anonymous and "notifications.js" not in anonymous
+    assert 'id="notification-bell"' not in anonymous
 
 
 def test_list_is_paginated(alice, alice_client):
@@ -88,9 +92,13 @@ def test_mark_one_read_with_fetch_answers_json(alice, alice_client):
 
 def test_mark_one_read_with_a_plain_form_redirects(alice, alice_client):
     notification = notifications.notify(alice, "Read me")
-    response = alice_client.post(reverse("notifications:read", args=[notification.pk]), {"next": "/notifications/?page=1"})
+    response = alice_client.post(
+        reverse("notifications:read", args=[notification.pk]), {"next": "/notifications/?page=1"}
+    )
     assert (response.status_code, response["Location"]) == (302, "/notifications/?page=1")
-    response = alice_client.post(reverse("notifications:read", args=[notification.pk]), {"next": "https://evil.example/"})
+    response = alice_client.post(
+        reverse("notifications:read", args=[notification.pk]), {"next": "https://evil.example/"}
+    )
     assert response["Location"] == "/notifications/"
 
 
@@ -104,7 +112,9 @@ def test_cannot_mark_another_users_notification(alice, bob, alice_client):
 def test_mark_all_read_up_to_what_the_page_showed(alice, alice_client):
     shown = [notifications.notify(alice, f"n{i}") for i in range(2)]
     later = notifications.notify(alice, "later")
-    response = alice_client.post(reverse("notifications:read-all"), {"up_to": shown[-1].pk}, HTTP_ACCEPT="application/json")
+    response = alice_client.post(
+        reverse("notifications:read-all"), {"up_to": shown[-1].pk}, HTTP_ACCEPT="application/json"
+    )
     assert response.json() == {"ids": [n.pk for n in shown], "unread": 1}
     assert list(Notification.objects.unread().values_list("pk", flat=True)) == [later.pk]
     response = alice_client.post(reverse("notifications:read-all"), {"up_to": "abc"})

@@ -10,4 +10,4 @@ class ChatConfig(AppConfig):
     hubbub_authorizers = ["hubbub.contrib.chat.authorization.room_topics"]
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401
+        from . import checks, receivers  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from hubbub._selectors import SelectorSet
+import hubbub
 
 from .models import Room
 from .topics import ROOMS, room_topic, slug_from_topic, user_topic
@@ -19,7 +19,7 @@ def room_topics(user: object, selectors: list[str]) -> Iterable[str]:
     """
     if not getattr(user, "is_authenticated", False):
         return []
-    requested = SelectorSet(selectors)
+    requested = hubbub.SelectorSet(selectors)
     granted = [topic for topic in (ROOMS, user_topic(user)) if requested.match(topic)]
     rooms = Room.objects.readable_by(user)
     if not requested.needs_every_topic:

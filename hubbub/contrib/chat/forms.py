@@ -41,10 +41,10 @@ class SignInForm(AuthenticationForm):
 
 
 class RoomForm(forms.Form):
-    name = forms.CharField(label="Room name", max_length=60, widget=forms.TextInput(attrs={"placeholder": "e.g. Book club"}))
-    is_private = forms.BooleanField(
-        label="Private: only members can read it (you can add members)", required=False
+    name = forms.CharField(
+        label="Room name", max_length=60, widget=forms.TextInput(attrs={"placeholder": "e.g. Book club"})
     )
+    is_private = forms.BooleanField(label="Private: only members can read it (you can add members)", required=False)
 
     def clean_name(self) -> str:
         name = " ".join(self.cleaned_data["name"].split())

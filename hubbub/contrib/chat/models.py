@@ -58,7 +58,7 @@ class Message(models.Model):
     class Meta:
         ordering = ["id"]
         # The history query: a room's messages before a given id, newest first.
-        indexes = [models.Index(fields=["room", "id"], name="chat_message_room_history")]
+        indexes = [models.Index(fields=["room", "id"], name="hubbub_chat_message_history")]
 
     def __str__(self) -> str:
         return f"{self.author}: {self.text[:50]}"
@@ -76,8 +76,8 @@ class Presence(models.Model):
     last_seen = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["room", "user", "client"], name="chat_presence_unique_client")]
-        indexes = [models.Index(fields=["room", "last_seen"], name="chat_presence_room_seen")]
+        constraints = [models.UniqueConstraint(fields=["room", "user", "client"], name="hubbub_chat_presence_client")]
+        indexes = [models.Index(fields=["room", "last_seen"], name="hubbub_chat_presence_seen")]
 
     def __str__(self) -> str:
         return f"{self.user} in {self.room}"

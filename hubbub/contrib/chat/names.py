@@ -11,13 +11,63 @@ from django.contrib.auth import get_user_model
 from django.db.models import Case, Value, When
 
 SHAKESPEAREAN = (
-    "Antonio", "Ariel", "Banquo", "Beatrice", "Benedick", "Benvolio", "Bianca", "Bottom",
-    "Caliban", "Celia", "Cordelia", "Cressida", "Desdemona", "Dogberry", "Duncan", "Emilia",
-    "Falstaff", "Feste", "Gertrude", "Hamlet", "Helena", "Hermia", "Hero", "Horatio", "Iago",
-    "Imogen", "Isabella", "Juliet", "Kate", "Lavinia", "Lear", "Lysander", "Macbeth",
-    "Malvolio", "Mercutio", "Miranda", "Oberon", "Olivia", "Ophelia", "Orlando", "Orsino",
-    "Perdita", "Petruchio", "Polonius", "Portia", "Prospero", "Puck", "Quince", "Romeo",
-    "Rosalind", "Sebastian", "Shylock", "Titania", "Touchstone", "Tybalt", "Viola", "Yorick",
+    "Antonio",
+    "Ariel",
+    "Banquo",
+    "Beatrice",
+    "Benedick",
+    "Benvolio",
+    "Bianca",
+    "Bottom",
+    "Caliban",
+    "Celia",
+    "Cordelia",
+    "Cressida",
+    "Desdemona",
+    "Dogberry",
+    "Duncan",
+    "Emilia",
+    "Falstaff",
+    "Feste",
+    "Gertrude",
+    "Hamlet",
+    "Helena",
+    "Hermia",
+    "Hero",
+    "Horatio",
+    "Iago",
+    "Imogen",
+    "Isabella",
+    "Juliet",
+    "Kate",
+    "Lavinia",
+    "Lear",
+    "Lysander",
+    "Macbeth",
+    "Malvolio",
+    "Mercutio",
+    "Miranda",
+    "Oberon",
+    "Olivia",
+    "Ophelia",
+    "Orlando",
+    "Orsino",
+    "Perdita",
+    "Petruchio",
+    "Polonius",
+    "Portia",
+    "Prospero",
+    "Puck",
+    "Quince",
+    "Romeo",
+    "Rosalind",
+    "Sebastian",
+    "Shylock",
+    "Titania",
+    "Touchstone",
+    "Tybalt",
+    "Viola",
+    "Yorick",
 )
 
 MAX_LENGTH = 30
@@ -42,8 +92,7 @@ def unique_name(name: str) -> str:
     """``name``, or ``name`` with the smallest number after it that no user has (case-insensitively)."""
     users = get_user_model().objects
     taken = {
-        username.lower()
-        for username in users.filter(username__istartswith=name).values_list("username", flat=True)
+        username.lower() for username in users.filter(username__istartswith=name).values_list("username", flat=True)
     }
     if name.lower() not in taken:
         return name

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 
 from . import conf, events, ratelimit
@@ -19,7 +21,7 @@ class PostRefused(Exception):
         self.retry_after = retry_after
 
 
-def check(room: Room, user: object, text: str) -> str:
+def check(room: Room, user: Any, text: str) -> str:
     """The text to store, or PostRefused (403, 400, 413 or 429) saying why not."""
     if not room.is_readable_by(user):
         raise PostRefused(403, "Only members of this private room can post in it.")
@@ -28,17 +30,17 @@ def check(room: Room, user: object, text: str) -> str:
         raise PostRefused(400, "Write a message first: an empty message was not sent.")
     limit = conf.get("CHAT_MAX_MESSAGE_LENGTH")
     if len(text) > limit:
-        raise PostRefused(413, f"Your message is {len(text)} characters long; the limit is {limit}. Shorten it and send again.")
-    count, period = conf.get("CHAT_RATE_LIMIT")
-    retry_after = ratelimit.hit(f"post:{user.pk}", count, period)  # type: ignore[attr-defined]
-    if retry_after is not None:
         raise PostRefused(
-            429, f"You are sending messages too fast. Wait {retry_after} s and send again.", retry_after
+            413, f"Your message is {len(text)} characters long; the limit is {limit}. Shorten it and send again."
         )
+    count, period = conf.get("CHAT_RATE_LIMIT")
+    retry_after = ratelimit.hit(f"post:{user.pk}", count, period)
+    if retry_after is not None:
+        raise PostRefused(429, f"You are sending messages too fast. Wait {retry_after} s and send again.", retry_after)
     return text
 
 
-def post(room: Room, user: object, text: str) -> Message:
+def post(room: Room, user: Any, text: str) -> Message:
     """Store the message, publish it to the room after commit, then send ``message_posted``."""
     text = check(room, user, text)
     with transaction.atomic():

@@ -8,6 +8,7 @@ are noticed by the next page that checks in.
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -27,7 +28,7 @@ def _names(presences: object) -> list[str]:
     return sorted(names, key=str.lower)
 
 
-def update(room: Room, user: object, client: str, *, open: bool) -> list[str]:
+def update(room: Room, user: Any, client: str, *, open: bool) -> list[str]:
     """Record that ``client`` (one page of ``user``) is open or gone; publish the list if it changed."""
     now = timezone.now()
     cutoff = now - timedelta(seconds=conf.get("CHAT_PRESENCE_TIMEOUT"))

@@ -11,7 +11,7 @@ def hit(key: str, limit: int, period: int) -> int | None:
     """Count one hit; returns None if it is allowed, else the seconds until the window ends."""
     now = time.time()
     window = int(now // period)
-    cache_key = f"chat:rate:{key}:{window}"
+    cache_key = f"hubbub_chat:rate:{key}:{window}"
     cache.add(cache_key, 0, timeout=period + 1)
     try:
         count = cache.incr(cache_key)

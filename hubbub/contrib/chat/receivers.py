@@ -18,7 +18,7 @@ from . import events
 from .models import Message, Room
 
 
-@receiver(post_delete, sender=Message, dispatch_uid="chat.message_deleted")
+@receiver(post_delete, sender=Message, dispatch_uid="hubbub.contrib.chat.message_deleted")
 def message_deleted(sender: type[Message], instance: Message, **kwargs: Any) -> None:
     try:
         room = instance.room
@@ -27,7 +27,7 @@ def message_deleted(sender: type[Message], instance: Message, **kwargs: Any) -> 
     events.message_deleted(room, instance.pk)
 
 
-@receiver(m2m_changed, sender=Room.members.through, dispatch_uid="chat.membership_changed")
+@receiver(m2m_changed, sender=Room.members.through, dispatch_uid="hubbub.contrib.chat.membership_changed")
 def membership_changed(
     sender: type, instance: Any, action: str, reverse: bool, pk_set: set[Any] | None, **kwargs: Any
 ) -> None:

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import IntegrityError, transaction
 from django.utils.text import slugify
 
 from .models import Room
 
 
-def create(name: str, creator: object, *, private: bool = False) -> Room:
+def create(name: str, creator: Any, *, private: bool = False) -> Room:
     """A new room with a unique slug made from its name; the creator is its first member."""
     base = slugify(name)[:50] or "room"
     number = 1

@@ -7,7 +7,7 @@
         from hubbub.contrib.chat.signals import message_posted
 
         def on_message(sender, message, **kwargs):
-            ...  # sender is chat.models.Message; message is the saved Message
+            ...  # sender is hubbub.contrib.chat.models.Message; message is the saved Message
 
         message_posted.connect(on_message)
 
@@ -22,13 +22,13 @@
         from hubbub.contrib.chat.signals import member_added
 
         def on_member_added(sender, room, user, by, **kwargs):
-            ...  # sender is chat.models.Room; user was added to room by the user ``by``
+            ...  # sender is hubbub.contrib.chat.models.Room; user was added to room by the user ``by``
 
         member_added.connect(on_member_added)
 
     Receivers run as those of ``message_posted`` do. Only the form knows who added the
     member: a change of ``Room.members`` made otherwise (admin, shell) does not send it,
-    and is seen, without the actor, through ``m2m_changed`` (as ``chat.receivers`` does).
+    and is seen, without the actor, through ``m2m_changed`` (as ``hubbub.contrib.chat.receivers`` does).
 """
 
 from django.dispatch import Signal

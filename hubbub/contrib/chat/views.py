@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from functools import wraps
-from typing import Any, Callable
+from typing import Any
 
-import hubbub
 from django.contrib import messages as notices
 from django.contrib.auth import get_user_model, login, update_session_auth_hash, views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from hubbub._history import EARLIEST
+
+import hubbub
+from hubbub.contrib.pages import page_context, render
 
 from . import conf, events, names, posting, presence, ratelimit, rooms, signals
 from .forms import LobbyForm, MemberForm, RoomForm, SignInForm
@@ -101,7 +103,7 @@ def lobby(request: HttpRequest) -> HttpResponse:
     }
     if request.user.is_authenticated:
         # The hub position first: rooms announced after it are replayed to the page.
-        context["hub_last_event_id"] = hubbub.last_event_id() or EARLIEST
+        context["hub_last_event_id"] = hubbub.last_event_id()
         context.update(room_links(request.user))
     return render(request, "hubbub/chat/lobby.html", context, status=400 if form.errors else 200)
 
@@ -125,6 +127,9 @@ class SignInView(auth_views.LoginView):
     template_name = "hubbub/chat/signin.html"
     authentication_form = SignInForm
 
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return page_context(super().get_context_data(**kwargs))
+
     def get_default_redirect_url(self) -> str:
         return default_room_url()
 
@@ -138,7 +143,7 @@ class SignOutView(auth_views.LogoutView):
 def account(request: HttpRequest) -> HttpResponse:
     """Set a password: a guest (made by the lobby without one) to sign in again after
     signing out, anyone else to change theirs (which needs the current one)."""
-    user = request.user
+    user: Any = request.user  # signed in
     guest = not user.has_usable_password()
     form_class = SetPasswordForm if guest else PasswordChangeForm
     form = form_class(user, request.POST if request.method == "POST" else None)
@@ -146,11 +151,15 @@ def account(request: HttpRequest) -> HttpResponse:
         form.save()
         update_session_auth_hash(request, user)  # this session stays signed in
         if guest:
-            notices.success(request, f"Your password is set: after signing out, sign in as {user.get_username()} with it.")
+            notices.success(
+                request, f"Your password is set: after signing out, sign in as {user.get_username()} with it."
+            )
         else:
             notices.success(request, "Your password is changed.")
         return redirect("chat:account")
-    return render(request, "hubbub/chat/account.html", {"form": form, "guest": guest}, status=400 if form.errors else 200)
+    return render(
+        request, "hubbub/chat/account.html", {"form": form, "guest": guest}, status=400 if form.errors else 200
+    )
 
 
 # Rooms
@@ -173,7 +182,7 @@ def room_list(request: HttpRequest) -> HttpResponse:
         notices.success(request, f"Room “{room.name}” created.")
         return redirect(room)
     # The hub position first: rooms announced after it are replayed to the page.
-    context = {"form": form, "hub_last_event_id": hubbub.last_event_id() or EARLIEST, **room_links(request.user)}
+    context = {"form": form, "hub_last_event_id": hubbub.last_event_id(), **room_links(request.user)}
     return render(request, "hubbub/chat/rooms.html", context, status=400 if form.errors else 200)
 
 
@@ -195,7 +204,7 @@ def room_page(request: HttpRequest, slug: str) -> HttpResponse:
 
 def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str = "", status: int = 200) -> HttpResponse:
     # The hub position first: whatever is published after it is replayed to the page.
-    hub_last_event_id = hubbub.last_event_id() or EARLIEST
+    hub_last_event_id = hubbub.last_event_id()
     room = readable_room(request, slug)
     if isinstance(room, HttpResponse):
         return room
@@ -284,7 +293,9 @@ def room_presence(request: HttpRequest, room: Room) -> HttpResponse:
     client = client_id(request)
     state = request.POST.get("state", "open")
     if client is None or state not in ("open", "closed"):
-        return error_response(request, 400, "Send “client” (the page's id, up to 64 letters, digits or '-') and “state” (open or closed).")
+        return error_response(
+            request, 400, "Send “client” (the page's id, up to 64 letters, digits or '-') and “state” (open or closed)."
+        )
     users = presence.update(room, request.user, client, open=state == "open")
     return JsonResponse({"users": users})
 
@@ -311,12 +322,12 @@ def room_members(request: HttpRequest, room: Room) -> HttpResponse:
         if room.members.filter(pk=user.pk).exists():
             notices.info(request, f"{user.get_username()} is already a member of “{room.name}”.")
         else:
-            room.members.add(user)  # their open pages are told (chat.receivers)
+            room.members.add(user)  # their open pages are told (hubbub.contrib.chat.receivers)
             transaction.on_commit(
                 lambda: signals.member_added.send(sender=Room, room=room, user=user, by=request.user), robust=True
             )
             notices.success(request, f"{user.get_username()} is now a member of “{room.name}”.")
     else:
         for error in form.errors.get("username", []):
-            notices.error(request, error)
+            notices.error(request, str(error))
     return redirect(room)

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 from collections import defaultdict
-
 from functools import partial
 
 from django.contrib import admin

@@ -14,13 +14,17 @@ class NotificationsConfig(AppConfig):
     hubbub_authorizers = ["hubbub.contrib.notifications.authorization.user_topics"]
 
     def ready(self) -> None:
+        from . import checks  # noqa: F401
+
         if not apps.is_installed("hubbub.contrib.chat"):
-            logger.info("notifications: hubbub.contrib.chat is not installed; @mentions and room additions notify no one")
+            logger.info(
+                "notifications: hubbub.contrib.chat is not installed; @mentions and room additions notify no one"
+            )
             return
         from hubbub.contrib.chat.signals import member_added, message_posted
 
         from .memberships import notify_member_added
         from .mentions import notify_mentions
 
-        message_posted.connect(notify_mentions, dispatch_uid="notifications.mentions")
-        member_added.connect(notify_member_added, dispatch_uid="notifications.memberships")
+        message_posted.connect(notify_mentions, dispatch_uid="hubbub.contrib.notifications.mentions")
+        member_added.connect(notify_member_added, dispatch_uid="hubbub.contrib.notifications.memberships")

@@ -21,6 +21,7 @@ import threading
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from typing import Any
 
 from django.db import connections, router
 from django.db.models import Count
@@ -56,6 +57,11 @@ def unread_counts(user_pks: Iterable[int], using: str | None = None) -> dict[int
     )
     counts.update(dict(rows))
     return counts
+
+
+def unread_count(user: Any) -> int:
+    """The user's unread notifications."""
+    return unread_counts([user.pk])[user.pk]
 
 
 def notification_data(notification: Notification, unread: int) -> dict[str, object]:

@@ -1,6 +1,6 @@
 """Being added to a private chat room: the new member is notified, with a link to the room.
 
-Only the chat's members form knows who added someone, so this hears ``chat.signals.member_added``
+Only the chat's members form knows who added someone, so this hears ``hubbub.contrib.chat.signals.member_added``
 (sent after the membership is committed); a user who added themselves is not told, nor is
 anyone about a public room, which has no members to add.
 """
@@ -17,7 +17,7 @@ logger = logging.getLogger(__name__)
 
 
 def notify_member_added(sender: Any, room: Any, user: Any, by: Any, **kwargs: Any) -> None:
-    """Receiver of ``chat.signals.member_added``."""
+    """Receiver of ``hubbub.contrib.chat.signals.member_added``."""
     if not room.is_private or user.pk == by.pk:
         return
     title = f"{by.get_username()} added you to {room.name}"

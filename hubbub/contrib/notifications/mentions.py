@@ -75,7 +75,7 @@ def message_url(message: Any) -> str:
 
 
 def notify_mentions(sender: Any, message: Any, **kwargs: Any) -> None:
-    """Receiver of ``chat.signals.message_posted`` (sent after the message is committed)."""
+    """Receiver of ``hubbub.contrib.chat.signals.message_posted`` (sent after the message is committed)."""
     author = message.author
     users = [user for user in mentioned_users(message.text) if user.pk != author.pk]
     if not users:

@@ -67,9 +67,9 @@ class Notification(models.Model):
         ordering = ["-created", "-id"]
         indexes = [
             # The notification centre: a user's notifications, newest first.
-            models.Index(fields=["recipient", "-created", "-id"], name="notification_list_idx"),
+            models.Index(fields=["recipient", "-created", "-id"], name="hubbub_notification_list_idx"),
             # The bell: counting a user's unread notifications.
-            models.Index(fields=["recipient"], condition=Q(read_at__isnull=True), name="notification_unread_idx"),
+            models.Index(fields=["recipient"], condition=Q(read_at__isnull=True), name="hubbub_notification_unread"),
         ]
 
     def __str__(self) -> str:

@@ -33,4 +33,3 @@ def mark_read(user: object, ids: list[int] | None = None, *, up_to: int | None =
             chosen.update(read_at=timezone.now())
             transaction.on_commit(partial(events.publish_read, user.pk, marked), using=database, robust=True)  # type: ignore[attr-defined]
     return marked
-

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from functools import partial
+from typing import overload
 
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
@@ -22,10 +23,12 @@ class InvalidNotification(ValueError):
 
 def clean_fields(title: object, body: object, url: object, level: object) -> tuple[str, str, str, str]:
     """The fields as stored, or InvalidNotification saying what is wrong."""
-    for name, value in (("title", title), ("body", body), ("url", url), ("level", level)):
+    fields = {"title": title, "body": body, "url": url, "level": level}
+    for name, value in fields.items():
         if not isinstance(value, str):
             raise InvalidNotification(f"{name} must be a string")
-    title, body, url, level = title.strip(), body.strip(), url.strip(), level.strip().lower()  # type: ignore[union-attr]
+    title, body, url, level = (str(value).strip() for value in fields.values())
+    level = level.lower()
     if not title:
         raise InvalidNotification("title must not be empty")
     if len(title) > TITLE_MAX_LENGTH:
@@ -66,6 +69,14 @@ def resolve_recipients(recipient: Recipient) -> list[AbstractBaseUser]:
     return list(distinct.values())
 
 
+@overload
+def notify(
+    recipient: AbstractBaseUser, title: str, body: str = "", url: str = "", level: str = "info"
+) -> Notification: ...
+@overload
+def notify(
+    recipient: str | Iterable[AbstractBaseUser], title: str, body: str = "", url: str = "", level: str = "info"
+) -> list[Notification]: ...
 def notify(
     recipient: Recipient, title: str, body: str = "", url: str = "", level: str = "info"
 ) -> Notification | list[Notification]:
@@ -78,9 +89,31 @@ def notify(
     Raises ValueError (InvalidNotification) on an unknown level, an empty title, an
     over-long field, an unsafe url or an unknown group.
     """
+    return _notify(recipient, title, body, url, level)
+
+
+@overload
+async def anotify(
+    recipient: AbstractBaseUser, title: str, body: str = "", url: str = "", level: str = "info"
+) -> Notification: ...
+@overload
+async def anotify(
+    recipient: str | Iterable[AbstractBaseUser], title: str, body: str = "", url: str = "", level: str = "info"
+) -> list[Notification]: ...
+async def anotify(
+    recipient: Recipient, title: str, body: str = "", url: str = "", level: str = "info"
+) -> Notification | list[Notification]:
+    """``notify`` for async code (the database work runs in a thread)."""
+    return await sync_to_async(_notify)(recipient, title, body, url, level)
+
+
+def _notify(recipient: Recipient, title: str, body: str, url: str, level: str) -> Notification | list[Notification]:
     title, body, url, level = clean_fields(title, body, url, level)
     users = resolve_recipients(recipient)
-    rows = [Notification(recipient=user, title=title, body=body, url=url, level=level) for user in users]
+    rows = [
+        Notification(recipient=user, title=title, body=body, url=url, level=level)  # type: ignore[misc]  # any user model
+        for user in users
+    ]
     database = router.db_for_write(Notification)
     with transaction.atomic(using=database):
         if rows:
@@ -88,10 +121,3 @@ def notify(
             transaction.on_commit(partial(events.publish_created, rows), using=database, robust=True)
     single = not isinstance(recipient, str) and isinstance(recipient, get_user_model())
     return rows[0] if single else rows
-
-
-async def anotify(
-    recipient: Recipient, title: str, body: str = "", url: str = "", level: str = "info"
-) -> Notification | list[Notification]:
-    """``notify`` for async code (the database work runs in a thread)."""
-    return await sync_to_async(notify)(recipient, title, body, url, level)

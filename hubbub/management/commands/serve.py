@@ -1,5 +1,13 @@
+"""``serve``: the project in production, with uvicorn.
+
+Serves ``ASGI_APPLICATION``, or, when the project does not set it, Django's application
+with the hub in front (the factory ``hubbub.asgi:project_application``). uvloop and
+httptools are used when installed (the ``hubbub[server]`` extra), else asyncio and h11.
+"""
+
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -11,11 +19,19 @@ from hubbub import _checks as checks
 
 
 class Command(BaseCommand):
-    help = "Serve the project in production with uvicorn: N worker processes (more than one needs Redis and a database server)."
+    help = (
+        "Serve the project in production with uvicorn, in N worker processes "
+        "(more than one needs a channel layer and a database that cross processes: Redis and PostgreSQL)."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default="127.0.0.1")
-        parser.add_argument("--port", type=int, default=8000)
+        parser.add_argument(
+            "--port",
+            type=int,
+            default=int(os.environ.get("PORT") or 8000),
+            help="default: $PORT, else 8000 (where commands on this host deliver updates by default)",
+        )
         parser.add_argument("--workers", type=int, default=1)
         parser.add_argument("--reload", action="store_true", help="restart on code changes (one worker)")
         parser.add_argument("--access-log", action="store_true")
@@ -29,21 +45,19 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         workers = options["workers"]
         if workers < 1:
-            raise CommandError("--workers must be at least 1")
+            raise CommandError("--workers must be at least 1.")
         errors = [message for message in checks.check_workers(workers) if message.is_serious()]
         if errors:
-            raise CommandError("\n".join(f"{error.id}: {error.msg} {error.hint}" for error in errors))
+            raise CommandError(
+                f"{workers} workers cannot serve this hub:\n"
+                + "\n".join(f"{error.id}: {error.msg}\n\tHINT: {error.hint}" for error in errors)
+            )
         if workers > 1 and options["reload"]:
-            raise CommandError("--reload runs a single worker")
+            raise CommandError("--reload runs a single worker.")
+        target, factory = application_target()
         # Publishing hands work between the event loop and the database thread; with the
         # default 5 ms GIL switch interval each hand-off can wait that long under load.
         sys.setswitchinterval(0.0005)
-        name = getattr(settings, "ASGI_APPLICATION", None)
-        if name:
-            module, _, attribute = name.rpartition(".")
-            target, factory = f"{module}:{attribute}", False
-        else:
-            target, factory = "hubbub.asgi:project_application", True
         uvicorn.run(
             target,
             factory=factory,
@@ -51,10 +65,19 @@ class Command(BaseCommand):
             port=options["port"],
             workers=workers if workers > 1 else None,
             reload=options["reload"],
-            # uvloop and httptools when installed (the hubbub[server] extra).
+            # uvloop and httptools when installed (the hubbub[server] extra), else asyncio and h11.
             loop="auto",
             http="auto",
             lifespan="off",
             access_log=options["access_log"],
             timeout_graceful_shutdown=options["graceful_timeout"],
         )
+
+
+def application_target() -> tuple[str, bool]:
+    """What uvicorn imports in each worker, as ``module:attribute``, and whether it is a factory."""
+    name = getattr(settings, "ASGI_APPLICATION", None)
+    if name:
+        module, _, attribute = name.rpartition(".")
+        return f"{module}:{attribute}", False
+    return "hubbub.asgi:project_application", True

@@ -1,10 +1,20 @@
+"""``manage.py notify``: notify users from a shell, cron or a deploy script.
+
+Exits 0 once the notifications are stored and delivered to the recipients' open pages; 1
+with the reason on stderr when they could not be stored, or were stored but not delivered
+live (``hubbub.RelayWarning``: no server answered at ``HUBBUB_RELAY_URL``; the pages show
+them when they next load or reconnect).
+"""
+
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+import hubbub
 from hubbub.contrib.notifications.models import Level
 from hubbub.contrib.notifications.sending import InvalidNotification, notify
 
@@ -13,7 +23,9 @@ class Command(BaseCommand):
     help = "Notify users: stored, then shown at once on their open pages."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--user", action="append", default=[], metavar="NAME", help="a username (repeat for several)")
+        parser.add_argument(
+            "--user", action="append", default=[], metavar="NAME", help="a username (repeat for several)"
+        )
         parser.add_argument("--all", action="store_true", help="every active user")
         parser.add_argument("--title", help="the notification's title (required)")
         parser.add_argument("--body", default="", help="its text")
@@ -32,13 +44,27 @@ class Command(BaseCommand):
         if options["all"]:
             users = list(User.objects.filter(is_active=True).order_by("pk"))
         else:
-            found = {getattr(u, User.USERNAME_FIELD): u for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names})}
+            found = {
+                getattr(u, User.USERNAME_FIELD): u for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names})
+            }
             missing = [name for name in dict.fromkeys(names) if name not in found]
             if missing:
                 raise CommandError(f"unknown user(s): {', '.join(missing)}")
             users = [found[name] for name in dict.fromkeys(names)]
-        try:
-            created = notify(users, options["title"], options["body"], options["url"], options["level"])
-        except InvalidNotification as error:
-            raise CommandError(str(error)) from error
-        self.stdout.write(f"Sent {len(created)} notification(s): {', '.join(str(n.pk) for n in created)}")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", hubbub.RelayWarning)
+            try:
+                created = notify(users, options["title"], options["body"], options["url"], options["level"])
+            except InvalidNotification as error:
+                raise CommandError(str(error)) from error
+        undelivered = [warning for warning in caught if issubclass(warning.category, hubbub.RelayWarning)]
+        for warning in caught:
+            if warning not in undelivered:
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
+        ids = ", ".join(str(n.pk) for n in created)
+        if undelivered:
+            raise CommandError(
+                f"stored {len(created)} notification(s) ({ids}) but could not deliver them live: "
+                f"{undelivered[0].message}"
+            )
+        self.stdout.write(f"Sent {len(created)} notification(s): {ids}")

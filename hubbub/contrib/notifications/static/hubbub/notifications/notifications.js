@@ -2,17 +2,23 @@
 // tab is hidden), and the live notification centre. Every event carries the absolute unread
 // count and is keyed by notification id, so replays after a reconnect change nothing twice.
 //
-// Events on the user's topic (data-topic of the bell):
+// Events on the user's topic (data-topic of the bell, or of the notification centre's list on a
+// page without the bell):
 //   "notification"      {id, title, body, url, level, created, read, unread}
 //   "notification.read" {ids, up_to, unread}
+//
+// The bell and the list also carry the hub position they were rendered at (data-last-event-id)
+// and the URL of the hub's client module (data-hub-module).
 
 const bell = document.getElementById("notification-bell");
+const list = document.getElementById("notification-list");
+const config = (bell || list)?.dataset;
 const TOAST_MS = 8000;
 const MAX_TOASTS = 3;
 
 const state = {
-  unread: Number(bell?.dataset.unread || 0),
-  newest: Number(bell?.dataset.newest || 0),
+  unread: Number(config?.unread || 0),
+  newest: Number(config?.newest || 0),
   announced: new Set(),
   // Bumped each time the count is set, so that a mark-read reply can tell whether it is still the newest.
   version: 0,
@@ -40,10 +46,14 @@ function setUnread(count) {
   state.unread = count;
   state.version += 1;
   const badge = document.getElementById("notification-count");
-  badge.textContent = count > 99 ? "99+" : String(count);
-  badge.hidden = count === 0;
-  bell.dataset.unread = String(count);
-  bell.setAttribute("aria-label", `Notifications: ${count} unread`);
+  if (badge) {
+    badge.textContent = count > 99 ? "99+" : String(count);
+    badge.hidden = count === 0;
+  }
+  if (bell) {
+    bell.dataset.unread = String(count);
+    bell.setAttribute("aria-label", `Notifications: ${count} unread`);
+  }
   const summary = document.getElementById("notification-unread");
   if (summary) summary.textContent = String(count);
   const readAll = document.querySelector("#notification-read-all button");
@@ -54,6 +64,7 @@ function setUnread(count) {
 
 function showToast(data) {
   const region = document.getElementById("notification-toasts");
+  if (!region) return;
   while (region.children.length >= MAX_TOASTS) region.firstElementChild.remove();
   const toast = element("div", `notification-toast notification--${data.level}`);
   toast.dataset.id = String(data.id);
@@ -118,8 +129,6 @@ function announce(data) {
 }
 
 // The notification centre (/notifications/)
-
-const list = document.getElementById("notification-list");
 
 function csrfToken() {
   return document.querySelector("#notification-read-all input[name=csrfmiddlewaretoken]")?.value || "";
@@ -249,17 +258,30 @@ function onRead(data) {
   setUnread(data.unread);
 }
 
+function givePosition() {
+  // hubbub.js resumes from <meta name="hubbub-last-event-id">. A page that took its own
+  // position before reading its data (a chat room, the notification centre) gives it; else
+  // the bell's is the page's. Added before hubbub.js is loaded, which reads it once.
+  if (!config.lastEventId || document.querySelector('meta[name="hubbub-last-event-id"]')) return;
+  const meta = document.createElement("meta");
+  meta.name = "hubbub-last-event-id";
+  meta.content = config.lastEventId;
+  document.head.append(meta);
+}
+
 async function start() {
+  givePosition();
   // Out of the header, whose styles may make it the containing block of fixed elements.
-  document.body.append(document.getElementById("notification-toasts"));
+  const toasts = document.getElementById("notification-toasts");
+  if (toasts) document.body.append(toasts);
   if (list) {
     list.closest(".notification-centre").addEventListener("submit", submitMarkRead);
     setUpPermissionButton();
   }
-  const { hub } = await import(bell.dataset.hubModule);
+  const { hub } = await import(config.hubModule);
   hub.on("notification", onNotification);
   hub.on("notification.read", onRead);
-  hub.subscribe(bell.dataset.topic);
+  hub.subscribe(config.topic);
 }
 
-if (bell) start();
+if (config?.topic) start();

@@ -1,4 +1,5 @@
-"""Avatars: a person's initial on a colour derived from the name (the same as chat.js computes)."""
+"""The chat's template library (``{% load hubbub_chat %}``). Avatars: a person's initial on a colour
+derived from the name (the same as chat.js computes): ``{{ name|avatar_hue }}``, ``{{ name|avatar_initial }}``."""
 
 from __future__ import annotations
 

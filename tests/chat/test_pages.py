@@ -1,0 +1,75 @@
+"""The chat's pages extend the project's base template (HUBBUB_BASE_TEMPLATE) and bring what
+they need inside its content block; hubbub_chat.E001 says when that template cannot serve."""
+
+from __future__ import annotations
+
+import pytest
+from django.core import checks
+from django.test import Client
+
+from .conftest import client_for
+
+BASE = """<!doctype html><html><head><title>{% block title %}{% endblock %} (mine)</title></head>
+<body class="{% block body_class %}{% endblock %}" data-my-base>
+<main>{% block content %}{% endblock %}</main>
+</body></html>"""
+BARE = "<html><body data-bare>{% block content %}{% endblock %}</body></html>"
+
+
+@pytest.fixture
+def my_templates(settings, tmp_path):
+    (tmp_path / "mysite").mkdir()
+    (tmp_path / "mysite" / "layout.html").write_text(BASE)
+    (tmp_path / "mysite" / "bare.html").write_text(BARE)
+    (tmp_path / "mysite" / "headless.html").write_text("<html><body>{% block main %}{% endblock %}</body></html>")
+    settings.TEMPLATES = [{**settings.TEMPLATES[0], "DIRS": [tmp_path, *settings.TEMPLATES[0]["DIRS"]]}]
+    return settings
+
+
+@pytest.mark.parametrize(
+    "path, title, body_class",
+    [
+        ("/", "Lobby (mine)", "page-lobby"),
+        ("/signin/", "Sign in (mine)", "page-lobby"),
+        ("/rooms/", "Rooms (mine)", ""),
+        ("/rooms/general/", "#General (mine)", "page-room"),
+        ("/account/", "Your account (mine)", ""),
+    ],
+)
+def test_every_page_extends_the_base_template_of_the_setting(my_templates, alice, general, path, title, body_class):
+    my_templates.HUBBUB_BASE_TEMPLATE = "mysite/layout.html"
+    client = Client() if path in ("/", "/signin/") else client_for(alice)
+    response = client.get(path)
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert f"<title>{title}</title>" in html and "data-my-base" in html
+    assert f'<body class="{body_class}" data-my-base>' in html
+    assert "site-header" not in html
+
+
+def test_a_room_needs_only_the_content_block_to_stay_live(my_templates, alice, general):
+    my_templates.HUBBUB_BASE_TEMPLATE = "mysite/bare.html"
+    html = client_for(alice).get("/rooms/general/").content.decode()
+    content = html.split("<body data-bare>")[1]
+    assert '<meta name="hubbub-last-event-id" content="earliest">' in content
+    assert '<script type="module" src="/static/hubbub/chat/chat.js"></script>' in content
+    assert '<script type="module" src="/static/hubbub/chat/rooms.js"></script>' in content
+
+
+def test_an_error_page_extends_it_too(my_templates, alice, bob):
+    from hubbub.contrib.chat.models import Room
+
+    my_templates.HUBBUB_BASE_TEMPLATE = "mysite/layout.html"
+    room = Room.objects.create(slug="secret", name="Secret", is_private=True, created_by=bob)
+    response = client_for(alice).get(room.get_absolute_url())
+    assert response.status_code == 403 and "data-my-base" in response.content.decode()
+
+
+def test_the_chat_check_reports_a_base_without_a_content_block(my_templates):
+    my_templates.HUBBUB_BASE_TEMPLATE = "mysite/headless.html"
+    errors = [m for m in checks.run_checks(tags=[checks.Tags.templates]) if m.id == "hubbub_chat.E001"]
+    assert len(errors) == 1
+    assert errors[0].msg == (
+        "HUBBUB_BASE_TEMPLATE = 'mysite/headless.html' has no {% block content %}: "
+        "hubbub.contrib.chat's pages would render empty."
+    )
