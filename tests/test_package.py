@@ -23,7 +23,6 @@ import json
 import os
 import re
 import shlex
-import signal
 import subprocess
 import sys
 import time
@@ -36,7 +35,7 @@ import pytest
 from playwright.sync_api import Browser, BrowserContext, Page, expect
 
 from tests.browser import chromium
-from tests.servers import free_port, wait_for_port
+from tests.servers import free_port, stop_process_group, wait_for_port
 
 pytestmark = [pytest.mark.package, pytest.mark.timeout(300)]
 
@@ -256,13 +255,7 @@ class Server:
     log: Path
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
+        stop_process_group(self.process)
 
 
 def start_runserver(command: str, project: Path, env: dict[str, str], port: int) -> Server:

@@ -31,8 +31,13 @@ def scope(method: str, query: list[tuple[str, str]] | str = "", headers: dict[st
 
 
 async def request(method: str, query="", headers=None, body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
-    """A complete request/response exchange (for POST, OPTIONS and failing GETs)."""
-    communicator = ApplicationCommunicator(MercureEndpoint(), scope(method, query, headers))
+    """A complete request/response exchange with the endpoint (for POST, OPTIONS and failing GETs)."""
+    return await exchange(MercureEndpoint(), scope(method, query, headers), body)
+
+
+async def exchange(application, scope: dict, body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
+    """One complete HTTP request/response through ``application``."""
+    communicator = ApplicationCommunicator(application, scope)
     await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
     start = await communicator.receive_output(5)
     chunks = []

@@ -13,7 +13,7 @@ from django.urls import re_path
 
 from hubbub import _publishing as publishing, testing
 from hubbub.asgi import MERCURE_PATH, HubApplication, project_application, urlpatterns, with_hub
-from tests.hubbub.asgi import scope as hub_scope
+from tests.hubbub.asgi import exchange, scope as hub_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,21 +35,6 @@ def http_scope(path: str, method: str = "GET", *, root_path: str = "", query="",
     scope = hub_scope(method, query, headers)
     scope.update(path=path, raw_path=path.encode(), root_path=root_path)
     return scope
-
-
-async def exchange(application, scope: dict, body: bytes = b"") -> tuple[int, dict[bytes, bytes], bytes]:
-    """One complete HTTP request/response through ``application``."""
-    communicator = ApplicationCommunicator(application, scope)
-    await communicator.send_input({"type": "http.request", "body": body, "more_body": False})
-    start = await communicator.receive_output(5)
-    chunks = []
-    while True:
-        message = await communicator.receive_output(5)
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body"):
-            break
-    await communicator.wait(5)
-    return start["status"], dict(start["headers"]), b"".join(chunks)
 
 
 def publish_form(topic: str, data: str) -> tuple[dict[str, str], bytes]:

@@ -3,6 +3,8 @@ import time
 import jwt
 import pytest
 
+import hubbub
+
 from hubbub import _tokens as tokens
 from hubbub._tokens import InvalidToken
 
@@ -80,3 +82,25 @@ def test_the_cache_is_per_key():
     tokens.decode(token, KEY)
     with pytest.raises(InvalidToken, match="Signature"):
         tokens.decode(token, "another-key-of-32-bytes-or-more-here")
+
+
+def test_verify_token_checks_each_kind_with_its_own_key(settings):
+    publisher = hubbub.mint_token(publish=["/books/{id}"])
+    subscriber = hubbub.mint_token(subscribe=["/books/1"])
+    granted = hubbub.verify_token(publisher, publish=True)
+    assert granted is not None and granted.match("/books/7") and not granted.match("/shelf")
+    with pytest.raises(hubbub.InvalidToken, match="Signature"):
+        hubbub.verify_token(publisher, publish=False)
+    with pytest.raises(hubbub.InvalidToken, match="Signature"):
+        hubbub.verify_token(subscriber, publish=True)
+    assert hubbub.verify_token(subscriber, publish=False).match("/books/1")
+    assert hubbub.verify_token(hubbub.mint_token(subscribe=["*"]), publish=False).wildcard
+
+
+def test_verify_token_refuses_what_the_hub_refuses(settings):
+    with pytest.raises(hubbub.InvalidToken, match="expired"):
+        hubbub.verify_token(jwt.encode({"mercure": {"publish": ["*"]}, "exp": 1}, settings.HUBBUB_PUBLISHER_JWT_KEY), publish=True)
+    assert hubbub.verify_token(jwt.encode({"sub": "x"}, settings.HUBBUB_PUBLISHER_JWT_KEY), publish=True) is None
+    settings.HUBBUB_PUBLISHER_JWT_KEY = None
+    with pytest.raises(hubbub.InvalidToken, match="no key configured"):
+        hubbub.verify_token(hubbub.mint_token(publish=["*"], key="k" * 40), publish=True)
