@@ -276,7 +276,7 @@ class Run:
             sub.ended = True
         except asyncio.CancelledError:
             raise
-        except Exception as error:  # noqa: BLE001 - every failure is a figure
+        except Exception as error:
             sub.error = f"{type(error).__name__}: {error}"
             sub.ended = True
         finally:
@@ -441,7 +441,14 @@ class Run:
         gc.collect()
         gc.freeze()  # a collection over thousands of connections would pause the clock that measures latency
         gc.disable()
-        emit({"event": "phase", "phase": "connected", "connected": result["connected"], "seconds": round(result["connect_seconds"], 2)})
+        emit(
+            {
+                "event": "phase",
+                "phase": "connected",
+                "connected": result["connected"],
+                "seconds": round(result["connect_seconds"], 2),
+            }
+        )
         emit({"event": "ready"})
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         if mode == "idle":
@@ -471,9 +478,16 @@ class Run:
                 "publish_rtt_ms_p99": 1000 * quantile(rtts, 0.99),
                 "expected": expected,
                 "delivered": self.delivered,
-                "lost": expected - sum(len(sub.seen & set(self.published_by_topic.get(sub.topic, ()))) for sub in self.subscribers if sub.ready),
+                "lost": expected
+                - sum(
+                    len(sub.seen & set(self.published_by_topic.get(sub.topic, ())))
+                    for sub in self.subscribers
+                    if sub.ready
+                ),
                 "duplicates": sum(sub.duplicates for sub in self.subscribers),
-                "unexpected": sum(len(sub.seen - set(self.published_by_topic.get(sub.topic, ()))) for sub in self.subscribers),
+                "unexpected": sum(
+                    len(sub.seen - set(self.published_by_topic.get(sub.topic, ()))) for sub in self.subscribers
+                ),
                 "ended_early": sum(1 for sub in self.subscribers if sub.ready and sub.ended),
                 "server_cpu_s": cpu_after - cpu_before,
                 "loadgen_cpu_s": own_after - own_before,

@@ -33,7 +33,13 @@ async def main() -> None:
     channel = await layer.new_channel()
     await layer.group_add("room", channel)
     publisher = aioredis.Redis.from_url(REDIS_URL)
-    data = layer.serialize({"type": "hubbub.update", "seq": 1, "update": {"topics": ["/rooms/1"], "data": "x" * 40, "id": uuid.uuid4().hex}})
+    data = layer.serialize(
+        {
+            "type": "hubbub.update",
+            "seq": 1,
+            "update": {"topics": ["/rooms/1"], "data": "x" * 40, "id": uuid.uuid4().hex},
+        }
+    )
 
     async def publish_all(group: str) -> None:
         for _ in range(0, MESSAGES, 100):
@@ -62,7 +68,9 @@ async def main() -> None:
             await layer.receive(channel)
         both = (cpu() - used) / MESSAGES
         await producer
-        print(f"publishing only: {1e6 * publishing:.1f} µs/message; publishing and receiving: {1e6 * both:.1f} µs/message")
+        print(
+            f"publishing only: {1e6 * publishing:.1f} µs/message; publishing and receiving: {1e6 * both:.1f} µs/message"
+        )
         print(f"receiving costs about {1e6 * (both - publishing):.1f} µs of CPU per message")
     finally:
         await layer.flush()

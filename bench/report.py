@@ -90,10 +90,17 @@ def text_table(document: dict) -> str:
     lines: list[str] = []
     for scenario, results in by_scenario(document).items():
         lines.append(f"{scenario}: {document['scenarios'].get(scenario, '')}")
-        rows = [[label for label, _ in COLUMNS]] + [[cells(r, results).get(key, "") for _, key in COLUMNS] for r in results]
+        rows = [[label for label, _ in COLUMNS]] + [
+            [cells(r, results).get(key, "") for _, key in COLUMNS] for r in results
+        ]
         widths = [max(len(row[i]) for row in rows) for i in range(len(COLUMNS))]
         for row in rows:
-            lines.append("  ".join(cell.rjust(width) if i else cell.ljust(width) for i, (cell, width) in enumerate(zip(row, widths))))
+            lines.append(
+                "  ".join(
+                    cell.rjust(width) if i else cell.ljust(width)
+                    for i, (cell, width) in enumerate(zip(row, widths, strict=True))
+                )
+            )
         lines.append("")
     return "\n".join(lines).rstrip()
 
@@ -137,24 +144,46 @@ def targets(results: list[dict]) -> list[dict]:
         fanout, ceiling = _find(results, "fanout", system), _find(results, "fanout", "ceiling")
         if fanout and ceiling and fanout.get("cpu_us_per_event") and ceiling.get("cpu_us_per_event"):
             ratio = fanout["cpu_us_per_event"] / ceiling["cpu_us_per_event"]
-            add("CPU per delivered event ≤ 1.25× ceiling (fanout)", system, f"{fanout['cpu_us_per_event']:.1f} µs = {ratio:.2f}× ({ceiling['cpu_us_per_event']:.1f} µs)", ratio <= 1.25)
+            add(
+                "CPU per delivered event ≤ 1.25× ceiling (fanout)",
+                system,
+                f"{fanout['cpu_us_per_event']:.1f} µs = {ratio:.2f}× ({ceiling['cpu_us_per_event']:.1f} µs)",
+                ratio <= 1.25,
+            )
         else:
             add("CPU per delivered event ≤ 1.25× ceiling (fanout)", system, "not measured", None)
         idle = _find(results, "idle", system)
         if idle:
-            add("≤ 40 KB RSS per idle subscriber", system, f"{idle['rss_per_conn_kb']:.1f} KB", idle["rss_per_conn_kb"] <= 40)
-            add(f"{idle['subscribers']:,} idle subscribers < 1% of a core", system, f"{idle['idle_cpu_percent']:.2f} %", idle["idle_cpu_percent"] < 1)
+            add(
+                "≤ 40 KB RSS per idle subscriber",
+                system,
+                f"{idle['rss_per_conn_kb']:.1f} KB",
+                idle["rss_per_conn_kb"] <= 40,
+            )
+            add(
+                f"{idle['subscribers']:,} idle subscribers < 1% of a core",
+                system,
+                f"{idle['idle_cpu_percent']:.2f} %",
+                idle["idle_cpu_percent"] < 1,
+            )
         else:
             add("≤ 40 KB RSS per idle subscriber", system, "not measured", None)
             add("idle subscribers < 1% of a core", system, "not measured", None)
         big = _find(results, "fanout-10k", system)
         if big:
             p99 = big["latency_ms"]["p99"]
-            ok = big["connected"] == big["subscribers"] and big["delivered"] == big["expected"] and big["lost"] == 0 and p99 is not None and p99 <= 500
+            ok = (
+                big["connected"] == big["subscribers"]
+                and big["delivered"] == big["expected"]
+                and big["lost"] == 0
+                and p99 is not None
+                and p99 <= 500
+            )
             add(
                 f"{big['subscribers']:,} subscribers on one worker: all connect, 100% delivered, p99 ≤ 500 ms",
                 system,
-                f"{big['connected']:,} connected, {big['delivered']:,}/{big['expected']:,}, p99 {_f(p99)} ms{_ceiling_p99(results, 'fanout-10k')}",
+                f"{big['connected']:,} connected, {big['delivered']:,}/{big['expected']:,}, "
+                f"p99 {_f(p99)} ms{_ceiling_p99(results, 'fanout-10k')}",
                 ok,
             )
         else:
@@ -174,7 +203,12 @@ def targets(results: list[dict]) -> list[dict]:
     one, two = _find(results, "scale-out", "hubbub-redis"), _find(results, "scale-out", "hubbub-redis-2w")
     if one and two and one["events_per_s"]:
         ratio = two["events_per_s"] / one["events_per_s"]
-        add("2 workers on Redis ≥ 1.7× the events/s of 1", "hubbub-redis-2w", f"{two['events_per_s']:,.0f} vs {one['events_per_s']:,.0f} events/s = {ratio:.2f}×", ratio >= 1.7)
+        add(
+            "2 workers on Redis ≥ 1.7× the events/s of 1",
+            "hubbub-redis-2w",
+            f"{two['events_per_s']:,.0f} vs {one['events_per_s']:,.0f} events/s = {ratio:.2f}×",
+            ratio >= 1.7,
+        )
     else:
         add("2 workers on Redis ≥ 1.7× the events/s of 1", "hubbub-redis-2w", "not measured", None)
     # On a machine where the workers, the load generator, PostgreSQL and Redis share two
@@ -193,9 +227,19 @@ def targets(results: list[dict]) -> list[dict]:
         bad = [
             f"{r['scenario']}/{r['system']}"
             for r in hubbub_runs
-            if "error" in r or r["lost"] or r["duplicates"] or r["unexpected"] or r["connected"] != r["subscribers"] or r["ended_early"]
+            if "error" in r
+            or r["lost"]
+            or r["duplicates"]
+            or r["unexpected"]
+            or r["connected"] != r["subscribers"]
+            or r["ended_early"]
         ]
-        add("zero lost or duplicated deliveries in every scenario", "hubbub-*", "none lost or duplicated" if not bad else "failed in " + ", ".join(bad), not bad)
+        add(
+            "zero lost or duplicated deliveries in every scenario",
+            "hubbub-*",
+            "none lost or duplicated" if not bad else "failed in " + ", ".join(bad),
+            not bad,
+        )
     return verdicts
 
 
@@ -209,14 +253,18 @@ def _verdict(passed: bool | str | None) -> str:
 def targets_text(document: dict) -> str:
     lines = ["Targets for Hubbub:"]
     for verdict in document["targets"]:
-        lines.append(f"  [{_verdict(verdict['pass'])}] {verdict['target']} — {verdict['system']}: {verdict['measured']}")
+        lines.append(
+            f"  [{_verdict(verdict['pass'])}] {verdict['target']} — {verdict['system']}: {verdict['measured']}"
+        )
     return "\n".join(lines)
 
 
 def targets_markdown(document: dict) -> str:
     lines = ["| target | system | measured | verdict |", "|---|---|---|---|"]
     for verdict in document["targets"]:
-        lines.append(f"| {verdict['target']} | {verdict['system']} | {verdict['measured']} | {_verdict(verdict['pass'])} |")
+        lines.append(
+            f"| {verdict['target']} | {verdict['system']} | {verdict['measured']} | {_verdict(verdict['pass'])} |"
+        )
     return "\n".join(lines)
 
 
@@ -267,7 +315,7 @@ def plot(document: dict, path) -> None:
     if not grouped:
         return
     fig, axes = plt.subplots(len(grouped), 1, figsize=(9, 3.6 * len(grouped)), squeeze=False)
-    for ax, (scenario, results) in zip(axes[:, 0], grouped.items()):
+    for ax, (scenario, results) in zip(axes[:, 0], grouped.items(), strict=False):
         for result in results:
             values = result["latency_quantiles_ms"]
             fractions = [100 * i / (len(values) - 1) for i in range(len(values))]

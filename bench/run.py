@@ -23,14 +23,14 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import report  # noqa: E402
-from bench.scenarios import POLLING_SUBSCRIBERS, Scenario, scenarios  # noqa: E402
-from bench.systems import PYTHON, ROOT, System, all_systems  # noqa: E402
+from bench import report
+from bench.scenarios import POLLING_SUBSCRIBERS, Scenario, scenarios
+from bench.systems import PYTHON, ROOT, System, all_systems
 
 RESULTS = ROOT / "bench" / "results"
 LOADGEN_CPUS = "1"
@@ -89,7 +89,9 @@ def run_one(system: System, scenario: Scenario, quick: bool, profile_to: Path | 
             loadgen.wait()
         running.stop()
     if result is None:
-        raise RuntimeError(f"the load generator ended with {loadgen.returncode} and no result; server log: {running.log}")
+        raise RuntimeError(
+            f"the load generator ended with {loadgen.returncode} and no result; server log: {running.log}"
+        )
     result.update(
         {
             "system": system.name,
@@ -111,7 +113,24 @@ def load_average() -> float:
 
 def start_profiler(pid: int, output: Path) -> subprocess.Popen:
     process = subprocess.Popen(
-        ["taskset", "-c", LOADGEN_CPUS, shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy"), "record", "--pid", str(pid), "--subprocesses", "--rate", "1000", "--function", "--nonblocking", "--format", "raw", "-o", str(output)],
+        [
+            "taskset",
+            "-c",
+            LOADGEN_CPUS,
+            shutil.which("py-spy") or str(Path(PYTHON).parent / "py-spy"),
+            "record",
+            "--pid",
+            str(pid),
+            "--subprocesses",
+            "--rate",
+            "1000",
+            "--function",
+            "--nonblocking",
+            "--format",
+            "raw",
+            "-o",
+            str(output),
+        ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
@@ -174,7 +193,9 @@ def top_frames(raw: Path, limit: int = 25) -> dict:
         "samples": total,
         "self": [(frame, count, 100 * count / total) for frame, count in own.most_common(limit)],
         "inclusive": [
-            (frame, count, 100 * count / total) for frame, count in inclusive.most_common() if not frame.startswith(OUTER_FRAMES)
+            (frame, count, 100 * count / total)
+            for frame, count in inclusive.most_common()
+            if not frame.startswith(OUTER_FRAMES)
         ][:limit],
     }
 
@@ -184,14 +205,21 @@ def main() -> int:
     parser.add_argument("--quick", action="store_true", help="fewer subscribers and shorter phases (~2 min)")
     parser.add_argument("--scenario", action="append", help="run only this scenario (repeatable)")
     parser.add_argument("--system", action="append", help="run only this system (repeatable)")
-    parser.add_argument("--profile", action="store_true", help="also profile Hubbub with py-spy (under --profile-scenario)")
-    parser.add_argument("--profile-scenario", default="fanout", help="the scenario(s) the profiles run under, comma-separated (default: fanout)")
+    parser.add_argument(
+        "--profile", action="store_true", help="also profile Hubbub with py-spy (under --profile-scenario)"
+    )
+    parser.add_argument(
+        "--profile-scenario",
+        default="fanout",
+        help="the scenario(s) the profiles run under, comma-separated (default: fanout)",
+    )
     parser.add_argument("--profile-only", action="store_true", help="only the py-spy profiles")
     parser.add_argument(
         "--profile-updates",
         type=int,
         default=100,
-        help="updates published in a profiled paced run (same subscribers and rate; more samples than the scenario's own count)",
+        help="updates published in a profiled paced run "
+        "(same subscribers and rate; more samples than the scenario's own count)",
     )
     args = parser.parse_args()
 
@@ -206,7 +234,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown system(s) {', '.join(sorted(unknown))}; known: {', '.join(systems)}")
     workdir = Path(tempfile.mkdtemp(prefix="hubbub-bench-"))
-    started = datetime.now(timezone.utc)
+    started = datetime.now(UTC)
     results: list[dict] = []
     profiles: dict[str, dict] = {}
     prepared: set[str] = set()
@@ -230,7 +258,9 @@ def main() -> int:
             result = run_one(prepared_system(name), target, args.quick, profile_to=raw)
             print("    " + report.one_line(result) + " (profiled: figures perturbed)", flush=True)
             profiles[f"{name} under {target.name}"] = {
-                "run": {k: result.get(k) for k in ("cpu_us_per_event", "delivered", "expected", "publishes_per_s", "mode")},
+                "run": {
+                    k: result.get(k) for k in ("cpu_us_per_event", "delivered", "expected", "publishes_per_s", "mode")
+                },
                 **top_frames(raw),
             }
 
@@ -244,9 +274,14 @@ def main() -> int:
                 begun = time.monotonic()
                 try:
                     result = run_one(prepared_system(name), scenario, args.quick)
-                except Exception as error:  # noqa: BLE001 - one broken system must not stop the suite
+                except Exception as error:
                     print(f"    FAILED: {error}", flush=True)
-                    result = {"system": name, "label": systems[name].label, "scenario": scenario.name, "error": str(error)[:2000]}
+                    result = {
+                        "system": name,
+                        "label": systems[name].label,
+                        "scenario": scenario.name,
+                        "error": str(error)[:2000],
+                    }
                 else:
                     print("    " + report.one_line(result) + f" ({time.monotonic() - begun:.0f} s)", flush=True)
                 results.append(result)
@@ -263,7 +298,7 @@ def main() -> int:
             for target_name in args.profile_scenario.split(","):
                 try:
                     profile(target_name)
-                except Exception as error:  # noqa: BLE001 - keep the profiles already taken
+                except Exception as error:
                     print(f"    profile under {target_name} FAILED: {error}", flush=True)
             save(document, profiles, stamp, tables=False)
     finally:
@@ -276,7 +311,7 @@ def main() -> int:
 def save(document: dict, profiles: dict, stamp: str, *, tables: bool = True) -> None:
     """Write the results (and profiles, when there are any) and print the tables."""
     results = document["results"]
-    document["finished"] = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    document["finished"] = datetime.now(UTC).isoformat(timespec="seconds")
     document["targets"] = report.targets(results)
     document["profiles"] = profiles
     if results:
@@ -293,7 +328,9 @@ def save(document: dict, profiles: dict, stamp: str, *, tables: bool = True) -> 
         print(report.targets_text(document))
     if profiles:
         (RESULTS / f"profile-{stamp}.json").write_text(json.dumps(profiles, indent=1))
-        (RESULTS / f"profile-{stamp}.md").write_text(f"# Profiles {document['started']}\n\n" + report.profiles_markdown(profiles))
+        (RESULTS / f"profile-{stamp}.md").write_text(
+            f"# Profiles {document['started']}\n\n" + report.profiles_markdown(profiles)
+        )
         print()
         print(report.profiles_markdown(profiles))
     print(f"\nresults in {RESULTS} (started {document['started']}, finished {document['finished']})", flush=True)

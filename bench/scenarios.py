@@ -4,7 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-FANOUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "hubbub-embedded-granian", "hubbub-embedded-daphne", "channels-redis", "channels-memory", "eventstream", "polling"]
+FANOUT_SYSTEMS = [
+    "ceiling",
+    "hubbub-embedded",
+    "hubbub-redis",
+    "hubbub-embedded-granian",
+    "hubbub-embedded-daphne",
+    "channels-redis",
+    "channels-memory",
+    "eventstream",
+    "polling",
+]
 THROUGHPUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "channels-redis", "channels-memory", "eventstream"]
 
 
@@ -44,12 +54,37 @@ def scenarios(quick: bool) -> list[Scenario]:
     if quick:
         return [
             Scenario("fanout", "300 subscribers × 10 updates at 10/s", "paced", 300, tuple(FANOUT_SYSTEMS), updates=10),
-            Scenario("fanout-10k", "2,000 subscribers × 3 updates at 1/s", "paced", 2000, ("ceiling", "hubbub-embedded", "hubbub-redis"), updates=3, rate=1.0),
-            Scenario("idle", "300 idle subscribers for 2 s, then 1 update", "idle", 300, tuple(FANOUT_SYSTEMS), updates=1, idle_seconds=2.0),
-            Scenario("publish-max", "publish as fast as possible for 2 s, 300 subscribers on 30 topics", "max", 300, tuple(THROUGHPUT_SYSTEMS), topics=30, duration=2.0),
+            Scenario(
+                "fanout-10k",
+                "2,000 subscribers × 3 updates at 1/s",
+                "paced",
+                2000,
+                ("ceiling", "hubbub-embedded", "hubbub-redis"),
+                updates=3,
+                rate=1.0,
+            ),
+            Scenario(
+                "idle",
+                "300 idle subscribers for 2 s, then 1 update",
+                "idle",
+                300,
+                tuple(FANOUT_SYSTEMS),
+                updates=1,
+                idle_seconds=2.0,
+            ),
+            Scenario(
+                "publish-max",
+                "publish as fast as possible for 2 s, 300 subscribers on 30 topics",
+                "max",
+                300,
+                tuple(THROUGHPUT_SYSTEMS),
+                topics=30,
+                duration=2.0,
+            ),
             Scenario(
                 "scale-out",
-                "publish as fast as possible for 2 s, 300 subscribers on 30 topics, 1 vs 2 workers (server on both cores)",
+                "publish as fast as possible for 2 s, 300 subscribers on 30 topics, "
+                "1 vs 2 workers (server on both cores)",
                 "max",
                 300,
                 ("hubbub-redis", "hubbub-redis-2w"),
@@ -81,7 +116,15 @@ def scenarios(quick: bool) -> list[Scenario]:
             rate=1.0,
             connect_timeout=180.0,
         ),
-        Scenario("idle", "1,000 idle subscribers for 10 s, then 1 update", "idle", 1000, tuple(FANOUT_SYSTEMS), updates=1, idle_seconds=10.0),
+        Scenario(
+            "idle",
+            "1,000 idle subscribers for 10 s, then 1 update",
+            "idle",
+            1000,
+            tuple(FANOUT_SYSTEMS),
+            updates=1,
+            idle_seconds=10.0,
+        ),
         Scenario(
             "publish-max",
             "publish as fast as possible for 10 s, 1,000 subscribers on 100 topics",
@@ -93,7 +136,8 @@ def scenarios(quick: bool) -> list[Scenario]:
         ),
         Scenario(
             "scale-out",
-            "publish as fast as possible for 10 s, 1,000 subscribers on 100 topics, 1 vs 2 workers (server on both cores)",
+            "publish as fast as possible for 10 s, 1,000 subscribers on 100 topics, "
+            "1 vs 2 workers (server on both cores)",
             "max",
             1000,
             ("hubbub-redis", "hubbub-redis-2w"),

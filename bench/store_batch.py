@@ -9,7 +9,6 @@ time per batch. The CPU figure is what the hub's event loop pays per group-commi
 
 from __future__ import annotations
 
-import asyncio
 import json
 import resource
 import time

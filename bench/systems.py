@@ -21,7 +21,17 @@ PYTHON = sys.executable
 POSTGRES = "postgres://postgres@127.0.0.1:5432"
 REDIS_URL = "redis://127.0.0.1:6379/0"
 PUBLISHER_KEY = "bench-publisher-key-0123456789abcdef0123456789"
-UVICORN_OPTIONS = ["--loop", "uvloop", "--http", "httptools", "--lifespan", "off", "--no-access-log", "--log-level", "warning"]
+UVICORN_OPTIONS = [
+    "--loop",
+    "uvloop",
+    "--http",
+    "httptools",
+    "--lifespan",
+    "off",
+    "--no-access-log",
+    "--log-level",
+    "warning",
+]
 
 
 def free_port() -> int:
@@ -31,7 +41,11 @@ def free_port() -> int:
 
 
 def base_env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "HUBBUB_")) and k not in ("DATABASE_URL", "REDIS_URL")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("DJANGO_", "HUBBUB_")) and k not in ("DATABASE_URL", "REDIS_URL")
+    }
     env["PYTHONPATH"] = str(ROOT)
     return env
 
@@ -116,7 +130,10 @@ def wait_for_port(running: Running, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if running.process.poll() is not None:
-            raise RuntimeError(f"server exited with {running.process.returncode}; log: {running.log}\n{running.log.read_text()[-2000:]}")
+            raise RuntimeError(
+                f"server exited with {running.process.returncode}; log: {running.log}\n"
+                f"{running.log.read_text()[-2000:]}"
+            )
         try:
             with socket.create_connection(("127.0.0.1", running.port), timeout=0.2):
                 return
@@ -168,10 +185,34 @@ class Hubbub(System):
     def command(self, port: int) -> list[str]:
         app = "example.asgi:application"
         if self.server == "granian":
-            return [PYTHON, "-m", "granian", "--interface", "asgi", "--host", "127.0.0.1", "--port", str(port), "--loop", "uvloop", "--no-ws", app]
+            return [
+                PYTHON,
+                "-m",
+                "granian",
+                "--interface",
+                "asgi",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--loop",
+                "uvloop",
+                "--no-ws",
+                app,
+            ]
         if self.server == "daphne":
             return [PYTHON, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port), app]
-        return [PYTHON, "manage.py", "serve", "--port", str(port), "--workers", str(self.workers), "--graceful-timeout", "1"]
+        return [
+            PYTHON,
+            "manage.py",
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(self.workers),
+            "--graceful-timeout",
+            "1",
+        ]
 
     def cleanup(self) -> None:
         if self.database:
@@ -183,7 +224,16 @@ class Hubbub(System):
 class Uvicorn(System):
     """A baseline served by uvicorn with the same options as Hubbub's ``serve``."""
 
-    def __init__(self, name: str, label: str, app: str, *, settings: str | None = None, extra_env: dict[str, str] | None = None, **kwargs) -> None:
+    def __init__(
+        self,
+        name: str,
+        label: str,
+        app: str,
+        *,
+        settings: str | None = None,
+        extra_env: dict[str, str] | None = None,
+        **kwargs,
+    ) -> None:
         super().__init__(name, label, **kwargs)
         self.app = app
         self.settings = settings
@@ -230,7 +280,11 @@ def all_systems() -> dict[str, System]:
             "Channels view, channels_redis pub/sub",
             "bench.baselines.channels_view.asgi:application",
             settings="bench.baselines.channels_view.settings",
-            extra_env={"BENCH_CHANNEL_LAYER": "redis", "REDIS_URL": REDIS_URL, "BENCH_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}"},
+            extra_env={
+                "BENCH_CHANNEL_LAYER": "redis",
+                "REDIS_URL": REDIS_URL,
+                "BENCH_REDIS_PREFIX": f"bench-{uuid.uuid4().hex[:8]}",
+            },
             subscribe_path="/events?topic={topic}",
             publish_path="/publish",
         ),

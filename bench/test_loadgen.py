@@ -11,7 +11,12 @@ import os
 
 from bench.loadgen import MARK, Dechunker, cpu_seconds, read_response, rss_kb
 
-EVENTS = [b"retry: 3000\n\n", b'id: 1\ndata: {"message":"bench-7-123"}\n\n', b": heartbeat\n\n", b"data: bench-8-456\n\n"]
+EVENTS = [
+    b"retry: 3000\n\n",
+    b'id: 1\ndata: {"message":"bench-7-123"}\n\n',
+    b": heartbeat\n\n",
+    b"data: bench-8-456\n\n",
+]
 
 
 def chunked(parts: list[bytes]) -> bytes:

@@ -5,9 +5,9 @@ import os
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "example.settings")
 
-from django.core.asgi import get_asgi_application  # noqa: E402
+from django.core.asgi import get_asgi_application
 
-from hubbub.asgi import with_hub  # noqa: E402
+from hubbub.asgi import with_hub
 
 application = with_hub(get_asgi_application())
 

@@ -27,8 +27,20 @@ CASES = [
     ("URI", [f"https://example.net/foo/{R[3]}"], [f"https://example.net/foo/{R[3]}"], True, False),
     ("URI template", [f"https://example.net/foo/{R[4]}"], ["https://example.net/foo/{random}"], True, False),
     ("nonmatching raw string", ["will-not-match}"], ["another-name"], False, False),
-    ("nonmatching URI", ["https://example.net/foo/will-not-match}"], ["https://example.net/foo/another-name"], False, False),
-    ("nonmatching URI template", ["https://example.net/foo/will-not-match}"], ["https://example.net/bar/{var}"], False, False),
+    (
+        "nonmatching URI",
+        ["https://example.net/foo/will-not-match}"],
+        ["https://example.net/foo/another-name"],
+        False,
+        False,
+    ),
+    (
+        "nonmatching URI template",
+        ["https://example.net/foo/will-not-match}"],
+        ["https://example.net/bar/{var}"],
+        False,
+        False,
+    ),
     ("private raw string", [R[0]], [R[0]], False, True),
     ("private URI", [f"https://example.net/foo/{R[3]}"], [f"https://example.net/foo/{R[3]}"], False, True),
     ("private URI template", [f"https://example.net/foo/{R[4]}"], ["https://example.net/foo/{random}"], False, True),
@@ -90,10 +102,10 @@ def test_reference_conformance_cases(reference_keyed_server):
         for start in range(0, len(cases), 4):
             batch = cases[start : start + 4]
             results += page.evaluate(f"(cases) => Promise.all(cases.map({CHECK.strip()}))", batch)
-    assert {case["name"]: result["received"] for case, result in zip(cases, results)} == {
+    assert {case["name"]: result["received"] for case, result in zip(cases, results, strict=True)} == {
         name: expected for name, _, _, expected, _ in CASES
     }
-    for case, result, (_, _, _, must_be_received, _) in zip(cases, results, CASES):
+    for case, result, (_, _, _, must_be_received, _) in zip(cases, results, CASES, strict=True):
         if must_be_received:
             assert result["status"] == 200, (case["name"], result)
             assert result["contentType"].startswith("text/plain"), (case["name"], result)

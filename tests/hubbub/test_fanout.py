@@ -126,7 +126,9 @@ async def test_close_user_closes_that_users_streams_only():
 
 async def test_memberships_are_renewed_before_the_layer_forgets_them(settings):
     """Channels' in-memory layer drops a membership ``group_expiry`` seconds after it was made."""
-    settings.CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}}
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels.layers.InMemoryChannelLayer", "CONFIG": {"group_expiry": 1}}
+    }
     hub = fanout.current()
     sub = subscription("a")
     await hub.add(sub)

@@ -9,9 +9,9 @@ from django.db import connections
 from django.utils import timezone
 
 from hubbub import _history as history
+from hubbub._updates import Update
 from hubbub.exceptions import HistoryUnavailable
 from hubbub.models import StoredUpdate
-from hubbub._updates import Update
 from tests.servers import POSTGRES, free_port
 
 pytestmark = pytest.mark.django_db
@@ -121,7 +121,7 @@ async def test_astore_on_postgresql_stores_then_sends_in_order(postgres_history)
     got, send = recorder()
     seqs = await history.astore(updates, send)
     assert seqs == sorted(seqs) and len(set(seqs)) == 3
-    assert got == list(zip(seqs, updates))
+    assert got == list(zip(seqs, updates, strict=True))
     rows = [row async for row in postgres_history.order_by("seq")]
     assert [row.seq for row in rows] == seqs
     assert [row.to_update() for row in rows] == updates
@@ -129,9 +129,7 @@ async def test_astore_on_postgresql_stores_then_sends_in_order(postgres_history)
 
 @on_postgres
 async def test_astore_on_postgresql_stores_the_largest_fields_an_update_may_have(postgres_history):
-    update = Update.create(
-        ["/ü/" + "t" * 200, "/b"], "data ✓ \n line", id="i" * 512, type="t" * 255, retry=2**31 - 1
-    )
+    update = Update.create(["/ü/" + "t" * 200, "/b"], "data ✓ \n line", id="i" * 512, type="t" * 255, retry=2**31 - 1)
     got, send = recorder()
     [seq] = await history.astore([update], send)
     assert (await postgres_history.aget(seq=seq)).to_update() == update

@@ -106,6 +106,7 @@ async def resume_under_load(hubs: list[str], publishers: int = 4, per_publisher:
     limits = httpx.Limits(max_connections=publishers + 2)
 
     async with httpx.AsyncClient(limits=limits, timeout=30) as client:
+
         async def publisher(p: int) -> None:
             for n in range(per_publisher):
                 response = await post(client, random.choice(hubs), topic=topic, data=f"p{p}-{n}")
@@ -120,7 +121,7 @@ async def resume_under_load(hubs: list[str], publishers: int = 4, per_publisher:
                     for _ in range(random.randint(1, 25)):
                         try:
                             event = await stream.next(timeout=10)
-                        except asyncio.TimeoutError:
+                        except TimeoutError:
                             break
                         received.append(event.data)
                         last_id = event.id
@@ -232,9 +233,10 @@ async def test_reauthorize_from_another_process_closes_the_users_streams(scaled_
         await asyncio.to_thread(signed_in_user, scaled_server, prefix) for prefix in ("alice", "bob")
     ]
     alice_topic, bob_topic = f"/notifications/users/{alice_pk}", f"/notifications/users/{bob_pk}"
-    async with subscribe(scaled_server.hub, alice_topic, headers={"Cookie": f"sessionid={alice_session}"}) as alices, subscribe(
-        scaled_server.hub, bob_topic, headers={"Cookie": f"sessionid={bob_session}"}
-    ) as bobs:
+    async with (
+        subscribe(scaled_server.hub, alice_topic, headers={"Cookie": f"sessionid={alice_session}"}) as alices,
+        subscribe(scaled_server.hub, bob_topic, headers={"Cookie": f"sessionid={bob_session}"}) as bobs,
+    ):
         assert alices.status == bobs.status == 200
         await asyncio.to_thread(scaled_server.manage, "shell", "-c", f"import hubbub; hubbub.reauthorize({alice_pk})")
         with pytest.raises(EOFError):

@@ -4,7 +4,6 @@ import jwt
 import pytest
 
 import hubbub
-
 from hubbub import _tokens as tokens
 from hubbub._tokens import InvalidToken
 
@@ -28,7 +27,10 @@ def test_token_without_mercure_claim_grants_nothing():
     "token, reason",
     [
         ("not-a-jwt", "invalid token"),
-        (jwt.encode({"mercure": {"publish": ["*"]}}, "another-key-of-32-bytes-or-more-here", algorithm="HS256"), "Signature"),
+        (
+            jwt.encode({"mercure": {"publish": ["*"]}}, "another-key-of-32-bytes-or-more-here", algorithm="HS256"),
+            "Signature",
+        ),
         (jwt.encode({"mercure": {"publish": ["*"]}, "exp": 1}, KEY, algorithm="HS256"), "expired"),
         (jwt.encode({"mercure": {"publish": "*"}}, KEY, algorithm="HS256"), "list of strings"),
         (jwt.encode({"mercure": ["*"]}, KEY, algorithm="HS256"), "object"),
@@ -99,7 +101,9 @@ def test_verify_token_checks_each_kind_with_its_own_key(settings):
 
 def test_verify_token_refuses_what_the_hub_refuses(settings):
     with pytest.raises(hubbub.InvalidToken, match="expired"):
-        hubbub.verify_token(jwt.encode({"mercure": {"publish": ["*"]}, "exp": 1}, settings.HUBBUB_PUBLISHER_JWT_KEY), publish=True)
+        hubbub.verify_token(
+            jwt.encode({"mercure": {"publish": ["*"]}, "exp": 1}, settings.HUBBUB_PUBLISHER_JWT_KEY), publish=True
+        )
     assert hubbub.verify_token(jwt.encode({"sub": "x"}, settings.HUBBUB_PUBLISHER_JWT_KEY), publish=True) is None
     settings.HUBBUB_PUBLISHER_JWT_KEY = None
     with pytest.raises(hubbub.InvalidToken, match="no key configured"):

@@ -1,7 +1,7 @@
 import pytest
 
-from hubbub.exceptions import InvalidUpdate, UpdateTooLarge
 from hubbub._updates import Update, check_event_id
+from hubbub.exceptions import InvalidUpdate, UpdateTooLarge
 
 
 def test_create_generates_urn_uuid_id():
@@ -13,8 +13,7 @@ def test_create_generates_urn_uuid_id():
 def test_encode_splits_multiline_data_and_sends_type_and_retry():
     update = Update.create(["a", "b"], "line 1\nline 2\r\nline 3\r\n\nend", type="greet", id="abc", retry="5000")
     assert update.encode() == (
-        b"id: abc\nevent: greet\nretry: 5000\n"
-        b"data: line 1\ndata: line 2\ndata: line 3\ndata: \ndata: end\n\n"
+        b"id: abc\nevent: greet\nretry: 5000\ndata: line 1\ndata: line 2\ndata: line 3\ndata: \ndata: end\n\n"
     )
 
 

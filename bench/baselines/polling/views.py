@@ -1,5 +1,5 @@
 import json
-from typing import AsyncGenerator
+from collections.abc import AsyncGenerator
 
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -22,7 +22,9 @@ async def stream_chat_messages(request: HttpRequest) -> StreamingHttpResponse:
         last_id = await get_last_message_id()
         while True:
             new_messages = (
-                models.Message.objects.filter(id__gt=last_id).order_by("created_at").values("id", "author__name", "content")
+                models.Message.objects.filter(id__gt=last_id)
+                .order_by("created_at")
+                .values("id", "author__name", "content")
             )
             async for message in new_messages:
                 yield f"data: {json.dumps(message)}\n\n"
