@@ -3,9 +3,15 @@ they need inside its content block; hubbub_chat.E001 says when that template can
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
+from django.contrib.staticfiles import finders
 from django.core import checks
 from django.test import Client
+
+import hubbub.contrib.chat
 
 from .conftest import client_for
 
@@ -54,6 +60,37 @@ def test_a_room_needs_only_the_content_block_to_stay_live(my_templates, alice, g
     assert '<meta name="hubbub-last-event-id" content="earliest">' in content
     assert '<script type="module" src="/static/hubbub/chat/chat.js"></script>' in content
     assert '<script type="module" src="/static/hubbub/chat/rooms.js"></script>' in content
+
+
+STYLESHEET = '<link rel="stylesheet" href="/static/hubbub/chat/chat.css">'
+
+
+@pytest.mark.parametrize("path", ["/", "/signin/", "/rooms/", "/rooms/general/", "/account/", "/rooms/secret/"])
+def test_every_page_links_the_chat_stylesheet_once_inside_its_content(my_templates, alice, bob, general, path):
+    from hubbub.contrib.chat.models import Room
+
+    my_templates.HUBBUB_BASE_TEMPLATE = "mysite/bare.html"
+    Room.objects.create(slug="secret", name="Secret", is_private=True, created_by=bob)  # alice: 403, error.html
+    response = (Client() if path in ("/", "/signin/") else client_for(alice)).get(path)
+    html = response.content.decode()
+    assert response.status_code == (403 if path == "/rooms/secret/" else 200)
+    assert html.count("chat.css") == 1
+    assert STYLESHEET in html.split("<body data-bare>")[1]
+
+
+def test_the_stylesheet_ships_in_the_app_and_stands_alone():
+    found = finders.find("hubbub/chat/chat.css")
+    app_static = Path(hubbub.contrib.chat.__file__).resolve().parent / "static"
+    assert found is not None and Path(found).resolve().is_relative_to(app_static)
+    css = Path(found).read_text()
+    # Nothing from elsewhere: no imports, fonts or images; every custom property it reads is its
+    # own or has a default (the --hubbub-* ones a project may set).
+    assert "@import" not in css and "url(" not in css
+    defined = set(re.findall(r"(--[\w-]+)\s*:", css))
+    without_default = set(re.findall(r"var\((--[\w-]+)\s*\)", css))
+    assert without_default <= defined, without_default - defined
+    assert all(name.startswith("--hubbub-") for name in re.findall(r"var\((--[\w-]+)\s*,", css))
+    assert "@media (prefers-color-scheme: dark)" in css and "@media (max-width: 760px)" in css
 
 
 def test_an_error_page_extends_it_too(my_templates, alice, bob):
