@@ -133,7 +133,31 @@ class _EventParser:
                 self._retry = self.reconnection_time = int(value)
 
 
-class Subscriber:
+class _Events:
+    """What every reader of an event stream offers over its own ``next()``: ``take`` and
+    ``silent``, on the queue ``_events`` of events read but not yet taken."""
+
+    _events: deque[Event]
+
+    async def next(self, timeout: float = 5.0) -> Event:
+        raise NotImplementedError
+
+    async def take(self, count: int, timeout: float = 5.0) -> list[Event]:
+        """The next ``count`` events, each within ``timeout`` seconds."""
+        return [await self.next(timeout) for _ in range(count)]
+
+    async def silent(self, seconds: float = 0.3) -> bool:
+        """True if no event arrives within ``seconds`` (an event that does arrive is kept for
+        ``next()``)."""
+        try:
+            event = await self.next(seconds)
+        except (TimeoutError, EOFError):
+            return True
+        self._events.appendleft(event)
+        return False
+
+
+class Subscriber(_Events):
     """An open subscription on the hub's endpoint, made by ``subscribe()``.
 
     ``await next()`` is the next event, ``await take(n)`` the next n, ``await silent()`` is
@@ -177,20 +201,6 @@ class Subscriber:
             message = await self._receive(deadline - loop.time())
             self._read_body(message)
         return self._events.popleft()
-
-    async def take(self, count: int, timeout: float = 5.0) -> list[Event]:
-        """The next ``count`` events, each within ``timeout`` seconds."""
-        return [await self.next(timeout) for _ in range(count)]
-
-    async def silent(self, seconds: float = 0.3) -> bool:
-        """True if no event arrives within ``seconds`` (an event that does arrive is kept for
-        ``next()``)."""
-        try:
-            event = await self.next(seconds)
-        except (TimeoutError, EOFError):
-            return True
-        self._events.appendleft(event)
-        return False
 
     # The connection
 

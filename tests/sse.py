@@ -12,12 +12,12 @@ from contextlib import asynccontextmanager, suppress
 
 import httpx
 
-from hubbub.testing import Event, _EventParser
+from hubbub.testing import Event, _EventParser, _Events
 
 __all__ = ["Event", "Stream", "subscribe"]
 
 
-class Stream:
+class Stream(_Events):
     def __init__(self, response: httpx.Response) -> None:
         self.response = response
         self.ended = False
@@ -52,18 +52,6 @@ class Stream:
                 chunk = b""
             self._events.extend(self._parser.feed(chunk, final=self.ended))
         return self._events.popleft()
-
-    async def take(self, count: int, timeout: float = 5.0) -> list[Event]:
-        return [await self.next(timeout) for _ in range(count)]
-
-    async def silent(self, seconds: float = 0.3) -> bool:
-        """True if no event arrives within ``seconds`` (one that does is kept for ``next()``)."""
-        try:
-            event = await self.next(seconds)
-        except (TimeoutError, EOFError):
-            return True
-        self._events.appendleft(event)
-        return False
 
     async def _stop_reading(self) -> None:
         if self._reading is not None:
