@@ -11,6 +11,7 @@ import secrets
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONE, SELF
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("HUBBUB_VAR_DIR", BASE_DIR / "var"))
@@ -64,7 +65,21 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "csp.middleware.CSPMiddleware",
 ]
+
+# Content-Security-Policy (django-csp): scripts, styles, images, fonts and connections (the hub's
+# event stream included) from this site only; no inline script, inline style or event handler
+# attribute runs, no plugin, no framing. The chat's and the notifications' pages need nothing more.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+        "object-src": [NONE],
+    }
+}
 
 ROOT_URLCONF = "example.urls"
 ASGI_APPLICATION = "example.asgi.application"
@@ -100,20 +115,30 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
+# What tells this deployment's channels apart from another's on the same Redis server. Unset,
+# the hub derives one from what already tells them apart (the Redis database number, the
+# history database): set it only to share channels on purpose, or to name them yourself.
+REDIS_PREFIX = os.environ.get("HUBBUB_REDIS_PREFIX")
+if REDIS_PREFIX:
+    HUBBUB_REDIS_PREFIX = REDIS_PREFIX
 if REDIS_URL:
-    # Shared by every worker, so that per-user limits (chat's rate limit) count across processes;
-    # its keys carry the deployment's prefix, as the channel layer's do.
+    # Shared by every worker, so that per-user limits (chat's rate limit) count across processes.
+    # Cache keys stay within the Redis database of REDIS_URL (unlike pub/sub channels), so a
+    # fixed prefix keeps deployments on different databases apart; HUBBUB_REDIS_PREFIX, when
+    # set, also tells apart those that share one.
     CACHES = {
         "default": {
             "BACKEND": "django.core.cache.backends.redis.RedisCache",
             "LOCATION": REDIS_URL,
-            "KEY_PREFIX": os.environ.get("HUBBUB_REDIS_PREFIX", "hubbub"),
+            "KEY_PREFIX": REDIS_PREFIX or "hubbub",
         }
     }
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL], "prefix": os.environ.get("HUBBUB_REDIS_PREFIX", "hubbub")},
+            # The hub names its groups with HUBBUB_REDIS_PREFIX (or the prefix it derives); the
+            # layer's own prefix only when one is given.
+            "CONFIG": {"hosts": [REDIS_URL], **({"prefix": REDIS_PREFIX} if REDIS_PREFIX else {})},
         }
     }
 else:
@@ -158,6 +183,13 @@ if "HUBBUB_HISTORY_MAX_COUNT" in os.environ:
     HUBBUB_HISTORY_MAX_COUNT = int(os.environ["HUBBUB_HISTORY_MAX_COUNT"])
 if "HUBBUB_HISTORY_MAX_AGE" in os.environ:
     HUBBUB_HISTORY_MAX_AGE = int(os.environ["HUBBUB_HISTORY_MAX_AGE"])
+# Open streams per worker: in all, per client address, per user or token (0: no limit).
+if "HUBBUB_MAX_CONNECTIONS" in os.environ:
+    HUBBUB_MAX_CONNECTIONS = int(os.environ["HUBBUB_MAX_CONNECTIONS"]) or None
+if "HUBBUB_MAX_CONNECTIONS_PER_IP" in os.environ:
+    HUBBUB_MAX_CONNECTIONS_PER_IP = int(os.environ["HUBBUB_MAX_CONNECTIONS_PER_IP"]) or None
+if "HUBBUB_MAX_CONNECTIONS_PER_USER" in os.environ:
+    HUBBUB_MAX_CONNECTIONS_PER_USER = int(os.environ["HUBBUB_MAX_CONNECTIONS_PER_USER"]) or None
 # Processes other than the server (management commands, scripts) reach the open pages
 # through the server when the channel layer cannot cross processes: by default the hub on
 # 127.0.0.1:$PORT.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Iterator
 
@@ -430,3 +431,62 @@ def test_a_message_reaches_the_other_browser_on_the_scaled_deployment(
     expect(b.page.locator("#presence-list")).to_contain_text(a.name)
     a.close()
     b.close()
+
+
+# Reports every Content-Security-Policy violation of the page's documents into window.cspViolations.
+WATCH_CSP = """
+window.cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.cspViolations.push(`${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
+
+
+def test_the_pages_work_under_the_demos_content_security_policy(browser: Browser, running: Running) -> None:
+    """The lobby, a room and the notification centre, with everything their scripts build live:
+    no violation is reported, and the policy (default-src 'self', nothing inline) is sent."""
+    visitor = Person(browser, running.url)
+    other = Person(browser, running.url)
+    reported: list[str] = []
+
+    def console(message) -> None:
+        if "Content Security Policy" in message.text:
+            reported.append(message.text)
+
+    for person in (visitor, other):
+        person.context.add_init_script(WATCH_CSP)
+        person.page.on("console", console)
+    response = visitor.page.goto("/")
+    assert response is not None
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'self'" in policy and "unsafe-inline" not in policy
+    visitor.join(unique("Csp"))
+    visitor.expect_connected()
+    other.join(unique("Pol"))
+    room = other.create_room(unique("Policy "))
+    visitor.open(room)
+    other.say(f"hi @{visitor.name}")
+    message = visitor.page.locator("#message-list .message").last
+    expect(message.locator(".message-text")).to_have_text(f"hi @{visitor.name}")
+    # The avatars' colours come from the stylesheet, for server-rendered and script-built ones alike.
+    for avatar in (
+        message.locator(".avatar"),
+        visitor.page.locator(f'#presence-list [data-name="{other.name}"] .avatar'),
+    ):
+        expect(avatar).to_have_attribute("data-hubbub-hue", re.compile(r"^\d*0$"))
+        hue = avatar.evaluate("(element) => getComputedStyle(element).getPropertyValue('--hue').trim()")
+        assert hue == avatar.get_attribute("data-hubbub-hue")
+    visitor.page.goto("/")
+    expect(visitor.page.get_by_role("heading", name="Your rooms")).to_be_visible()
+    response = visitor.page.goto("/notifications/")
+    assert response is not None and "default-src 'self'" in response.headers["content-security-policy"]
+    expect(visitor.page.locator("#notification-list li.notification")).to_have_count(1)
+    other.say(f"again @{visitor.name}")  # arrives live: the bell's count, a toast, the list
+    expect(visitor.page.locator("#notification-count")).to_have_text("2")
+    expect(visitor.page.locator("#notification-toasts .notification-toast")).to_have_count(1)
+    expect(visitor.page.locator("#notification-list li.notification")).to_have_count(2)
+    for person in (visitor, other):
+        assert person.page.evaluate("window.cspViolations") == []
+    assert reported == []
+    visitor.close()
+    other.close()

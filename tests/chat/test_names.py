@@ -62,3 +62,18 @@ def test_find_user_prefers_the_exact_name_then_the_oldest_account():
     assert names.find_user("Ada") == mixed
     assert names.find_user("ADA") == upper
     assert names.find_user("ada") == upper
+
+
+@pytest.mark.django_db
+def test_lookalike_finds_a_name_that_looks_the_same_but_is_not_it():
+    make_guest("Ada")
+    assert names.lookalike("\u0410\u0501\u0430") == "Ada"  # all Cyrillic
+    assert names.lookalike("ada") is None  # the same name, ignoring case: unique_name numbers it
+    assert names.lookalike("Eve") is None
+
+
+@pytest.mark.django_db
+def test_unique_name_skips_numbers_that_look_like_a_taken_name():
+    make_guest("Puck")
+    make_guest("Puck\u01a7")  # "PuckƧ" (a Latin tone two) reads as "Puck2"
+    assert names.unique_name("Puck") == "Puck3"

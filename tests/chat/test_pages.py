@@ -110,3 +110,32 @@ def test_the_chat_check_reports_a_base_without_a_content_block(my_templates):
         "HUBBUB_BASE_TEMPLATE = 'mysite/headless.html' has no {% block content %}: "
         "hubbub.contrib.chat's pages would render empty."
     )
+
+
+INLINE = {
+    "style attribute": re.compile(r"<[^>]*\sstyle\s*=", re.IGNORECASE),
+    "style element": re.compile(r"<style[\s>]", re.IGNORECASE),
+    "inline script": re.compile(r"<script(?![^>]*\ssrc=)[^>]*>", re.IGNORECASE),
+    "event handler attribute": re.compile(r"<[^>]*\son[a-z]+\s*=", re.IGNORECASE),
+    "javascript: URL": re.compile(r"javascript:", re.IGNORECASE),
+}
+
+
+def inline_code(html: str) -> dict[str, list[str]]:
+    """What a Content-Security-Policy without 'unsafe-inline' would block in a page."""
+    return {what: found for what, pattern in INLINE.items() if (found := pattern.findall(html))}
+
+
+@pytest.mark.parametrize("path", ["/", "/signin/", "/rooms/", "/rooms/general/", "/account/", "/rooms/secret/"])
+def test_no_page_has_inline_scripts_styles_or_handlers(alice, bob, general, path):
+    """So that they work under the demo's policy, default-src 'self' (the demo's base template too)."""
+    from hubbub.contrib.chat import presence
+    from hubbub.contrib.chat.models import Message, Room
+
+    Room.objects.create(slug="secret", name="Secret", is_private=True, created_by=bob)  # alice: 403, error.html
+    Message.objects.create(room=general, author=bob, text="hi <b>alice</b>")
+    presence.update(general, bob, "tab-1", open=True)
+    for client in (Client(), client_for(alice)):
+        response = client.get(path)
+        assert response.status_code in (200, 302, 403)
+        assert inline_code(response.content.decode()) == {}

@@ -67,3 +67,19 @@ def test_check_refuses_in_words_with_a_status(alice, bob, secret, settings):
             posting.check(secret, alice, text)
         assert refused.value.status == status and refused.value.reason
     assert posting.check(secret, alice, " fine ") == "fine"
+
+
+def test_check_refuses_a_nul_character_which_postgresql_cannot_store(alice, general):
+    with pytest.raises(posting.PostRefused) as refused:
+        posting.check(general, alice, "a\x00b")
+    assert refused.value.status == 400 and "NUL character" in refused.value.reason
+
+
+def test_check_is_503_when_the_rate_limits_cannot_be_counted(alice, general, settings):
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    with pytest.raises(posting.PostRefused) as refused:
+        posting.check(general, alice, "hello")
+    assert refused.value.status == 503 and refused.value.retry_after is None
+    assert refused.value.reason.startswith("Your message was not sent: the server cannot check its rate limits now")

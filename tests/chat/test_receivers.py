@@ -141,3 +141,22 @@ async def test_a_removed_members_open_streams_close_and_reopen_without_the_room(
     finally:
         for stream in (alices_page, reopened):
             await stream.close()
+
+
+def test_every_users_name_has_its_skeleton_kept_however_it_is_saved(db):
+    from django.contrib.auth import get_user_model
+
+    from hubbub.contrib.chat import lookalikes
+    from hubbub.contrib.chat.models import NameSkeleton
+
+    user = get_user_model().objects.create_user("\u0410\u0501\u0430")
+    assert NameSkeleton.objects.get(user=user).skeleton == lookalikes.skeleton("Ada")
+    user.username = "Oscar"
+    user.save()
+    assert NameSkeleton.objects.get(user=user).skeleton == lookalikes.skeleton("0scar")
+    get_user_model().objects.filter(pk=user.pk).update(username="Eve")  # no signal: untouched
+    user.refresh_from_db()
+    user.save(update_fields=["last_login"])
+    assert NameSkeleton.objects.get(user=user).skeleton == lookalikes.skeleton("Oscar")
+    user.delete()
+    assert not NameSkeleton.objects.exists()

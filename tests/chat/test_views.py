@@ -653,3 +653,165 @@ def test_typing_is_published_within_the_rate_limit(alice, general, settings, dja
     [(topics, data, private)] = published("chat.typing")
     assert topics == ["/chat/rooms/general"] and data["user"] == "alice" and data["room"] == "general"
     assert isinstance(data["at"], int)
+
+
+# Bad input is 400 in words, a dead dependency 503, limits 429 with Retry-After
+
+
+@pytest.fixture
+def cache_down(settings):
+    """The cache (the rate limits' counts) on a Redis that nothing listens to."""
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+
+
+def test_a_json_body_nested_too_deeply_is_400_in_words(alice, general):
+    body = "[" * 50_000 + "]" * 50_000
+    response = client_for(alice).post(
+        "/rooms/general/messages/", body, content_type="application/json", HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 400 and "nested too deeply" in response.json()["error"]
+    assert not Message.objects.exists()
+
+
+@pytest.mark.parametrize("before", ["9" * 5000, "9" * 19, "²"])
+def test_a_cursor_no_message_id_can_be_is_400(alice, general, before):
+    response = client_for(alice).get(f"/rooms/general/messages/?before={before}")
+    assert response.status_code == 400 and "“before” must be a message id" in response.json()["error"]
+
+
+@pytest.mark.parametrize("form", [True, False])
+def test_a_message_with_a_nul_character_is_400_and_nothing_is_stored(alice, general, form):
+    client = client_for(alice)
+    if form:
+        response = client.post("/rooms/general/messages/", {"text": "a\x00b"}, HTTP_ACCEPT="application/json")
+    else:
+        body = json.dumps({"text": "a\x00b"})
+        response = client.post("/rooms/general/messages/", body, content_type="application/json")
+    assert response.status_code == 400 and "NUL character" in response.json()["error"]
+    assert not Message.objects.exists()
+
+
+def test_posting_while_the_cache_is_down_is_503_in_words_and_stores_nothing(alice, general, cache_down):
+    response = post_json(client_for(alice), "hello?")
+    assert response.status_code == 503
+    error = response.json()["error"]
+    assert error.startswith("Your message was not sent: the server cannot check its rate limits now")
+    assert "\n" not in error and not Message.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("/", {"name": "Ada"}),
+        ("/signin/", {"username": "oberon", "password": "fairy-king-123"}),
+        ("/rooms/general/presence/", {"client": "tab-1", "state": "open"}),
+        ("/rooms/general/typing/", {}),
+    ],
+)
+def test_what_is_rate_limited_is_503_in_words_while_the_cache_is_down(alice, general, cache_down, path, data):
+    client = client_for(alice) if path.startswith("/rooms/") else Client()
+    response = client.post(path, data, HTTP_ACCEPT="application/json")
+    assert response.status_code == 503
+    assert response.json()["error"].startswith("That was not done: the server cannot check its rate limits now")
+    assert User.objects.exclude(username="alice").count() == 0
+
+
+def test_typing_while_the_hub_fails_is_503_in_words(alice, general, monkeypatch):
+    def broken(*args, **kwargs):
+        raise hubbub.HistoryUnavailable("the history database is unreachable")
+
+    monkeypatch.setattr(hubbub, "publish", broken)
+    response = client_for(alice).post("/rooms/general/typing/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 503
+    assert response.json() == {"error": "That was not done: the history database is unreachable"}
+
+
+def test_sign_in_attempts_are_limited_per_address_and_per_name(general, settings):
+    settings.CHAT_SIGNIN_RATE_LIMIT = (2, 60)
+    User.objects.create_user("oberon", password="fairy-king-123")
+    User.objects.create_user("titania", password="fairy-queen-123")
+    here = Client(REMOTE_ADDR="10.0.0.1")
+    assert [here.post("/signin/", {"username": "oberon", "password": "wrong"}).status_code for _ in range(2)] == [
+        200,
+        200,
+    ]
+    # Over the limit even the right password is not checked.
+    refused = here.post("/signin/", {"username": "Oberon", "password": "fairy-king-123"})
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 60
+    assert "Too many sign-in attempts: wait" in refused.content.decode()
+    assert 'value="Oberon"' in refused.content.decode() and "_auth_user_id" not in here.session
+    # The address is over its limit for any name; the name for any address.
+    assert here.post("/signin/", {"username": "titania", "password": "fairy-queen-123"}).status_code == 429
+    elsewhere = Client(REMOTE_ADDR="10.0.0.2")
+    assert elsewhere.post("/signin/", {"username": "OBERON", "password": "fairy-king-123"}).status_code == 429
+    assert elsewhere.post("/signin/", {"username": "titania", "password": "fairy-queen-123"}).status_code == 302
+
+
+def test_guest_sign_ups_are_limited_per_address(general, settings):
+    settings.CHAT_SIGNUP_RATE_LIMIT = (2, 60)
+    statuses = [Client(REMOTE_ADDR="10.0.0.1").post("/", {"name": f"guest{n}"}).status_code for n in range(2)]
+    assert statuses == [302, 302]
+    refused = Client(REMOTE_ADDR="10.0.0.1").post("/", {"name": "one_too_many"})
+    assert refused.status_code == 429 and 1 <= int(refused["Retry-After"]) <= 60
+    content = refused.content.decode()
+    assert "Too many new guests from your address just now: wait" in content and 'value="one_too_many"' in content
+    assert not User.objects.filter(username="one_too_many").exists()
+    assert Client(REMOTE_ADDR="10.0.0.2").post("/", {"name": "from_elsewhere"}).status_code == 302
+
+
+def test_toggling_presence_is_limited_so_it_cannot_flood_the_room(
+    alice, general, settings, django_capture_on_commit_callbacks
+):
+    settings.CHAT_PRESENCE_RATE_LIMIT = (4, 60)
+    client = client_for(alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        responses = [
+            client.post(
+                "/rooms/general/presence/",
+                {"client": "tab-1", "state": ("open", "closed")[n % 2]},
+                HTTP_ACCEPT="application/json",
+            )
+            for n in range(100)
+        ]
+    assert [r.status_code for r in responses] == [200] * 4 + [429] * 96
+    assert 1 <= int(responses[-1]["Retry-After"]) <= 60
+    assert responses[-1].json()["error"].startswith("Too many presence reports for this room: wait")
+    assert len(published("chat.presence")) == 4
+
+
+def test_a_name_that_mixes_scripts_is_refused_in_words(client):
+    response = client.post("/", {"name": "\u0410da"})  # a Cyrillic А
+    assert response.status_code == 400
+    assert "mixes scripts (Cyrillic and Latin)" in response.content.decode()
+    assert not User.objects.exists()
+
+
+@pytest.mark.parametrize("name", ["\u0410\u0501\u0430", "0scar", "AdaI"])
+def test_a_name_that_looks_like_someone_elses_is_refused_in_words(client, name):
+    # All-Cyrillic "Аԁа" reads as "Ada"; "0scar" as "Oscar"; "AdaI" (a capital i) as "adal".
+    for existing in ("Ada", "Oscar", "adal"):
+        make_guest(existing)
+    response = client.post("/", {"name": name})
+    assert response.status_code == 400
+    assert "looks too much like" in response.content.decode()
+    assert User.objects.count() == 3
+
+
+def test_a_room_name_with_a_word_that_mixes_scripts_is_refused(alice):
+    client = client_for(alice)
+    response = client.post("/rooms/", {"name": "G\u0435neral chat"})  # a Cyrillic е
+    assert response.status_code == 400 and "mixes scripts (Cyrillic and Latin)" in response.content.decode()
+    assert client.post("/rooms/", {"name": "Москва chat"}).status_code == 302
+
+
+def test_a_room_made_while_the_hub_fails_is_made_and_its_announcement_logged(alice, monkeypatch, caplog):
+    def broken(*args, **kwargs):
+        raise hubbub.HistoryUnavailable("the history database is unreachable")
+
+    monkeypatch.setattr(hubbub, "publish", broken)
+    response = client_for(alice).post("/rooms/", {"name": "Quiet"})
+    assert response.status_code == 302 and response["Location"] == "/rooms/quiet/"
+    assert Room.objects.filter(slug="quiet").exists()
+    assert "chat: room quiet was not announced live: the history database is unreachable" in caplog.messages

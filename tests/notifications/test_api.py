@@ -204,3 +204,22 @@ def test_the_public_verify_token_the_api_relies_on_checks_each_kind_with_its_own
         is None
     )
     assert issubclass(hubbub.InvalidToken, hubbub.HubbubError)
+
+
+def test_json_nested_too_deeply_is_400_in_words(alice):
+    response = post("[" * 30_000 + "]" * 30_000, bearer("*"))
+    assert response.status_code == 400
+    assert response.json() == {"error": "malformed JSON: nested too deeply"}
+    assert not Notification.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("payload", "reason"),
+    [
+        ({"recipients": ["alice\x00"], "title": "t"}, '"recipients" must not contain NUL characters'),
+        ({"group": "team\x00", "title": "t"}, '"group" must not contain NUL characters'),
+    ],
+)
+def test_names_with_a_nul_character_which_postgresql_cannot_compare_are_400(alice, payload, reason):
+    response = post(payload, bearer("*"))
+    assert response.status_code == 400 and response.json() == {"error": reason}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,15 @@ def signed_in_context(browser: Browser, server: Server, session_key: str, **opti
     context = browser.new_context(**options)
     context.add_cookies([{"name": "sessionid", "value": session_key, "url": server.url}])
     return context
+
+
+def wait_until(page, expression: str, timeout: float = 10) -> None:
+    """``page.wait_for_function(expression)`` without the ``eval`` it runs in the page, which the
+    demo's Content-Security-Policy (no 'unsafe-eval') forbids there."""
+    deadline = time.monotonic() + timeout
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout} s: {expression}"
+        page.wait_for_timeout(20)
 
 
 def screenshot(page, name: str) -> None:
@@ -141,7 +151,7 @@ def test_hidden_tab_gets_a_browser_notification_instead_of_a_toast(browser, embe
 
     embedded_server.manage("notify", "--user", name, "--title", "While you were away", "--body", "details")
 
-    page.wait_for_function("window.shownNotifications.length === 1")
+    wait_until(page, "window.shownNotifications.length === 1")
     [shown] = page.evaluate("window.shownNotifications")
     assert (shown["title"], shown["body"]) == ("While you were away", "details")
     assert shown["tag"].startswith("hubbub-notification-")
@@ -281,7 +291,7 @@ def test_a_mark_read_reply_overtaken_by_a_new_notification_leaves_the_bell_on_th
     items = page.locator("#notification-list li.notification")
     expect(items).to_have_count(3)
     route.fulfill(response=reply)
-    page.wait_for_function("window.markReadReplies === 1")
+    wait_until(page, "window.markReadReplies === 1")
 
     assert count.inner_text() == "1"
     expect(page.locator("#notification-bell")).to_have_attribute("aria-label", "Notifications: 1 unread")
@@ -309,7 +319,7 @@ def test_with_the_stream_down_the_mark_read_reply_sets_the_bell(browser, embedde
     expect(count).to_have_text("2")
 
     page.locator("#notification-list li.notification").first.get_by_role("button", name="Mark read").click()
-    page.wait_for_function("window.markReadReplies === 1")
+    wait_until(page, "window.markReadReplies === 1")
     assert count.inner_text() == "1"
     expect(page.locator("#notification-list li.notification.is-unread")).to_have_count(1)
     context.close()

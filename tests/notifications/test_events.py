@@ -123,3 +123,22 @@ def test_the_last_event_carries_the_final_unread_count_when_writers_race(databas
     events = [data for topics, data, _ in published() if topics == [user_topic(alice)]]
     assert len(events) == 4  # seen, unseen, then the two racing ones
     assert events[-1]["unread"] == unread, [event["unread"] for event in events]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_hub_failure_is_logged_in_one_line_and_the_notification_kept(monkeypatch, caplog):
+    def failing(*args, **kwargs):
+        raise hubbub.FanoutUnavailable("urn:uuid:1", ConnectionError("Error 111 connecting to 127.0.0.1:6379."))
+
+    alice = get_user_model().objects.create_user("alice")
+    monkeypatch.setattr(hubbub, "publish", failing)
+    with caplog.at_level("WARNING", logger="hubbub.contrib.notifications.events"):
+        notifications.notify(alice, "kept")
+    assert Notification.objects.get().title == "kept"
+    [record] = [r for r in caplog.records if r.name == "hubbub.contrib.notifications.events"]
+    assert record.exc_info is None
+    assert record.getMessage() == (
+        f"notifications: the 'notification' event for user {alice.pk} was not delivered live (pages catch up when "
+        "they load): update urn:uuid:1 was not published, the channel layer is unreachable: "
+        "Error 111 connecting to 127.0.0.1:6379."
+    )

@@ -5,6 +5,7 @@ from hubbub.contrib.chat.models import Message, Room
 from hubbub.contrib.chat.signals import message_posted
 from hubbub.contrib.notifications.mentions import candidate_names, mentioned_users, notify_mentions
 from hubbub.contrib.notifications.models import Notification
+from tests.published import published
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -83,6 +84,9 @@ def test_receiver_works_with_any_object_honouring_the_contract(users):
         def get_absolute_url(self):
             return "/rooms/somewhere/"
 
+        def is_readable_by(self, user):
+            return True
+
     class FakeMessage:
         pk = 9
         text = "hey @alice"
@@ -92,3 +96,29 @@ def test_receiver_works_with_any_object_honouring_the_contract(users):
     notify_mentions(sender=object, message=FakeMessage())
     notification = Notification.objects.get()
     assert (notification.recipient.username, notification.url) == ("alice", "/rooms/somewhere/#message-9")
+
+
+def test_a_mention_in_a_private_room_notifies_only_members(users):
+    room = Room.objects.create(slug="cabal", name="Secret Cabal", is_private=True)
+    room.members.add(users["alice"], users["bob"])
+    post(room, users["alice"], "@bob @Lady Macbeth the plan is ready")
+    [notification] = Notification.objects.all()
+    assert notification.recipient == users["bob"]
+    assert notification.title == "alice mentioned you in Secret Cabal"
+    # Nothing reaches the non-member: no row, no update on their topic.
+    assert not Notification.objects.filter(recipient=users["Lady Macbeth"]).exists()
+    assert [topics for topics, _, _ in published("notification")] == [[f"/notifications/users/{users['bob'].pk}"]]
+
+
+def test_a_room_that_cannot_tell_who_may_read_it_notifies_no_one(users):
+    class Unknown:
+        name = "Somewhere"
+
+    class FakeMessage:
+        pk = 9
+        text = "hey @alice"
+        author = users["bob"]
+        room = Unknown()
+
+    notify_mentions(sender=object, message=FakeMessage())
+    assert not Notification.objects.exists()

@@ -161,3 +161,36 @@ async def test_command_in_another_process_reaches_only_the_recipients_open_pages
         assert (event.type, data["title"], data["unread"]) == ("notification", "Cross-process", 1)
         assert result.stdout.strip() == f"Sent 1 notification(s): {data['id']}"
         assert await bob_page.silent(0.5)
+
+
+@pytest.fixture
+def hub_failing(monkeypatch):
+    """The hub refuses every update, as when its channel layer is unreachable."""
+    import hubbub
+
+    def failing(*args, **kwargs):
+        raise hubbub.FanoutUnavailable("urn:uuid:1", ConnectionError("Error 111 connecting to 127.0.0.1:6379."))
+
+    monkeypatch.setattr(hubbub, "publish", failing)
+
+
+def test_a_hub_failure_is_a_one_line_error_not_a_traceback_then_sent(alice, bob, hub_failing, caplog):
+    out = StringIO()
+    with pytest.raises(CommandError) as raised:
+        call_command("notify", "--user", "alice", "--user", "bob", "--title", "Redis is down", stdout=out)
+    rows = list(Notification.objects.order_by("pk"))
+    assert [n.recipient.username for n in rows] == ["alice", "bob"]  # kept: the pages show them on their next load
+    assert raised.value.returncode == 1
+    assert str(raised.value) == (
+        f"stored 2 notification(s) ({rows[0].pk}, {rows[1].pk}) but could not deliver them live: "
+        "update urn:uuid:1 was not published, the channel layer is unreachable: "
+        "Error 111 connecting to 127.0.0.1:6379."
+    )
+    assert out.getvalue() == ""
+    assert [record for record in caplog.records if record.exc_info] == []
+
+
+def test_a_user_name_with_a_nul_character_is_refused(alice):
+    with pytest.raises(CommandError) as raised:
+        run("--user", "alice\x00", "--title", "t")
+    assert str(raised.value) == "a --user name must not contain NUL characters"

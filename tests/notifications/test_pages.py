@@ -152,3 +152,15 @@ def test_the_optional_context_processor_still_gives_the_hub_url_and_a_lazy_posit
     with django_assert_num_queries(0):
         hub(rf.get("/"))  # the position is read only when a template uses it
     assert str(context["hub_last_event_id"]) == "earliest"
+
+
+def test_the_notification_centre_and_the_bell_have_no_inline_scripts_styles_or_handlers(alice):
+    """So that they work under the demo's policy, default-src 'self' (the demo's base template too)."""
+    from tests.chat.test_pages import inline_code
+
+    notify(alice, "Build <i>done</i>", body="all green", url="/builds/1/", level="success")
+    client = Client()
+    client.force_login(alice)
+    html = client.get("/notifications/").content.decode()
+    assert 'id="notification-bell"' in html and "Build &lt;i&gt;done&lt;/i&gt;" in html
+    assert inline_code(html) == {}

@@ -124,6 +124,14 @@ def test_mark_all_read_up_to_what_the_page_showed(alice, alice_client):
     assert not Notification.objects.unread().exists()
 
 
+@pytest.mark.parametrize("up_to", ["\u00b2", "\u0663", "9" * 5000, "9" * 19])
+def test_mark_all_read_up_to_no_id_can_be_is_400_and_marks_nothing(alice, alice_client, up_to):
+    notifications.notify(alice, "unread")
+    response = alice_client.post(reverse("notifications:read-all"), {"up_to": up_to})
+    assert response.status_code == 400 and response.content == b"up_to must be a notification id"
+    assert Notification.objects.unread().count() == 1
+
+
 def test_marking_read_needs_csrf_and_post(alice):
     notification = notifications.notify(alice, "x")
     client = Client(enforce_csrf_checks=True)

@@ -20,6 +20,16 @@ DEFAULTS: dict[str, Any] = {
     # Typing notices published per user and room: at most this many per window of this
     # many seconds (pages send one every few seconds while typing, and one after each send).
     "CHAT_TYPING_RATE_LIMIT": (5, 10),
+    # Sign-in attempts: at most this many per window of this many seconds from one address, and
+    # as many for one account name (whatever the address); then 429 until the window ends.
+    "CHAT_SIGNIN_RATE_LIMIT": (10, 300),
+    # Guest accounts made by the lobby: at most this many per window of this many seconds from
+    # one address (people behind one NAT share it: keep it generous).
+    "CHAT_SIGNUP_RATE_LIMIT": (20, 60),
+    # Presence reports (a page says it is open on opening, every 30 s, and closed on leaving) per
+    # user and room: at most this many per window of this many seconds. Each change of who is
+    # here is published to every page of the room, so toggling it is bounded by this.
+    "CHAT_PRESENCE_RATE_LIMIT": (12, 60),
 }
 
 

@@ -6,7 +6,7 @@ from django import forms
 from django.contrib.auth.forms import AuthenticationForm
 from django.utils.text import slugify
 
-from . import names
+from . import lookalikes, names
 
 
 class LobbyForm(forms.Form):
@@ -27,6 +27,12 @@ class LobbyForm(forms.Form):
             raise forms.ValidationError(f"Keep it to {names.MAX_LENGTH} characters or fewer.")
         if not names.is_valid(name):
             raise forms.ValidationError(names.NAME_RULE)
+        mixing = lookalikes.mixing_rule(name)
+        if mixing:
+            raise forms.ValidationError(mixing)
+        other = names.lookalike(name)
+        if other is not None:
+            raise forms.ValidationError(f"“{name}” looks too much like “{other}”, someone else's name: choose another.")
         return name
 
 
@@ -50,6 +56,10 @@ class RoomForm(forms.Form):
         name = " ".join(self.cleaned_data["name"].split())
         if not slugify(name):
             raise forms.ValidationError("Give the room a name with at least one letter or digit.")
+        for word in name.split():
+            mixing = lookalikes.mixing_rule(word)
+            if mixing:
+                raise forms.ValidationError(mixing)
         return name
 
 

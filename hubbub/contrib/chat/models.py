@@ -81,3 +81,14 @@ class Presence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user} in {self.room}"
+
+
+class NameSkeleton(models.Model):
+    """What a user's name looks like (``lookalikes.skeleton``), to find a name that looks like
+    another: kept for every user by a receiver of the user model's ``post_save``."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    skeleton = models.CharField(max_length=600, db_index=True)
+
+    def __str__(self) -> str:
+        return self.skeleton

@@ -1,5 +1,5 @@
-"""Names for guests: a random Shakespearean one when none is given, made unique; and finding
-a user by name as the lobby compares names, ignoring case."""
+"""Names for guests: a random Shakespearean one when none is given, made unique; finding a user
+by name as the lobby compares names, ignoring case; and a name that looks like someone else's."""
 
 from __future__ import annotations
 
@@ -9,6 +9,9 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db.models import Case, Value, When
+
+from . import lookalikes
+from .models import NameSkeleton
 
 SHAKESPEAREAN = (
     "Antonio",
@@ -89,20 +92,34 @@ def is_valid(name: str) -> bool:
 
 
 def unique_name(name: str) -> str:
-    """``name``, or ``name`` with the smallest number after it that no user has (case-insensitively)."""
+    """``name``, or ``name`` with the smallest number after it that no user has (case-insensitively)
+    and that looks like no user's name."""
     users = get_user_model().objects
     taken = {
         username.lower() for username in users.filter(username__istartswith=name).values_list("username", flat=True)
     }
-    if name.lower() not in taken:
+    if name.lower() not in taken and lookalike(name) is None:
         return name
     number = 2
     while True:
         suffix = str(number)
         candidate = name[: MAX_LENGTH - len(suffix)] + suffix
-        if candidate.lower() not in taken:
+        if candidate.lower() not in taken and lookalike(candidate) is None:
             return candidate
         number += 1
+
+
+def lookalike(name: str) -> str | None:
+    """The name of a user whose name looks like ``name`` (the same skeleton) without being it,
+    ignoring case; or None. "Аda" with a Cyrillic А looks like "Ada"."""
+    field = get_user_model().USERNAME_FIELD
+    others = (
+        NameSkeleton.objects.filter(skeleton=lookalikes.skeleton(name))
+        .exclude(**{f"user__{field}__iexact": name})
+        .values_list(f"user__{field}", flat=True)
+    )
+    other = others.first()
+    return None if other is None else str(other)
 
 
 def find_user(name: str) -> Any:

@@ -22,21 +22,27 @@ class PostRefused(Exception):
 
 
 def check(room: Room, user: Any, text: str) -> str:
-    """The text to store, or PostRefused (403, 400, 413 or 429) saying why not."""
+    """The text to store, or PostRefused (403, 400, 413, 429 or 503) saying why not."""
     if not room.is_readable_by(user):
         raise PostRefused(403, "Only members of this private room can post in it.")
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise PostRefused(400, "Write a message first: an empty message was not sent.")
+    if "\x00" in text:
+        # PostgreSQL cannot store it in a text column; no keyboard types it.
+        raise PostRefused(400, "The message contains a NUL character (\\x00): remove it and send again.")
     limit = conf.get("CHAT_MAX_MESSAGE_LENGTH")
     if len(text) > limit:
         raise PostRefused(
             413, f"Your message is {len(text)} characters long; the limit is {limit}. Shorten it and send again."
         )
-    count, period = conf.get("CHAT_RATE_LIMIT")
-    retry_after = ratelimit.hit(f"post:{user.pk}", count, period)
-    if retry_after is not None:
-        raise PostRefused(429, f"You are sending messages too fast. Wait {retry_after} s and send again.", retry_after)
+    try:
+        ratelimit.limit("CHAT_RATE_LIMIT", f"{user.pk}")
+    except ratelimit.Exceeded as over:
+        wait = over.retry_after
+        raise PostRefused(429, f"You are sending messages too fast. Wait {wait} s and send again.", wait) from None
+    except ratelimit.Unavailable as error:
+        raise PostRefused(503, f"Your message was not sent: {error}") from None
     return text
 
 

@@ -1,21 +1,23 @@
 """Model signal receivers: a deleted message disappears from open pages, and a private room
 appears in (or leaves) the room lists of a member added (or removed) by any means (the
 members form, the admin, the shell), whose new member list reaches the room's own pages;
-a removed member's streams are authorized anew."""
+a removed member's streams are authorized anew. Every user's name has its skeleton stored
+(``NameSkeleton``), however the user is made or renamed, for the lobby to refuse look-alikes."""
 
 from __future__ import annotations
 
 from functools import partial
 from typing import Any
 
+from django.conf import settings
 from django.db import transaction
-from django.db.models.signals import m2m_changed, post_delete
+from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 import hubbub
 
-from . import events
-from .models import Message, Room
+from . import events, lookalikes
+from .models import Message, NameSkeleton, Room
 
 
 @receiver(post_delete, sender=Message, dispatch_uid="hubbub.contrib.chat.message_deleted")
@@ -60,3 +62,13 @@ def membership_changed(
             hubbub.reauthorize(user)
     for room in rooms:
         transaction.on_commit(partial(events.members_changed, room), robust=True)
+
+
+@receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="hubbub.contrib.chat.name_saved")
+def name_saved(sender: type, instance: Any, raw: bool, update_fields: Any, **kwargs: Any) -> None:
+    """Store the skeleton of a saved user's name (not for fixtures loaded raw, nor for saves
+    that leave the name alone, such as the last login's)."""
+    if raw or (update_fields is not None and instance.USERNAME_FIELD not in update_fields):
+        return
+    shape = lookalikes.skeleton(str(instance.get_username()))
+    NameSkeleton.objects.update_or_create(user_id=instance.pk, defaults={"skeleton": shape})

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
 from collections.abc import Callable
 from functools import wraps
 from typing import Any
@@ -26,6 +28,8 @@ from .topics import ROOMS, room_topic, user_topic
 
 View = Callable[..., HttpResponseBase]
 
+logger = logging.getLogger(__name__)
+
 
 def wants_json(request: HttpRequest) -> bool:
     return "application/json" in request.headers.get("Accept", "") or request.content_type == "application/json"
@@ -36,6 +40,22 @@ def error_response(request: HttpRequest, status: int, reason: str) -> HttpRespon
     if wants_json(request):
         return JsonResponse({"error": reason}, status=status)
     return render(request, "hubbub/chat/error.html", {"reason": reason, "status": status}, status=status)
+
+
+def too_many(response: HttpResponse, retry_after: int) -> HttpResponse:
+    """``response`` (status 429) telling when to try again."""
+    response["Retry-After"] = str(retry_after)
+    return response
+
+
+def unavailable(request: HttpRequest, error: Exception) -> HttpResponse:
+    """503: a dependency (the cache of the rate limits, the hub) is down; nothing was done."""
+    return error_response(request, 503, f"That was not done: {error}")
+
+
+def client_address(request: HttpRequest) -> str:
+    """The address limits per client count by (the server puts a trusted proxy's client there)."""
+    return request.META.get("REMOTE_ADDR") or "unknown"
 
 
 def signed_in(view: View) -> View:
@@ -86,6 +106,15 @@ def safe_next(request: HttpRequest) -> str | None:
 
 @require_http_methods(["GET", "POST"])
 def lobby(request: HttpRequest) -> HttpResponse:
+    if request.method == "POST":
+        try:
+            ratelimit.limit("CHAT_SIGNUP_RATE_LIMIT", client_address(request))
+        except ratelimit.Exceeded as over:
+            reason = f"Too many new guests from your address just now: wait {over.retry_after} s and try again."
+            form = LobbyForm(initial={"name": request.POST.get("name", "")})
+            return too_many(lobby_page(request, form, limit_error=reason, status=429), over.retry_after)
+        except ratelimit.Unavailable as error:
+            return unavailable(request, error)
     form = LobbyForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = create_guest(form.cleaned_data["name"])
@@ -96,8 +125,13 @@ def lobby(request: HttpRequest) -> HttpResponse:
         else:
             notices.success(request, f"Welcome, {user.username}!")
         return redirect(safe_next(request) or default_room_url())
+    return lobby_page(request, form, status=400 if form.errors else 200)
+
+
+def lobby_page(request: HttpRequest, form: LobbyForm, *, limit_error: str = "", status: int = 200) -> HttpResponse:
     context = {
         "form": form,
+        "limit_error": limit_error,
         "default_room": Room.objects.filter(slug=conf.get("CHAT_DEFAULT_ROOM")).first(),
         "next": safe_next(request) or "",
     }
@@ -105,7 +139,7 @@ def lobby(request: HttpRequest) -> HttpResponse:
         # The hub position first: rooms announced after it are replayed to the page.
         context["hub_last_event_id"] = hubbub.last_event_id()
         context.update(room_links(request.user))
-    return render(request, "hubbub/chat/lobby.html", context, status=400 if form.errors else 200)
+    return render(request, "hubbub/chat/lobby.html", context, status=status)
 
 
 def create_guest(name: str) -> Any:
@@ -124,11 +158,30 @@ def create_guest(name: str) -> Any:
 
 
 class SignInView(auth_views.LoginView):
+    """Django's sign-in, with attempts counted per address and per account name
+    (``CHAT_SIGNIN_RATE_LIMIT``): over either, 429 and the password is not even checked."""
+
     template_name = "hubbub/chat/signin.html"
     authentication_form = SignInForm
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return page_context(super().get_context_data(**kwargs))
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        typed = request.POST.get("username", "")
+        # Hashed: any text, of any length, makes a cache key that every backend takes.
+        name = hashlib.sha256(names.normalize(typed).lower().encode()).hexdigest()[:32]
+        try:
+            ratelimit.limit("CHAT_SIGNIN_RATE_LIMIT", f"address:{client_address(request)}", f"name:{name}")
+        except ratelimit.Exceeded as over:
+            # An unbound form: a bound one would check the password when its errors are shown.
+            form = self.get_form_class()(request, initial={"username": typed})
+            reason = f"Too many sign-in attempts: wait {over.retry_after} s and try again."
+            context = self.get_context_data(form=form, limit_error=reason)
+            return too_many(self.render_to_response(context, status=429), over.retry_after)
+        except ratelimit.Unavailable as error:
+            return unavailable(request, error)
+        return super().post(request, *args, **kwargs)
 
     def get_default_redirect_url(self) -> str:
         return default_room_url()
@@ -178,7 +231,11 @@ def room_list(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         room = rooms.create(form.cleaned_data["name"], request.user, private=form.cleaned_data["is_private"])
         if not room.is_private:
-            events.room_opened(room)
+            try:
+                events.room_opened(room)
+            except hubbub.HubbubError as error:
+                # The room exists: open pages list it when they next load.
+                logger.warning("chat: room %s was not announced live: %s", room.slug, error)
         notices.success(request, f"Room “{room.name}” created.")
         return redirect(room)
     # The hub position first: rooms announced after it are replayed to the page.
@@ -242,7 +299,8 @@ def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
     before_param = request.GET.get("before", "")
     before = None
     if before_param:
-        if not (before_param.isascii() and before_param.isdigit()):
+        # ASCII digits only (int() takes "²" and other scripts' digits too), and few enough for the database.
+        if not (before_param.isascii() and before_param.isdigit() and len(before_param) <= 18):
             return JsonResponse({"error": "“before” must be a message id (a positive whole number)."}, status=400)
         before = int(before_param)
     page, has_more = last_page(room, before)
@@ -255,6 +313,8 @@ def post_message(request: HttpRequest, slug: str) -> HttpResponse:
             payload = json.loads(request.body or b"{}")
         except (ValueError, UnicodeDecodeError):
             return error_response(request, 400, "The request body is not valid JSON.")
+        except RecursionError:
+            return error_response(request, 400, 'The request body is JSON nested too deeply: send {"text": "..."}.')
         text = payload.get("text", "") if isinstance(payload, dict) else None
     else:
         text = request.POST.get("text", "")
@@ -296,6 +356,13 @@ def room_presence(request: HttpRequest, room: Room) -> HttpResponse:
         return error_response(
             request, 400, "Send “client” (the page's id, up to 64 letters, digits or '-') and “state” (open or closed)."
         )
+    try:
+        ratelimit.limit("CHAT_PRESENCE_RATE_LIMIT", f"{request.user.pk}:{room.pk}")
+    except ratelimit.Exceeded as over:
+        reason = f"Too many presence reports for this room: wait {over.retry_after} s."
+        return too_many(error_response(request, 429, reason), over.retry_after)
+    except ratelimit.Unavailable as error:
+        return unavailable(request, error)
     users = presence.update(room, request.user, client, open=state == "open")
     return JsonResponse({"users": users})
 
@@ -304,9 +371,15 @@ def room_presence(request: HttpRequest, room: Room) -> HttpResponse:
 @require_POST
 @in_readable_room
 def room_typing(request: HttpRequest, room: Room) -> HttpResponse:
-    count, period = conf.get("CHAT_TYPING_RATE_LIMIT")
-    if ratelimit.hit(f"typing:{request.user.pk}:{room.pk}", count, period) is None:
+    """Publish a typing notice; over ``CHAT_TYPING_RATE_LIMIT`` it is dropped (pages send them
+    every few seconds while typing), still 204."""
+    try:
+        ratelimit.limit("CHAT_TYPING_RATE_LIMIT", f"{request.user.pk}:{room.pk}")
         events.typing(room, request.user.get_username())
+    except ratelimit.Exceeded:
+        pass
+    except (ratelimit.Unavailable, hubbub.HubbubError) as error:
+        return unavailable(request, error)
     return HttpResponse(status=204)
 
 

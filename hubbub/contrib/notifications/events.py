@@ -18,9 +18,11 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import warnings
 import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from django.db import connections, router
@@ -77,12 +79,54 @@ def notification_data(notification: Notification, unread: int) -> dict[str, obje
     }
 
 
-def _publish(user_pk: int, type: str, data: dict[str, object]) -> None:
+# While ``undelivered()`` collects, why updates were not delivered live (else they are logged).
+_undelivered: ContextVar[list[str] | None] = ContextVar("hubbub_notifications_undelivered", default=None)
+
+
+@contextmanager
+def undelivered() -> Iterator[list[str]]:
+    """Collect why the block's updates were not delivered live, one line each, instead of logging
+    them: the hub refused or failed (``hubbub.HubbubError``), or no server answered the relay
+    (``hubbub.RelayWarning``). The ``notify`` command reports them as its error."""
+    failures: list[str] = []
+    token = _undelivered.set(failures)
     try:
-        hubbub.publish(user_topic(user_pk), json.dumps(data), private=True, type=type)
-    except hubbub.HubbubError:
-        # Stored notifications are not lost: the page shows them on its next load.
-        logger.warning("notifications: could not publish %s to user %s", type, user_pk, exc_info=True)
+        yield failures
+    finally:
+        _undelivered.reset(token)
+
+
+def _publish(user_pk: int, type: str, data: dict[str, object]) -> None:
+    """Publish to the user's topic. A failure does not lose the notification, stored before: the
+    user's pages show it when they next load or resume; it is logged in one line, or collected."""
+    failures = _undelivered.get()
+    if failures is None:
+        try:
+            hubbub.publish(user_topic(user_pk), json.dumps(data), private=True, type=type)
+        except hubbub.HubbubError as error:
+            logger.warning(
+                "notifications: the %r event for user %s was not delivered live (pages catch up when they load): %s",
+                type,
+                user_pk,
+                _line(error),
+            )
+        return
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", hubbub.RelayWarning)
+        try:
+            hubbub.publish(user_topic(user_pk), json.dumps(data), private=True, type=type)
+        except hubbub.HubbubError as error:
+            failures.append(_line(error))
+    for warning in caught:
+        if issubclass(warning.category, hubbub.RelayWarning):
+            failures.append(_line(warning.message))
+        else:  # not ours to report: shown as they would have been
+            warnings.warn_explicit(warning.message, warning.category, warning.filename, warning.lineno)
+
+
+def _line(error: object) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
 
 
 @contextmanager

@@ -6,7 +6,7 @@ regard to case. A username may contain spaces (the lobby's generated names do), 
 ``MAX_WORDS`` words after the ``@`` are tried and the longest existing name wins:
 ``@Lady Macbeth, hi`` mentions "Lady Macbeth" if she exists, else "Lady". Trailing
 punctuation (``.,!?:;)``) and a possessive ``'s`` are not part of a name. Each mentioned user is notified once per
-message, never the author, and only active users are.
+message, never the author, and only active users who may read the room are.
 """
 
 from __future__ import annotations
@@ -75,9 +75,16 @@ def message_url(message: Any) -> str:
 
 
 def notify_mentions(sender: Any, message: Any, **kwargs: Any) -> None:
-    """Receiver of ``hubbub.contrib.chat.signals.message_posted`` (sent after the message is committed)."""
+    """Receiver of ``hubbub.contrib.chat.signals.message_posted`` (sent after the message is committed).
+
+    Only users who may read the message's room are notified: someone mentioned in a private room
+    they are not a member of learns nothing, neither the text nor the room's name."""
     author = message.author
-    users = [user for user in mentioned_users(message.text) if user.pk != author.pk]
+    may_read = getattr(message.room, "is_readable_by", None)
+    if may_read is None:  # who may read it cannot be told: nobody is told of it
+        logger.warning("notifications: the room of message %s cannot tell who may read it", message.pk)
+        return
+    users = [user for user in mentioned_users(message.text) if user.pk != author.pk and may_read(user)]
     if not users:
         return
     name = getattr(author, "get_username", lambda: str(author))()

@@ -62,6 +62,7 @@ def read_one(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def read_all(request: HttpRequest) -> HttpResponse:
     up_to = request.POST.get("up_to", "")
-    if up_to and not up_to.isdigit():
+    # ASCII digits only (int() takes "²" and other scripts' digits too), and few enough for the database.
+    if up_to and not (up_to.isascii() and up_to.isdigit() and len(up_to) <= 18):
         return HttpResponseBadRequest("up_to must be a notification id")
     return _answer(request, mark_read(request.user, up_to=int(up_to) if up_to else None))

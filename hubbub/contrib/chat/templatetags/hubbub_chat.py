@@ -1,5 +1,6 @@
 """The chat's template library (``{% load hubbub_chat %}``). Avatars: a person's initial on a colour
-derived from the name (the same as chat.js computes): ``{{ name|avatar_hue }}``, ``{{ name|avatar_initial }}``."""
+derived from the name (the same as chat.js computes): ``data-hubbub-hue="{{ name|avatar_hue }}"``
+(chat.css gives each of its values a colour), ``{{ name|avatar_initial }}``."""
 
 from __future__ import annotations
 
@@ -10,12 +11,12 @@ register = template.Library()
 
 @register.filter
 def avatar_hue(name: str) -> int:
-    """A hue 0-359 from the name's UTF-16 code units, as ``hue()`` in chat.js computes it."""
+    """A hue 0-350, in steps of 10, from the name's UTF-16 code units, as ``hue()`` in chat.js computes it."""
     value = 0
     data = str(name).encode("utf-16-le")
     for index in range(0, len(data), 2):
         value = (value * 31 + int.from_bytes(data[index : index + 2], "little")) % 360
-    return value
+    return value - value % 10
 
 
 @register.filter

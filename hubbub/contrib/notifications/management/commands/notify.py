@@ -1,20 +1,20 @@
 """``manage.py notify``: notify users from a shell, cron or a deploy script.
 
-Exits 0 once the notifications are stored and delivered to the recipients' open pages; 1
-with the reason on stderr when they could not be stored, or were stored but not delivered
-live (``hubbub.RelayWarning``: no server answered at ``HUBBUB_RELAY_URL``; the pages show
-them when they next load or reconnect).
+Exits 0 once the notifications are stored and handed to the hub for the recipients' open pages;
+1 with a one-line reason on stderr when they could not be stored, or were stored but not
+delivered live: the hub failed (``hubbub.HubbubError``, e.g. its channel layer or history is
+down) or no server answered at ``HUBBUB_RELAY_URL`` (``hubbub.RelayWarning``). Stored
+notifications are kept: the pages show them when they next load or reconnect.
 """
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-import hubbub
+from hubbub.contrib.notifications.events import undelivered
 from hubbub.contrib.notifications.models import Level
 from hubbub.contrib.notifications.sending import InvalidNotification, notify
 
@@ -40,6 +40,8 @@ class Command(BaseCommand):
             raise CommandError("give --user NAME (repeatable) or --all")
         if not options["title"]:
             raise CommandError("--title is required")
+        if any("\x00" in name for name in names):
+            raise CommandError("a --user name must not contain NUL characters")
         User = get_user_model()
         if options["all"]:
             users = list(User.objects.filter(is_active=True).order_by("pk"))
@@ -51,20 +53,14 @@ class Command(BaseCommand):
             if missing:
                 raise CommandError(f"unknown user(s): {', '.join(missing)}")
             users = [found[name] for name in dict.fromkeys(names)]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always", hubbub.RelayWarning)
+        with undelivered() as failures:
             try:
                 created = notify(users, options["title"], options["body"], options["url"], options["level"])
             except InvalidNotification as error:
                 raise CommandError(str(error)) from error
-        undelivered = [warning for warning in caught if issubclass(warning.category, hubbub.RelayWarning)]
-        for warning in caught:
-            if warning not in undelivered:
-                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
         ids = ", ".join(str(n.pk) for n in created)
-        if undelivered:
+        if failures:
             raise CommandError(
-                f"stored {len(created)} notification(s) ({ids}) but could not deliver them live: "
-                f"{undelivered[0].message}"
+                f"stored {len(created)} notification(s) ({ids}) but could not deliver them live: {failures[0]}"
             )
         self.stdout.write(f"Sent {len(created)} notification(s): {ids}")

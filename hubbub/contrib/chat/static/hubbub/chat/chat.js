@@ -17,10 +17,10 @@ const root = document.querySelector("[data-chat-room]");
 if (root) start(root);
 
 export function hue(name) {
-  // The same as the avatar_hue template filter: over UTF-16 code units.
+  // The same as the avatar_hue template filter: over UTF-16 code units, in steps of 10 degrees.
   let value = 0;
   for (let i = 0; i < name.length; i++) value = (value * 31 + name.charCodeAt(i)) % 360;
-  return value;
+  return value - (value % 10);
 }
 
 function newClientId() {
@@ -91,7 +91,7 @@ function start(root) {
     item.dataset.author = message.author;
     const avatar = item.querySelector(".avatar");
     avatar.textContent = message.author.slice(0, 1).toUpperCase();
-    avatar.style.setProperty("--hue", hue(message.author));
+    avatar.dataset.hubbubHue = String(hue(message.author));
     item.querySelector(".message-author").textContent = message.author;
     item.querySelector("time").dateTime = message.created;
     item.querySelector(".message-text").textContent = message.text;
@@ -328,7 +328,7 @@ function start(root) {
     item.dataset.name = name;
     const avatar = item.querySelector(".avatar");
     avatar.textContent = name.slice(0, 1).toUpperCase();
-    avatar.style.setProperty("--hue", hue(name));
+    avatar.dataset.hubbubHue = String(hue(name));
     item.querySelector(".person-name").textContent = name;
     if (name === me) {
       const you = document.createElement("span");
