@@ -170,6 +170,9 @@ class Hubbub(System):
                 "HUBBUB_VAR_DIR": str(self.workdir),
                 "HUBBUB_PUBLISHER_JWT_KEY": PUBLISHER_KEY,
                 "HUBBUB_HISTORY_MAX_COUNT": "1000000",
+                # Every subscriber of the load generator comes from 127.0.0.1.
+                "HUBBUB_MAX_CONNECTIONS": "0",
+                "HUBBUB_MAX_CONNECTIONS_PER_IP": "0",
                 "LOG_LEVEL": "WARNING",
             }
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import deque
 
 from ._selectors import SelectorSet
@@ -20,6 +21,12 @@ class Subscription:
     everything up to ``floor``, any live event at or below it (held, or still in flight
     in the channel layer) was already sent and is dropped.
     A subscriber whose buffer fills up is closed: it reconnects and resumes by id.
+
+    The stream task marks the time it started each write (``sending_since``, 0.0 between
+    writes). A subscription closed while a write is pending, or found at a heartbeat with a
+    write pending for more than ``write_timeout`` seconds (or pending at all, once closed),
+    is abandoned: its stream task is cancelled (the client has stopped reading; the
+    endpoint lets go of it and has the server drop the connection).
     """
 
     __slots__ = (
@@ -32,6 +39,10 @@ class Subscription:
         "reason",
         "idle",
         "floor",
+        "task",
+        "sending_since",
+        "write_timeout",
+        "abandoned",
         "_chunks",
         "_pending",
         "_size",
@@ -47,6 +58,7 @@ class Subscription:
         limit_bytes: int = sys.maxsize,
         replaying: bool = False,
         user: str | None = None,
+        write_timeout: float | None = None,
     ) -> None:
         self.selectors = selectors
         self.grants = grants
@@ -57,6 +69,10 @@ class Subscription:
         self.reason = ""
         self.idle = True
         self.floor = 0
+        self.task: asyncio.Task[None] | None = None  # the stream task, cancelled if abandoned
+        self.sending_since = 0.0  # time.monotonic() when the pending write started; 0.0: none
+        self.write_timeout = write_timeout
+        self.abandoned = False
         self._chunks: deque[bytes] = deque()
         self._pending: list[tuple[int, bytes]] | None = [] if replaying else None
         self._size = 0
@@ -84,6 +100,13 @@ class Subscription:
         self._wake()
 
     def heartbeat(self) -> None:
+        if self.sending_since:
+            if self.closed:
+                self.close(self.reason)  # its last write still waits for the client: it is abandoned
+                return
+            if self.write_timeout is not None and time.monotonic() - self.sending_since > self.write_timeout:
+                self.close(f"write timeout: the client took no data for {self.write_timeout:g} s")
+                return
         if self.idle and not self.closed and self._pending is None:
             self._chunks.append(HEARTBEAT)
             self._wake()
@@ -102,6 +125,10 @@ class Subscription:
             self.closed = True
             self.reason = reason
             self._wake()
+        if self.sending_since and not self.abandoned and self.task is not None:
+            # The stream task waits for the client to read: it would see the close only then.
+            self.abandoned = True
+            self.task.cancel()
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -25,10 +25,11 @@ import httpx
 import pytest
 from django.core.management import CommandError, call_command
 
-from hubbub import _publishing as publishing, _tokens as tokens
+from hubbub import _publishing as publishing, _server, _tokens as tokens
 from hubbub.management.commands import serve
 from hubbub.models import StoredUpdate
 from tests import servers, sse
+from tests.hubbub.server import body_of, connect, read_until_closed, status_of
 from tests.servers import ROOT, free_port, wait_for_port
 
 # A project as `django-admin startproject` makes it, plus hubbub before staticfiles, and a
@@ -165,6 +166,21 @@ def is_event_stream(stream: sse.Stream) -> bool:
     return stream.status == 200 and stream.response.headers["content-type"].startswith("text/event-stream")
 
 
+async def huge_head(port: int) -> bytes:
+    """The answer to a request with a 1 MB header (sent while the answer is read)."""
+    client = await connect(port)
+    loop = asyncio.get_running_loop()
+    sending = asyncio.ensure_future(
+        loop.sock_sendall(client, b"GET /.well-known/mercure?topic=t HTTP/1.1\r\nHost: a\r\nX-Big: " + b"a" * 2**20)
+    )
+    try:
+        return await read_until_closed(client, 10)
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+        client.close()
+
+
 async def test_runserver_serves_the_hub_static_files_and_what_manage_publish_sends(
     embedded_deployment, dev_servers, tmp_path
 ):
@@ -198,6 +214,9 @@ async def test_runserver_serves_the_hub_static_files_and_what_manage_publish_sen
         static = await client.get(f"{server.url}/static/hubbub/hubbub.js")
         assert static.status_code == 200
         assert "javascript" in static.headers["content-type"]
+
+        refused = await huge_head(server.port)  # the hub's own HTTP protocol
+        assert status_of(refused) == 431 and body_of(refused) == b"the request head exceeds 65536 bytes\n"
 
         started = time.monotonic()
         assert await asyncio.to_thread(server.stop, signal.SIGTERM) == 0
@@ -354,7 +373,17 @@ def test_serve_runs_asgi_application_when_the_project_sets_it(settings, uvicorn_
         8123,
         None,
     )
-    assert (options["loop"], options["http"]) == ("auto", "auto")  # uvloop and httptools only when installed
+    assert options["loop"] == "auto"  # uvloop only when installed
+    assert options["http"] is _server.HttpToolsHubProtocol  # httptools is installed here, bounded by the hub
+    assert options["h11_max_incomplete_event_size"] == 64 * 1024
+    # None: uvicorn's default, $FORWARDED_ALLOW_IPS else 127.0.0.1,::1
+    assert (options["proxy_headers"], options["forwarded_allow_ips"]) == (True, None)
+
+
+def test_serve_trusts_the_proxies_it_is_told_to(settings, uvicorn_run):
+    call_command("serve", "--forwarded-allow-ips", "10.0.0.1,10.0.0.2")
+    [(_, options)] = uvicorn_run
+    assert (options["proxy_headers"], options["forwarded_allow_ips"]) == (True, "10.0.0.1,10.0.0.2")
 
 
 def test_serve_runs_djangos_application_with_the_hub_when_asgi_application_is_unset(settings, uvicorn_run):
@@ -394,6 +423,8 @@ async def test_serve_without_uvloop_and_httptools_serves_the_project_with_the_hu
             assert answer.status_code == 200
             event = await stream.next(timeout=10)
             assert (event.id, event.data) == (answer.text, "served by h11")
+            refused = await huge_head(port)  # h11 bounded by the hub too
+            assert status_of(refused) == 431 and body_of(refused) == b"the request head exceeds 65536 bytes\n"
         os.killpg(process.pid, signal.SIGTERM)
         assert process.wait(timeout=15) in (0, -signal.SIGTERM)
     finally:

@@ -1,4 +1,5 @@
 import asyncio
+import time
 
 from hubbub._selectors import SelectorSet
 from hubbub._subscriptions import HEARTBEAT, Subscription
@@ -102,3 +103,56 @@ def test_replayed_pending_bytes_are_counted_once():
     sub.push(6, b"12345")
     sub.finish_replay(0)
     assert not sub.closed and list(sub._chunks) == [b"12345", b"12345"]
+
+
+async def blocked_writer(sub):
+    """A stream task whose write waits for ever (a client that does not read)."""
+
+    async def write():
+        sub.sending_since = time.monotonic()
+        await asyncio.Event().wait()
+
+    sub.task = asyncio.ensure_future(write())
+    await asyncio.sleep(0)
+    return sub.task
+
+
+async def test_closing_while_a_write_waits_abandons_the_stream():
+    sub = subscription(limit=2)
+    task = await blocked_writer(sub)
+    for n in range(1, 4):
+        sub.push(n, b"x")  # over the limit: closed as too slow
+    assert sub.closed and sub.abandoned
+    await asyncio.wait({task}, timeout=1)
+    assert task.cancelled()
+
+
+async def test_closing_between_writes_lets_the_stream_end_by_itself():
+    sub = subscription()
+    sub.task = asyncio.ensure_future(sub.next())
+    await asyncio.sleep(0)
+    sub.close("bye")
+    assert not sub.abandoned
+    assert await sub.task is None
+
+
+async def test_a_write_pending_past_the_write_timeout_is_abandoned_at_a_heartbeat():
+    sub = Subscription(SelectorSet(["t"]), SelectorSet(), 10, write_timeout=0.05)
+    task = await blocked_writer(sub)
+    sub.heartbeat()
+    assert not sub.closed  # pending, but not for long
+    sub.sending_since -= 0.1
+    sub.heartbeat()
+    assert sub.closed and sub.abandoned and "write timeout" in sub.reason
+    await asyncio.wait({task}, timeout=1)
+    assert task.cancelled()
+
+
+async def test_a_closed_stream_whose_last_write_waits_is_abandoned_at_the_next_heartbeat():
+    sub = Subscription(SelectorSet(["t"]), SelectorSet(), 10)  # no write timeout
+    sub.close("maximum connection lifetime reached")
+    task = await blocked_writer(sub)  # the final write of the response
+    sub.heartbeat()
+    assert sub.abandoned and sub.reason == "maximum connection lifetime reached"
+    await asyncio.wait({task}, timeout=1)
+    assert task.cancelled()

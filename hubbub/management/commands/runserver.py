@@ -27,6 +27,7 @@ from django.core.management.commands.runserver import Command as RunserverComman
 from django.db import connections
 from django.utils import autoreload
 
+from hubbub import _server as server
 from hubbub.asgi import ASGIApp, project_application
 
 # Seconds open streams get to end when the server stops; then they are closed, and the
@@ -72,15 +73,16 @@ class Command(StaticfilesRunserver):
             os._exit(1)  # sys.exit would end only the autoreloader's server thread
         config = uvicorn.Config(
             application,
+            **server.uvicorn_options(),  # the hub's HTTP protocol: bounded request heads
             lifespan="off",
             log_level="info",
             access_log=True,
             timeout_graceful_shutdown=SHUTDOWN_SECONDS,
         )
-        server = uvicorn.Server(config)
+        uvicorn_server = uvicorn.Server(config)
         self.on_bind(int(self.port))
         try:
-            server.run(sockets=[sock])
+            uvicorn_server.run(sockets=[sock])
         except KeyboardInterrupt:
             sys.exit(0)
         finally:

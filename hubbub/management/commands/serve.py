@@ -2,7 +2,8 @@
 
 Serves ``ASGI_APPLICATION``, or, when the project does not set it, Django's application
 with the hub in front (the factory ``hubbub.asgi:project_application``). uvloop and
-httptools are used when installed (the ``hubbub[server]`` extra), else asyncio and h11.
+httptools are used when installed (the ``hubbub[server]`` extra), else asyncio and h11,
+through the hub's HTTP protocol (``hubbub._server``: bounded request heads).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from hubbub import _checks as checks
+from hubbub import _checks as checks, _server as server
 
 
 class Command(BaseCommand):
@@ -35,6 +36,15 @@ class Command(BaseCommand):
         parser.add_argument("--workers", type=int, default=1)
         parser.add_argument("--reload", action="store_true", help="restart on code changes (one worker)")
         parser.add_argument("--access-log", action="store_true")
+        parser.add_argument(
+            "--forwarded-allow-ips",
+            default=None,
+            help=(
+                "comma-separated addresses (or *) of the proxies whose X-Forwarded-For and X-Forwarded-Proto "
+                "are trusted: the client address they give is the one connection limits count "
+                "(default: $FORWARDED_ALLOW_IPS, else 127.0.0.1,::1)"
+            ),
+        )
         parser.add_argument(
             "--graceful-timeout",
             type=float,
@@ -67,7 +77,9 @@ class Command(BaseCommand):
             reload=options["reload"],
             # uvloop and httptools when installed (the hubbub[server] extra), else asyncio and h11.
             loop="auto",
-            http="auto",
+            **server.uvicorn_options(),
+            proxy_headers=True,
+            forwarded_allow_ips=options["forwarded_allow_ips"],
             lifespan="off",
             access_log=options["access_log"],
             timeout_graceful_shutdown=options["graceful_timeout"],

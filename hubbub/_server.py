@@ -1,0 +1,227 @@
+"""The HTTP protocol that ``runserver`` and ``serve`` run uvicorn with: uvicorn's, with bounded request heads.
+
+uvicorn reads request heads (request line and headers) of any size and for any time: with
+httptools a 100 MB header holds a worker for seconds, and a client that sends its headers a
+byte at a time holds a connection for ever. The hub's protocol counts a head's bytes before the
+parser sees them, answers ``431`` past ``HUBBUB_MAX_HEADER_BYTES`` and ``408`` when a head is
+not complete within ``HUBBUB_HEADER_TIMEOUT_SECONDS`` (a connection that sends nothing at all
+is closed then, without an answer), each with a one-line reason, and closes the connection.
+
+It also offers applications the ``hubbub.drop_connection`` extension: a callable in
+``scope["extensions"]["hubbub.drop_connection"]["drop"]`` that drops the connection at once,
+with whatever was not yet written. The hub calls it for a subscriber that stopped reading:
+uvicorn would otherwise wait for ever to flush the stream to a client that does not read.
+
+``uvicorn_options()`` is what the commands pass to uvicorn: httptools' protocol when httptools
+is installed (the ``hubbub[server]`` extra), else h11's, each with these bounds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Awaitable, Callable, MutableMapping
+from http import HTTPStatus
+from typing import Any, cast
+
+import h11
+from uvicorn.protocols.http.h11_impl import H11Protocol
+
+from . import _conf as conf
+
+logger = logging.getLogger(__name__)
+
+DROP_CONNECTION = "hubbub.drop_connection"
+
+_App = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
+
+
+class _Cycle:
+    """What the head limits read of uvicorn's request-response cycle (both protocols have one)."""
+
+    scope: MutableMapping[str, Any]
+    response_complete: bool
+    disconnected: bool
+
+
+class BoundedHead(asyncio.Protocol):
+    """Request-head limits, mixed into one of uvicorn's HTTP protocols (listed after it in the bases).
+
+    Each protocol says when the bytes that arrive belong to a request head (``_reading_head``);
+    a head is fed to the parser only as far as the limit, and must be whole by then.
+    """
+
+    transport: asyncio.Transport
+    loop: asyncio.AbstractEventLoop
+    app: _App
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_head: int | None = conf.get("HUBBUB_MAX_HEADER_BYTES")
+        self._head_seconds: float | None = conf.get("HUBBUB_HEADER_TIMEOUT_SECONDS")
+        self._head_bytes = 0
+        self._heads = 0  # request heads read whole on this connection
+        self._head_timer: asyncio.TimerHandle | None = None
+        self._refused = False
+        application = self.app
+
+        async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+            scope.setdefault("extensions", {})[DROP_CONNECTION] = {"drop": functools.partial(self._drop, scope)}
+            await application(scope, receive, send)
+
+        self.app = app
+
+    def _reading_head(self) -> bool:
+        """Whether the bytes that arrive now belong to a request head."""
+        raise NotImplementedError
+
+    # asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._arm_head_timer()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_head_timer()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return
+        if not self._reading_head():
+            super().data_received(data)
+            self._after_feed()
+            return
+        if self._head_timer is None:
+            self._arm_head_timer()
+        room = len(data) if self._max_head is None else self._max_head - self._head_bytes
+        head = data if len(data) <= room else data[:room]
+        self._head_bytes += len(head)
+        heads = self._heads
+        if head:
+            super().data_received(head)
+            self._after_feed()
+        if len(head) == len(data) or self.transport.is_closing() or self.transport.get_protocol() is not self:
+            return  # all fed; or answered (a malformed request), or handed to another protocol (WebSocket)
+        if self._heads == heads:
+            self._refuse(HTTPStatus.REQUEST_HEADER_FIELDS_TOO_LARGE, f"the request head exceeds {self._max_head} bytes")
+            return
+        self.data_received(data[len(head) :])  # the head ended within the limit: the rest is a body, or the next head
+
+    # The head's bounds
+
+    def _after_feed(self) -> None:
+        if not self._reading_head():
+            self._end_head()
+
+    def _end_head(self) -> None:
+        self._heads += 1
+        self._head_bytes = 0
+        self._cancel_head_timer()
+
+    def _arm_head_timer(self) -> None:
+        if self._head_seconds is not None and self._head_timer is None:
+            self._head_timer = self.loop.call_later(self._head_seconds, self._head_timeout)
+
+    def _cancel_head_timer(self) -> None:
+        if self._head_timer is not None:
+            self._head_timer.cancel()
+            self._head_timer = None
+
+    def _head_timeout(self) -> None:
+        self._head_timer = None
+        if self.transport.is_closing() or not self._reading_head():
+            return
+        if self._head_bytes:
+            self._refuse(HTTPStatus.REQUEST_TIMEOUT, f"the request head did not arrive within {self._head_seconds:g} s")
+        else:
+            self._refused = True
+            self.transport.close()  # opened, and nothing sent
+
+    def _refuse(self, status: HTTPStatus, reason: str) -> None:
+        self._refused = True
+        self._cancel_head_timer()
+        client = self.transport.get_extra_info("peername")
+        logger.info("hubbub: %d for %s: %s", status, client, reason)
+        cycle = self._cycle()
+        if cycle is not None and not cycle.response_complete:
+            self.transport.abort()  # a head sent during a response: no room for an answer
+            return
+        body = (reason + "\n").encode()
+        self.transport.write(
+            b"HTTP/1.1 %d %s\r\n" % (status, status.phrase.encode())
+            + b"content-type: text/plain; charset=utf-8\r\n"
+            + b"content-length: %d\r\n" % len(body)
+            + b"connection: close\r\n\r\n"
+            + body
+        )
+        self.transport.close()
+
+    # hubbub.drop_connection
+
+    def _drop(self, scope: MutableMapping[str, Any]) -> None:
+        cycle = self._cycle()
+        if cycle is not None and cycle.scope is scope and not cycle.response_complete:
+            cycle.disconnected = True  # dropped on purpose: uvicorn need not report an unfinished response
+        self.transport.abort()
+
+    def _cycle(self) -> _Cycle | None:
+        return cast("_Cycle | None", getattr(self, "cycle", None))
+
+
+class H11HubProtocol(BoundedHead, H11Protocol):
+    """uvicorn's h11 protocol with the hub's bounds (used where httptools is not installed)."""
+
+    def _reading_head(self) -> bool:
+        return bool(self.conn.their_state is h11.IDLE)
+
+
+@functools.cache
+def _httptools_protocol() -> type[asyncio.Protocol]:
+    """The httptools protocol with the hub's bounds; raises ImportError without httptools.
+
+    Built on first use, so that a process that does not serve (or serves on h11) never imports
+    httptools, and reachable as ``hubbub._server.HttpToolsHubProtocol`` (see ``__getattr__``)
+    for uvicorn's worker processes, which receive it pickled by name.
+    """
+    from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+    class HttpToolsHubProtocol(BoundedHead, HttpToolsProtocol):
+        """uvicorn's httptools protocol with the hub's bounds."""
+
+        _in_head = True  # until the parser has the headers; again once the request is complete
+
+        def _reading_head(self) -> bool:
+            return self._in_head
+
+        def on_headers_complete(self) -> None:
+            self._in_head = False
+            self._end_head()
+            super().on_headers_complete()
+
+        def on_message_complete(self) -> None:
+            super().on_message_complete()
+            self._in_head = True
+
+    HttpToolsHubProtocol.__qualname__ = "HttpToolsHubProtocol"
+    return HttpToolsHubProtocol
+
+
+def __getattr__(name: str) -> Any:
+    if name == "HttpToolsHubProtocol":
+        return _httptools_protocol()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def protocol_class() -> type[asyncio.Protocol]:
+    """httptools' protocol when httptools is installed (the ``hubbub[server]`` extra), else h11's."""
+    try:
+        return _httptools_protocol()
+    except ImportError:
+        return H11HubProtocol
+
+
+def uvicorn_options() -> dict[str, Any]:
+    """What ``runserver`` and ``serve`` pass to uvicorn's ``Config`` for the hub's protocol."""
+    return {"http": protocol_class(), "h11_max_incomplete_event_size": conf.get("HUBBUB_MAX_HEADER_BYTES")}
