@@ -19,7 +19,9 @@ from .exceptions import (
     HubbubError,
     InvalidUpdate,
     LayerUnavailable,
+    OutcomeUnknown,
     RelayWarning,
+    UpdateConflict,
     UpdateTooLarge,
 )
 
@@ -48,6 +50,8 @@ __all__ = [
     "FanoutUnavailable",
     "LayerUnavailable",
     "HistoryUnavailable",
+    "UpdateConflict",
+    "OutcomeUnknown",
     "InvalidToken",
     "RelayWarning",
 ]

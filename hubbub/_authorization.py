@@ -111,7 +111,7 @@ async def areauthorize(user: object) -> None:
     """
     message = {"type": fanout.REAUTHORIZE_TYPE, "user": user_key(user)}
     try:
-        await layers.channel_layer().group_send(fanout.CONTROL_GROUP, message)
+        await layers.channel_layer().group_send(fanout.control_group(), message)
     except Exception as error:
         raise LayerUnavailable(
             f"could not reauthorize user {message['user']}, the channel layer is unreachable: {error}"

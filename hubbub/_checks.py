@@ -11,6 +11,7 @@
 | ``hubbub.E007`` | an entry of ``HUBBUB_AUTHORIZERS`` that does not import or is not callable |
 | ``hubbub.E008`` | ``HUBBUB_CHANNEL_LAYER`` names a layer ``CHANNEL_LAYERS`` does not define |
 | ``hubbub.W001`` | ``runserver`` is not the hub's (``hubbub`` listed after ``django.contrib.staticfiles``) |
+| ``hubbub.W002`` | no ``HUBBUB_REDIS_PREFIX``, and no Redis database number to derive it from |
 """
 
 from __future__ import annotations
@@ -232,5 +233,22 @@ def check_runserver(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage
             f"The runserver command comes from {owner!r}, not from hubbub, so under it {MERCURE_PATH} answers 404.",
             hint="List 'hubbub' before 'django.contrib.staticfiles' (and before 'daphne') in INSTALLED_APPS.",
             id="hubbub.W001",
+        )
+    ]
+
+
+@register()
+def check_redis_prefix(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    alias = conf.get("HUBBUB_CHANNEL_LAYER")
+    if conf.is_set("HUBBUB_REDIS_PREFIX") or alias not in (getattr(settings, "CHANNEL_LAYERS", None) or {}):
+        return []
+    if layers.is_local(layers.channel_layer()) or layers.redis_databases() is not None:
+        return []
+    return [
+        Warning(
+            f"The hub cannot read a Redis database number from the channel layer {alias!r}: deployments "
+            "that share its server are told apart only by their history database.",
+            hint="Set HUBBUB_REDIS_PREFIX to a name of this deployment's own (the same in all its workers).",
+            id="hubbub.W002",
         )
     ]

@@ -12,6 +12,7 @@ from django.core.signals import setting_changed
 
 _DERIVED = object()
 _LOCAL_SERVER = object()
+_DEPLOYMENT = object()
 
 DEFAULTS: dict[str, Any] = {
     # HS256 keys for publisher and subscriber JWTs. Unset: derived from SECRET_KEY (see
@@ -25,6 +26,10 @@ DEFAULTS: dict[str, Any] = {
     # Django user private updates; dotted paths.
     "HUBBUB_AUTHORIZERS": [],
     "HUBBUB_CHANNEL_LAYER": "default",
+    # What the hub's channel-layer group names start with, so that deployments sharing one
+    # Redis server never see each other's updates. Unset: derived from the Redis database
+    # number and the history database (hubbub._layers.deployment_prefix).
+    "HUBBUB_REDIS_PREFIX": _DEPLOYMENT,
     "HUBBUB_HEARTBEAT_SECONDS": 15.0,
     "HUBBUB_RETRY_MS": 3000,
     "HUBBUB_CORS_ALLOWED_ORIGINS": [],
@@ -34,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     "HUBBUB_MAX_TOPIC_LENGTH": 2048,
     "HUBBUB_MAX_ID_LENGTH": 512,
     "HUBBUB_MAX_SELECTORS": 64,
+    # URI-template selectors per subscriber without a token or session (each is matched
+    # against every update; templates shared by many subscribers are matched once).
+    "HUBBUB_MAX_ANONYMOUS_TEMPLATES": 8,
     # Events (and bytes) buffered for one subscriber before it is disconnected as too slow.
     "HUBBUB_SUBSCRIBER_BUFFER": 2000,
     "HUBBUB_SUBSCRIBER_BUFFER_BYTES": 16 * 1024 * 1024,
@@ -41,6 +49,25 @@ DEFAULTS: dict[str, Any] = {
     "HUBBUB_HISTORY_MAX_COUNT": 100_000,
     "HUBBUB_HISTORY_MAX_AGE": 7 * 24 * 3600,
     "HUBBUB_PRUNE_EVERY": 500,
+    # Bounded clients (hubbub._limits, hubbub._server). Each limit is per worker process;
+    # None turns it off. Streams open at once: in all, per client address (a NAT'd office
+    # shares one), per signed-in user or per token (one browser holds a few); over a limit
+    # a subscription is answered 429 with Retry-After.
+    "HUBBUB_MAX_CONNECTIONS": 10_000,
+    "HUBBUB_MAX_CONNECTIONS_PER_IP": 256,
+    "HUBBUB_MAX_CONNECTIONS_PER_USER": 32,
+    # A stream is closed cleanly after this many seconds, each drawn in [0.9, 1.0] of it
+    # (the client resumes by Last-Event-ID); spreads reconnections and rebalances workers.
+    "HUBBUB_MAX_CONNECTION_SECONDS": 3600.0,
+    # A subscriber whose socket has not taken a write for this long is disconnected
+    # (checked at each heartbeat).
+    "HUBBUB_WRITE_TIMEOUT_SECONDS": 30.0,
+    # Request line and headers: at most this many bytes (else 431), complete within this
+    # many seconds (else 408 and closed) — served by runserver and serve.
+    "HUBBUB_MAX_HEADER_BYTES": 64 * 1024,
+    "HUBBUB_HEADER_TIMEOUT_SECONDS": 10.0,
+    # A publish request's body must arrive within this many seconds (else 408).
+    "HUBBUB_BODY_TIMEOUT_SECONDS": 30.0,
     # Where a process that is not the server delivers updates when the channel layer
     # is in-memory (the embedded configuration). Unset: the hub of a server on this host,
     # on $PORT (8000 when unset, as runserver's); None stores them without delivery.
@@ -67,6 +94,10 @@ def get(name: str) -> Any:
         value = getattr(settings, name, DEFAULTS[name])
         if value is _DERIVED:
             value = derived_key(name)
+        elif value is _DEPLOYMENT:
+            from ._layers import deployment_prefix
+
+            value = deployment_prefix()
         elif value is _LOCAL_SERVER:
             value = f"http://127.0.0.1:{os.environ.get('PORT') or '8000'}/.well-known/mercure"
         _cache[name] = value
@@ -88,7 +119,7 @@ def derived_key(name: str) -> str:
 
 def _forget(*, setting: str, **kwargs: Any) -> None:
     """Drop what a changed setting invalidates (override_settings, pytest-django's settings)."""
-    if setting == "SECRET_KEY":
+    if setting in ("SECRET_KEY", "CHANNEL_LAYERS", "DATABASES", "DATABASE_ROUTERS", "HUBBUB_CHANNEL_LAYER"):
         _cache.clear()
     _cache.pop(setting, None)
 

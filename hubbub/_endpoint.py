@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
@@ -24,10 +25,12 @@ from . import (
     _conf as conf,
     _fanout as fanout,
     _history as history,
+    _limits as limits,
     _publishing as publishing,
     _tokens as tokens,
 )
 from ._selectors import SelectorSet
+from ._server import DROP_CONNECTION
 from ._subscriptions import Subscription
 from ._tokens import InvalidToken
 from ._updates import Update, check_event_id
@@ -50,6 +53,10 @@ class Forbidden(HubbubError):
 
 class Unauthorized(HubbubError):
     status = 401
+
+
+class RequestTimeout(HubbubError):
+    status = 408
 
 
 class Request:
@@ -104,6 +111,10 @@ async def respond(send: Send, status: int, text: str, headers: list[tuple[bytes,
 
 
 def error_headers(error: HubbubError) -> list[tuple[bytes, bytes]]:
+    if isinstance(error, limits.TooManyConnections):
+        return [(b"retry-after", str(error.retry_after).encode())]
+    if isinstance(error, RequestTimeout):
+        return [(b"connection", b"close")]  # the rest of the body may still be on its way
     if error.status != 401:
         return []
     if isinstance(error, InvalidToken):
@@ -209,29 +220,67 @@ class MercureEndpoint:
             grants = grants | user_grants
         if claims is None and user is None and not anonymous_allowed:
             raise Unauthorized("subscribing requires a JWT or a signed-in session")
+        templates = conf.get("HUBBUB_MAX_ANONYMOUS_TEMPLATES")
+        if claims is None and user is None and sum("{" in selector for selector in selectors) > templates:
+            # Each template is matched against every update: anyone may connect, so cap what it costs.
+            raise InvalidUpdate(f"subscribers without a token or session may use at most {templates} URI templates")
 
-        subscription = Subscription(
-            SelectorSet(selectors),
-            grants,
-            conf.get("HUBBUB_SUBSCRIBER_BUFFER"),
-            limit_bytes=conf.get("HUBBUB_SUBSCRIBER_BUFFER_BYTES"),
-            replaying=bool(last_event_id),
-            user=user,
-        )
+        client = request.scope.get("client")
+        lease = limits.connections.acquire(address=client[0] if client else None, user=user, token=token)
+        try:
+            subscription = Subscription(
+                SelectorSet(selectors),
+                grants,
+                conf.get("HUBBUB_SUBSCRIBER_BUFFER"),
+                limit_bytes=conf.get("HUBBUB_SUBSCRIBER_BUFFER_BYTES"),
+                replaying=bool(last_event_id),
+                user=user,
+                write_timeout=conf.get("HUBBUB_WRITE_TIMEOUT_SECONDS"),
+            )
+            await self.run(request, receive, send, subscription, last_event_id, source, claims)
+        finally:
+            lease.release()
+
+    async def run(
+        self,
+        request: Request,
+        receive: Receive,
+        send: Send,
+        subscription: Subscription,
+        last_event_id: str,
+        token_source: str,
+        claims: tokens.Claims | None,
+    ) -> None:
+        """Register the subscription, stream it until it is closed, and let go of it."""
         hub = fanout.current()
         try:
             await hub.add(subscription)
+        except HubbubError:
+            raise
         except Exception as error:
             logger.warning("hubbub: cannot subscribe, channel layer unreachable", exc_info=True)
             raise LayerUnavailable(f"the channel layer is unreachable: {error}") from error
+        task = asyncio.current_task()
+        subscription.task = task
         watcher = asyncio.ensure_future(_watch_disconnect(receive, subscription))
-        expiry = _close_at_expiry(claims.expires, subscription) if claims is not None else None
+        closer = _close_later(claims.expires if claims is not None else None, subscription)
         try:
-            await self.stream(request, send, subscription, last_event_id, source)
+            await self.stream(request, send, subscription, last_event_id, token_source)
+        except asyncio.CancelledError:
+            # Abandoned (closed while the client was not reading): end here, and have the server
+            # drop the connection with what it could not write. Any other cancellation (the
+            # server shutting down) goes on.
+            if not subscription.abandoned or task is None or task.uncancel() > 0:
+                raise
+            logger.info("hubbub: dropped a subscriber that stopped reading (%s)", subscription.reason)
+            drop = (request.scope.get("extensions") or {}).get(DROP_CONNECTION)
+            if drop is not None:
+                drop["drop"]()
         finally:
+            subscription.task = None
             watcher.cancel()
-            if expiry is not None:
-                expiry.cancel()
+            if closer is not None:
+                closer.cancel()
             await hub.remove(subscription)
 
     async def stream(
@@ -248,16 +297,24 @@ class MercureEndpoint:
             (b"last-event-id", (current_id or history.EARLIEST).encode()),
             *request.cors_headers(),
         ]
+        # Every write marks its start, so that a client that stops reading is noticed
+        # (Subscription.heartbeat, Subscription.close); time.monotonic is all it costs.
+        subscription.sending_since = time.monotonic()
         await send({"type": "http.response.start", "status": 200, "headers": headers})
         await send(
             {"type": "http.response.body", "body": b"retry: %d\n\n" % conf.get("HUBBUB_RETRY_MS"), "more_body": True}
         )
+        subscription.sending_since = 0.0
         if last_event_id:
             after = await self.replay(send, subscription, after)
             subscription.finish_replay(after)
         while (chunk := await subscription.next()) is not None:
+            subscription.sending_since = time.monotonic()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})
+            subscription.sending_since = 0.0
+        subscription.sending_since = time.monotonic()
         await send({"type": "http.response.body", "body": b""})
+        subscription.sending_since = 0.0
 
     async def replay(self, send: Send, subscription: Subscription, after: int) -> int:
         """Send the stored updates after ``after`` that this subscriber wants; returns the last seq read."""
@@ -268,7 +325,9 @@ class MercureEndpoint:
             after = batch[-1][0]
             chunk = b"".join(update.encode() for _, update in batch if subscription.wants(update))
             if chunk:
+                subscription.sending_since = time.monotonic()
                 await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                subscription.sending_since = 0.0
         return after
 
 
@@ -282,9 +341,11 @@ def _user_grants(cookies: dict[str, str], selectors: list[str]) -> tuple[str | N
 
 
 def _position(last_event_id: str) -> tuple[str | None, int]:
-    """The hub's newest id and the sequence number to replay after (unknown ids replay all)."""
+    """The newest public update's id (the ``Last-Event-ID`` response header must not show
+    anyone a private update's id) and the sequence number to replay after (unknown ids
+    replay all)."""
     close_old_connections()
-    current = history.last_id()
+    current = history.last_public_id()
     if not last_event_id:
         return current, 0
     return current, history.position(last_event_id) or 0
@@ -295,22 +356,29 @@ def _history_batch(after: int) -> list[tuple[int, Update]]:
 
 
 async def read_body(request: Request, receive: Receive, limit: int) -> bytes:
+    """The request body, at most ``limit`` bytes (else 413), all of it within
+    ``HUBBUB_BODY_TIMEOUT_SECONDS`` (else 408)."""
     declared = request.headers.get(b"content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise UpdateTooLarge(f"the request body is larger than {limit} bytes")
     chunks: list[bytes] = []
     size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            raise InvalidUpdate("the client went away before sending the whole body")
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise UpdateTooLarge(f"the request body is larger than {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return b"".join(chunks)
+    seconds: float | None = conf.get("HUBBUB_BODY_TIMEOUT_SECONDS")
+    try:
+        async with asyncio.timeout(seconds):
+            while True:
+                message = await receive()
+                if message["type"] == "http.disconnect":
+                    raise InvalidUpdate("the client went away before sending the whole body")
+                chunk = message.get("body", b"")
+                size += len(chunk)
+                if size > limit:
+                    raise UpdateTooLarge(f"the request body is larger than {limit} bytes")
+                chunks.append(chunk)
+                if not message.get("more_body", False):
+                    return b"".join(chunks)
+    except TimeoutError:
+        raise RequestTimeout(f"the request body did not arrive within {seconds:g} s") from None
 
 
 async def _watch_disconnect(receive: Receive, subscription: Subscription) -> None:
@@ -321,7 +389,19 @@ async def _watch_disconnect(receive: Receive, subscription: Subscription) -> Non
             return
 
 
-def _close_at_expiry(expires: float | None, subscription: Subscription) -> asyncio.TimerHandle | None:
-    if expires is None:
+def _close_later(expires: float | None, subscription: Subscription) -> asyncio.TimerHandle | None:
+    """The subscription's one timer: it closes the stream when the token expires or at the end
+    of the stream's lifetime, drawn in [0.9, 1.0] of HUBBUB_MAX_CONNECTION_SECONDS so that the
+    clients that connected together do not all come back together; whichever comes first."""
+    delay: float | None = None
+    reason = ""
+    lifetime: float | None = conf.get("HUBBUB_MAX_CONNECTION_SECONDS")
+    if lifetime is not None:
+        delay, reason = lifetime * random.uniform(0.9, 1.0), "maximum connection lifetime reached"
+    if expires is not None:
+        left = max(0.0, expires - time.time())
+        if delay is None or left < delay:
+            delay, reason = left, "token expired"
+    if delay is None:
         return None
-    return asyncio.get_running_loop().call_later(max(0.0, expires - time.time()), subscription.close, "token expired")
+    return asyncio.get_running_loop().call_later(delay, subscription.close, reason)

@@ -1,57 +1,58 @@
-"""Per-process fan-out: one channel-layer membership per topic, local delivery to subscribers.
+"""Per-worker fan-out: one link to the channel layer, local delivery to subscribers.
 
-Each event loop that serves subscribers owns one ``Fanout``. It holds a single
-channel-layer channel and joins the group of every topic some local subscriber asked
-for by name; subscribers with ``*`` or URI-template selectors need every update, so
-the process joins the ``hubbub.all`` group while it has one. An update arrives once
-per group it was sent to and is delivered once: encoded a single time, then pushed as
-the same bytes to every local subscriber that wants it.
+Each event loop that serves subscribers owns one ``Fanout``. It receives every update of
+the deployment, once, through one group of the channel layer (``all``), in the order the
+updates were stored, and delivers each to the local subscribers that want it: encoded a
+single time, then pushed as the same bytes to every one of them.
 
-Every fan-out is also in the ``hubbub.control`` group, which carries requests to close the
-streams a session user opened when what that user may read has changed (``reauthorize``).
+Exactly once, in history order: the fan-out knows the sequence number of the last update
+it delivered. An update at or below it is a copy (a resend, a retried pipeline) and is
+dropped; one above the next expected number means updates were stored but not received
+(their sender died between storing and sending, or the layer dropped them), and the
+missing ones are read from the history and delivered first. When the link itself breaks
+(see ``hubbub._links``) every local subscriber is disconnected at once: it resumes from
+the history by Last-Event-ID, here or on another worker, and subscribing is answered 503
+until the channel layer is back. A worker that received nothing for a heartbeat also asks
+the history for its newest number, so that an update whose sender died is not held back
+until the next one.
 
-Layers that forget a group membership after ``group_expiry`` seconds (Channels' in-memory
-layer, channels_redis' core layer: a day by default) get every membership renewed each
-half of that, so that a subscriber connected for days keeps receiving.
-
-With each heartbeat the fan-out also sends a probe to its own channel. A probe that has
-not come back by the next heartbeat means the link to the channel layer broke (a
-channel layer may reconnect silently, losing what was sent meanwhile), so every local
-subscriber is disconnected to resume from history, here or on another worker.
+The ``control`` group carries requests to close the streams a session user opened when
+what that user may read has changed (``reauthorize``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
 import weakref
-from collections import Counter, OrderedDict
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
-from . import _conf as conf, _layers as layers
+from asgiref.sync import sync_to_async
+from django.db import close_old_connections
+
+from . import _conf as conf, _history as history, _layers as layers, _links as links
+from ._selectors import Pattern
 from ._subscriptions import Subscription
 from ._updates import Update
+from .exceptions import HistoryUnavailable, LayerUnavailable
 
 logger = logging.getLogger(__name__)
 
-ALL_GROUP = "hubbub.all"
-CONTROL_GROUP = "hubbub.control"
 MESSAGE_TYPE = "hubbub.update"
-PROBE_TYPE = "hubbub.probe"
 REAUTHORIZE_TYPE = "hubbub.reauthorize"
-_RECENT = 4096
 
+_T = TypeVar("_T")
 _fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = weakref.WeakKeyDictionary()
 
 
-def topic_group(topic: str) -> str:
-    """The channel-layer group of a topic (group names allow only a few ASCII characters)."""
-    return "hubbub.t." + hashlib.blake2b(topic.encode(), digest_size=16).hexdigest()
+def all_group() -> str:
+    """The group every update is sent to, and every worker's fan-out is in."""
+    return layers.group("all")
 
 
-def groups_for(update: Update) -> list[str]:
-    return [topic_group(topic) for topic in update.topics] + [ALL_GROUP]
+def control_group() -> str:
+    return layers.group("control")
 
 
 def message_for(update: Update, seq: int) -> dict[str, Any]:
@@ -79,44 +80,34 @@ class Fanout:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.layer = layers.channel_layer()
-        self.channel: str | None = None
         self.subscriptions: set[Subscription] = set()
         self.by_topic: dict[str, set[Subscription]] = {}
-        self.broad: set[Subscription] = set()
         self.by_user: dict[str, set[Subscription]] = {}
-        self.memberships: Counter[str] = Counter()
+        # Subscribers with "*", and those with URI templates, indexed by template: a template
+        # that many subscribers share is matched once per update.
+        self.everything: set[Subscription] = set()
+        self.by_template: dict[str, tuple[Pattern, set[Subscription]]] = {}
+        self.link: links.Link | None = None
+        self.last_seq = 0
         self.delivered = 0
+        self._received = False
         self._lock = asyncio.Lock()
-        self._receiver: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.TimerHandle | None = None
-        self._renewal: asyncio.TimerHandle | None = None
-        self._probe_out = False
-        self._recent: OrderedDict[int, None] = OrderedDict()
 
     async def add(self, subscription: Subscription) -> None:
-        """Register a subscription; returns once its updates are routed to this process."""
-        groups = self._groups_of(subscription)
-        async with self._lock:
-            if self.channel is None:
-                channel = await self.layer.new_channel(prefix="hubbub.")
-                await self.layer.group_add(CONTROL_GROUP, channel)
-                self.channel = channel
-                self._receiver = self.loop.create_task(self._receive(), name="hubbub-fanout")
-                self._arm_renewal()
-            joined: list[str] = []
-            try:
-                for group in groups:
-                    if self.memberships[group] == 0:
-                        await self.layer.group_add(group, self.channel)
-                    self.memberships[group] += 1
-                    joined.append(group)
-            except BaseException:
-                await self._leave(joined)
-                raise
+        """Register a subscription; returns once every update stored from now on will reach it.
+
+        Raises ``LayerUnavailable`` or ``HistoryUnavailable`` when the link cannot be opened.
+        """
+        await self._connect()
         self.subscriptions.add(subscription)
-        if subscription.selectors.needs_every_topic:
-            self.broad.add(subscription)
-        for topic in subscription.selectors.exact:
+        selectors = subscription.selectors
+        if selectors.wildcard:
+            self.everything.add(subscription)
+        else:
+            for template, pattern in zip(selectors.templates, selectors.patterns, strict=True):
+                self.by_template.setdefault(template, (pattern, set()))[1].add(subscription)
+        for topic in selectors.exact:
             self.by_topic.setdefault(topic, set()).add(subscription)
         if subscription.user is not None:
             self.by_user.setdefault(subscription.user, set()).add(subscription)
@@ -127,24 +118,82 @@ class Fanout:
         if subscription not in self.subscriptions:
             return
         self.subscriptions.discard(subscription)
-        self.broad.discard(subscription)
-        for topic in subscription.selectors.exact:
-            subscribers = self.by_topic.get(topic)
-            if subscribers is not None:
-                subscribers.discard(subscription)
-                if not subscribers:
-                    del self.by_topic[topic]
+        self.everything.discard(subscription)
+        selectors = subscription.selectors
+        for template in selectors.templates:
+            entry = self.by_template.get(template)
+            if entry is not None:
+                entry[1].discard(subscription)
+                if not entry[1]:
+                    del self.by_template[template]
+        _discard(self.by_topic, selectors.exact, subscription)
         if subscription.user is not None:
-            streams = self.by_user.get(subscription.user)
-            if streams is not None:
-                streams.discard(subscription)
-                if not streams:
-                    del self.by_user[subscription.user]
+            _discard(self.by_user, (subscription.user,), subscription)
+
+    async def _connect(self) -> None:
+        if self.link is not None and self.link.alive:
+            return
         async with self._lock:
-            await self._leave(self._groups_of(subscription))
-        if not self.subscriptions and self._heartbeat is not None:
-            self._heartbeat.cancel()
-            self._heartbeat = None
+            if self.link is not None and self.link.alive:
+                return
+            # Read before the link subscribes: an update stored in between arrives live or,
+            # if it was sent before the subscription took effect, as a gap filled from history.
+            try:
+                baseline = await sync_to_async(_from_history)(history.newest_seq)
+            except Exception as error:
+                raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
+            link = links.open_link(self.layer, [all_group(), control_group()], self._receive, self._lost)
+            try:
+                await link.open()
+            except links.LinkUnavailable as error:
+                logger.warning("hubbub: cannot subscribe, the channel layer is unreachable: %s", error)
+                raise LayerUnavailable(f"the channel layer is unreachable: {error}") from error
+            self.last_seq = baseline
+            self.link = link
+
+    def _lost(self, reason: str) -> None:
+        self.link = None
+        self.close_all("channel layer unreachable")
+
+    def _receive(self, message: dict[str, Any]) -> Awaitable[None] | None:
+        kind = message.get("type")
+        if kind == MESSAGE_TYPE:
+            self._received = True
+            seq: int = message["seq"]
+            if seq <= self.last_seq:
+                return None
+            update = Update.from_message(message["update"])
+            if seq != self.last_seq + 1:
+                return self._catch_up(seq, update)
+            self.last_seq = seq
+            self.dispatch(update, seq)
+        elif kind == REAUTHORIZE_TYPE:
+            self.close_user(message["user"])
+        return None
+
+    async def _catch_up(self, seq: int, update: Update | None = None) -> None:
+        """Deliver what the history holds between the last delivered update and ``seq``
+        (exclusive), then the update numbered ``seq`` if given."""
+        after = self.last_seq
+        while True:
+            try:
+                missing = await sync_to_async(_from_history)(history.between, after, seq)
+            except Exception as error:
+                logger.warning("hubbub: cannot read the missing updates from the history: %s", error)
+                self.close_all("update history unreachable")
+                break
+            self._dispatch_in_order(missing)
+            if len(missing) < history.BATCH:
+                break
+            after = missing[-1][0]
+        if update is not None:
+            self._dispatch_in_order([(seq, update)])
+
+    def _dispatch_in_order(self, updates: list[tuple[int, Update]]) -> None:
+        for number, update in updates:
+            if number > self.last_seq:
+                self.last_seq = number
+                self.dispatch(update, number)
 
     def close_all(self, reason: str) -> None:
         for subscription in list(self.subscriptions):
@@ -157,105 +206,81 @@ class Fanout:
             subscription.close("the user's authorization changed")
         return len(streams)
 
-    async def _leave(self, groups: list[str]) -> None:
-        for group in groups:
-            self.memberships[group] -= 1
-            if self.memberships[group] <= 0:
-                del self.memberships[group]
-                try:
-                    await self.layer.group_discard(group, self.channel)
-                except Exception:
-                    logger.warning("hubbub: could not leave channel-layer group %s", group, exc_info=True)
-
-    @staticmethod
-    def _groups_of(subscription: Subscription) -> list[str]:
-        groups = [topic_group(topic) for topic in subscription.selectors.exact]
-        if subscription.selectors.needs_every_topic:
-            groups.append(ALL_GROUP)
-        return groups
-
-    async def _receive(self) -> None:
-        assert self.channel is not None
-        while True:
-            message = await self.layer.receive(self.channel)
-            try:
-                if message.get("type") == MESSAGE_TYPE:
-                    self.dispatch(Update.from_message(message["update"]), message["seq"])
-                elif message.get("type") == PROBE_TYPE:
-                    self._probe_out = False
-                elif message.get("type") == REAUTHORIZE_TYPE:
-                    self.close_user(message["user"])
-            except Exception:
-                logger.exception("hubbub: could not dispatch a channel-layer message")
-
     def dispatch(self, update: Update, seq: int) -> int:
         """Deliver one update to every local subscriber that wants it; returns how many."""
-        recent = self._recent
-        if seq in recent:
+        topics = update.topics
+        if len(topics) == 1 and not update.private and not self.by_template and not self.everything:
+            exact = self.by_topic.get(topics[0])
+            if not exact:
+                return 0
+            chunk = update.encode()
+            for subscription in exact:
+                subscription.push(seq, chunk)
+            self.delivered += len(exact)
+            return len(exact)
+        targets: set[Subscription] = set()
+        for topic in topics:
+            exact = self.by_topic.get(topic)
+            if exact:
+                targets |= exact
+        for topic in topics:
+            for pattern, subscribers in self.by_template.values():
+                if pattern.fullmatch(topic) is not None:
+                    targets |= subscribers
+        if self.everything:
+            targets |= self.everything
+        if not targets:
             return 0
-        recent[seq] = None
-        if len(recent) > _RECENT:
-            recent.popitem(last=False)
-        targets: set[Subscription] | list[Subscription]
-        if len(update.topics) == 1:
-            exact = self.by_topic.get(update.topics[0], ())
-            targets = [s for s in exact if s.may_read(update)] if update.private else list(exact)
-        else:
-            targets = set()
-            for topic in update.topics:
-                targets.update(self.by_topic.get(topic, ()))
-            if update.private:
-                targets = [s for s in targets if s.may_read(update)]
-        broad = [s for s in self.broad if s.wants(update)] if self.broad else ()
-        if not targets and not broad:
-            return 0
+        if update.private:
+            targets = {s for s in targets if s.may_read(update)}
+            if not targets:
+                return 0
         chunk = update.encode()
-        count = 0
         for subscription in targets:
             subscription.push(seq, chunk)
-            count += 1
-        for subscription in broad:
-            if subscription.selectors.exact.isdisjoint(update.topics):
-                subscription.push(seq, chunk)
-                count += 1
-        self.delivered += count
-        return count
-
-    def _arm_renewal(self) -> None:
-        expiry = getattr(self.layer, "group_expiry", None)
-        if expiry:
-            self._renewal = self.loop.call_later(expiry / 2, lambda: self.loop.create_task(self._renew()))
-
-    async def _renew(self) -> None:
-        """Join again every group this process is in: it restarts the layer's expiry clock."""
-        async with self._lock:
-            for group in [CONTROL_GROUP, *self.memberships]:
-                try:
-                    await self.layer.group_add(group, self.channel)
-                except Exception:
-                    logger.warning("hubbub: could not renew channel-layer group %s", group, exc_info=True)
-        self._arm_renewal()
+        self.delivered += len(targets)
+        return len(targets)
 
     def _arm_heartbeat(self) -> None:
         self._heartbeat = self.loop.call_later(conf.get("HUBBUB_HEARTBEAT_SECONDS"), self._beat)
 
     def _beat(self) -> None:
         self._heartbeat = None
-        if self._probe_out:
-            logger.warning("hubbub: the channel layer did not answer a probe; disconnecting local subscribers")
-            self.close_all("channel layer unreachable")
+        link = self.link
+        if not self.subscriptions:
+            # Nobody left to deliver to: stop receiving every update of the deployment.
+            if link is not None:
+                self.link = None
+                self.loop.create_task(link.close())
+            return
         for subscription in self.subscriptions:
             subscription.heartbeat()
-        if self.subscriptions:
-            self._probe_out = True
-            self.loop.create_task(self._probe())
-            self._arm_heartbeat()
-        else:
-            self._probe_out = False
+        if link is not None:
+            self.loop.create_task(self._check(link, idle=not self._received))
+        self._received = False
+        self._arm_heartbeat()
 
-    async def _probe(self) -> None:
+    async def _check(self, link: links.Link, *, idle: bool) -> None:
+        await link.probe()
+        if not idle or not link.alive:
+            return
         try:
-            await self.layer.send(self.channel, {"type": PROBE_TYPE})
+            newest = await sync_to_async(_from_history)(history.newest_seq)
         except Exception:
-            logger.warning("hubbub: the channel layer is unreachable; disconnecting local subscribers", exc_info=True)
-            self.close_all("channel layer unreachable")
+            return  # the next publish or resume will tell
+        if newest > self.last_seq and link.alive:
+            await self._catch_up(newest + 1)
+
+
+def _from_history(read: Callable[..., _T], *args: Any) -> _T:
+    close_old_connections()  # one the database dropped (a restart) is replaced, not reused
+    return read(*args)
+
+
+def _discard(index: dict[str, set[Subscription]], keys: Any, subscription: Subscription) -> None:
+    for key in keys:
+        members = index.get(key)
+        if members is not None:
+            members.discard(subscription)
+            if not members:
+                del index[key]

@@ -19,6 +19,7 @@ import asyncio
 import json
 import logging
 import threading
+import time
 import weakref
 from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -28,13 +29,13 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections, connections, router, transaction
+from django.db import DatabaseError, close_old_connections, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from . import _conf as conf
 from ._updates import Update
-from .exceptions import HistoryUnavailable
+from .exceptions import HistoryUnavailable, OutcomeUnknown, UpdateConflict
 from .models import StoredUpdate
 
 if TYPE_CHECKING:
@@ -56,92 +57,237 @@ _prune_executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="hubbub-p
 _stored_since_prune = 0
 
 
-def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], int] | None = None) -> list[int]:
-    """Save updates in one transaction and return their sequence numbers.
+Result = int | UpdateConflict
+_VERIFY_FOR = 5.0  # seconds: how long a publisher waits for the database to say whether it kept an update
 
-    ``send(batch)`` (the fan-out) gets the ``(seq, update)`` pairs in order and returns how
-    many the channel layer took; it runs before the next updates can be stored. Updates it
-    did not take are removed again, so that a publisher told "not published" can safely
-    retry. Sync; must not be called inside a transaction.
+
+def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], object] | None = None) -> list[Result]:
+    """Save updates in one transaction and return, for each, its sequence number, or an
+    ``UpdateConflict`` when its id is already stored with other content.
+
+    An update whose id is already stored with the same content (a publisher retrying) keeps
+    its number and is not stored again. ``send(pairs)`` (the fan-out) gets the
+    ``(seq, update)`` pairs of all the others, new and retried, in order; it runs before the
+    next updates can be stored, and is expected not to raise. Sync; must not be called
+    inside a transaction.
+
+    Raises ``HistoryUnavailable`` when nothing was stored, ``OutcomeUnknown`` when the
+    database failed in a way that leaves it unknown whether the updates were stored.
     """
     database = router.db_for_write(StoredUpdate)
-    rows = [StoredUpdate.from_update(update) for update in updates]
-    with _ordering(connections[database]):
-        with transaction.atomic(using=database):
-            StoredUpdate.objects.using(database).bulk_create(rows)
-        if send is not None:
-            sent = 0
+    connection = connections[database]
+    firsts = _distinct(updates)
+    stored: dict[str, StoredUpdate]
+    try:
+        with _ordering(connection):
+            stored = {row.uid: row for row in StoredUpdate.objects.using(database).filter(uid__in=list(firsts))}
+            rows = [StoredUpdate.from_update(update) for update in firsts.values() if update.id not in stored]
             try:
-                sent = send([(row.seq, update) for row, update in zip(rows, updates, strict=True)])
-            finally:
-                if sent < len(rows):
-                    StoredUpdate.objects.using(database).filter(seq__in=[row.seq for row in rows[sent:]]).delete()
+                with transaction.atomic(using=database):
+                    StoredUpdate.objects.using(database).bulk_create(rows)
+            except DatabaseError as error:
+                stored = _verify(database, list(firsts), error)
+                rows = []
+            stored.update((row.uid, row) for row in rows)
+            results = _results(updates, stored)
+            if send is not None:
+                _send(send, results, updates)
+    except DatabaseError as error:
+        raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
     _count_for_pruning(len(rows))
-    return [row.seq for row in rows]
+    return results
+
+
+
+def _distinct(updates: Sequence[Update]) -> dict[str, Update]:
+    """The first update of each id, in order (a batch may hold a retry of its own update)."""
+    firsts: dict[str, Update] = {}
+    for update in updates:
+        firsts.setdefault(update.id, update)
+    return firsts
+
+
+def _results(updates: Sequence[Update], stored: dict[str, StoredUpdate]) -> list[Result]:
+    results: list[Result] = []
+    for update in updates:
+        row = stored[update.id]
+        if row.same_content(update):
+            results.append(row.seq)
+        else:
+            results.append(UpdateConflict(f"an update with id {update.id!r} is already stored, with other content"))
+    return results
+
+
+def _to_send(results: list[Result], updates: Sequence[Update]) -> list[tuple[int, Update]]:
+    """What goes to the fan-out: each stored update once, in sequence order."""
+    return sorted({seq: update for seq, update in zip(results, updates, strict=True) if isinstance(seq, int)}.items())
+
+
+def _send(send: Callable[[list[tuple[int, Update]]], object], results: list[Result], updates: Sequence[Update]) -> None:
+    pairs = _to_send(results, updates)
+    if pairs:
+        try:
+            send(pairs)
+        except Exception:
+            logger.exception("hubbub: sending stored updates failed")
+
+
+async def _asend(
+    send: Callable[[list[tuple[int, Update]]], Coroutine[Any, Any, object]],
+    results: list[Result],
+    updates: Sequence[Update],
+) -> None:
+    pairs = _to_send(results, updates)
+    if pairs:
+        try:
+            await send(pairs)
+        except Exception:
+            logger.exception("hubbub: sending stored updates failed")
+
+
+def _verify(database: str, ids: list[str], error: DatabaseError) -> dict[str, StoredUpdate]:
+    """After a write failed: the updates the database kept after all (all or none: one
+    transaction), asked on a new connection while the database comes back."""
+    connection = connections[database]
+    deadline = time.monotonic() + _VERIFY_FOR
+    while True:
+        try:
+            connection.close()
+        except DatabaseError:
+            pass
+        try:
+            kept = {row.uid: row for row in StoredUpdate.objects.using(database).filter(uid__in=ids)}
+        except DatabaseError:
+            if time.monotonic() > deadline:
+                raise OutcomeUnknown(
+                    f"the update history failed while storing ({error}) and cannot tell whether it kept "
+                    f"{_ids(ids)}: publish again with the same id"
+                ) from error
+            time.sleep(0.25)
+            continue
+        if len(kept) < len(ids):
+            raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
+        return kept
+
+
+def _ids(ids: list[str]) -> str:
+    return f"update {ids[0]}" if len(ids) == 1 else f"updates {', '.join(ids[:3])}{'...' if len(ids) > 3 else ''}"
 
 
 async def astore(
-    updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], Coroutine[Any, Any, int]]
-) -> list[int]:
-    """``store`` for async code: the same contract, with an async ``send`` run on this loop.
-
-    Raises ``HistoryUnavailable`` when PostgreSQL cannot be reached or fails.
-    """
+    updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], Coroutine[Any, Any, object]]
+) -> list[Result]:
+    """``store`` for async code: the same contract, with an async ``send`` run on this loop."""
     database = router.db_for_write(StoredUpdate)
     params = _asyncpg_params(connections[database])
     if params is None:
         loop = asyncio.get_running_loop()
         return await sync_to_async(store)(
-            updates, lambda batch: asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
+            updates, lambda batch: asyncio.run_coroutine_threadsafe(send(batch), loop).result()
         )
     import asyncpg
 
-    failure: BaseException | None = None
+    firsts = _distinct(updates)
     try:
         connection = await _async_connection(params)
-        now = datetime.now(UTC)
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
+        _async_connections.pop(asyncio.get_running_loop(), None)
+        raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
+    results: list[Result] | None = None
+    try:
         rows = await connection.fetch(
             _LOCK_AND_INSERT,
             _ADVISORY_LOCK,
-            [update.id for update in updates],
-            [json.dumps(list(update.topics)) for update in updates],
-            [update.data for update in updates],
-            [update.private for update in updates],
-            [update.type or "" for update in updates],
-            [update.retry for update in updates],
-            [now] * len(updates),
+            list(firsts),
+            [json.dumps(list(update.topics)) for update in firsts.values()],
+            [update.data for update in firsts.values()],
+            [update.private for update in firsts.values()],
+            [update.type or "" for update in firsts.values()],
+            [update.retry for update in firsts.values()],
+            [datetime.now(UTC)] * len(firsts),
         )
-        seqs = [row[0] for row in rows]
-        sent = 0
-        try:
-            sent = await send(list(zip(seqs, updates, strict=True)))
-        except BaseException as error:  # not the database's: raised as it is once the lock is released
-            failure = error
-        if sent < len(seqs):
-            await connection.execute(f"DELETE FROM {_TABLE} WHERE seq = ANY($1::bigint[])", seqs[sent:])
+        stored = {row["uid"]: _row(row) for row in rows}
+        if len(stored) < len(firsts):  # stored by another writer meanwhile: read them back
+            missing = [uid for uid in firsts if uid not in stored]
+            stored.update((row["uid"], _row(row)) for row in await connection.fetch(_SELECT_IDS, missing))
+        results = _results(updates, stored)
+        await _asend(send, results, updates)
         await connection.execute("SELECT pg_advisory_unlock($1)", _ADVISORY_LOCK)
-    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError) as error:
+    except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
         # Dropping the connection also releases the advisory lock if it was taken.
-        connection = _async_connections.pop(asyncio.get_running_loop(), None)
-        if connection is not None:
-            connection.terminate()
-        raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
-    if failure is not None:
-        raise failure
-    _count_for_pruning(len(seqs))
-    return seqs
+        broken = _async_connections.pop(asyncio.get_running_loop(), None)
+        if broken is not None:
+            broken.terminate()
+        if results is None:
+            results = _results(updates, await _averify(params, list(firsts), error))
+            # Sent outside the lock: receivers put it in order from the history.
+            await _asend(send, results, updates)
+    _count_for_pruning(len(firsts))
+    return results
 
 
-# Taking the lock and inserting in one statement saves a round trip; the lock is taken
-# before the first row draws its sequence number.
+def _row(record: Any) -> StoredUpdate:
+    return StoredUpdate(
+        seq=record["seq"],
+        uid=record["uid"],
+        topics=json.loads(record["topics"]),
+        data=record["data"],
+        private=record["private"],
+        type=record["type"],
+        retry=record["retry"],
+    )
+
+
+async def _averify(params: dict[str, object], ids: list[str], error: BaseException) -> dict[str, StoredUpdate]:
+    """``_verify`` for the asyncpg path."""
+    import asyncpg
+
+    deadline = time.monotonic() + _VERIFY_FOR
+    while True:
+        try:
+            connection = await asyncpg.connect(**{**params, "timeout": 2})
+            try:
+                kept = {row["uid"]: _row(row) for row in await connection.fetch(_SELECT_IDS, ids)}
+            finally:
+                await connection.close()
+        except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
+            if time.monotonic() > deadline:
+                raise OutcomeUnknown(
+                    f"the update history failed while storing ({error}) and cannot tell whether it kept "
+                    f"{_ids(ids)}: publish again with the same id"
+                ) from error
+            await asyncio.sleep(0.25)
+            continue
+        if len(kept) < len(ids):
+            raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
+        return kept
+
+
+# One statement, one round trip: take the ordering lock, find which ids are already stored
+# (retries), insert the others in order. Every row returned carries its seq; stored ones
+# also carry their content, for comparison with the retry.
 _LOCK_AND_INSERT = f"""
-    WITH ordering AS MATERIALIZED (SELECT pg_advisory_lock($1))
-    INSERT INTO {_TABLE} (uid, topics, data, private, type, retry, created)
-    SELECT row.* FROM ordering, unnest(
-        $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::text[], $7::int[], $8::timestamptz[]
-    ) AS row
-    RETURNING seq
+    WITH ordering AS MATERIALIZED (SELECT pg_advisory_lock($1)),
+    existing AS MATERIALIZED (
+        SELECT u.seq, u.uid, u.topics, u.data, u.private, u.type, u.retry
+        FROM ordering, {_TABLE} u WHERE u.uid = ANY($2::text[])
+    ),
+    inserted AS (
+        INSERT INTO {_TABLE} (uid, topics, data, private, type, retry, created)
+        SELECT r.uid, r.topics, r.data, r.private, r.type, r.retry, r.created
+        FROM ordering, unnest(
+            $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::text[], $7::int[], $8::timestamptz[]
+        ) WITH ORDINALITY AS r(uid, topics, data, private, type, retry, created, n)
+        WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.uid = r.uid)
+        ORDER BY r.n
+        ON CONFLICT (uid) DO NOTHING
+        RETURNING seq, uid, topics, data, private, type, retry
+    )
+    SELECT seq, uid, topics::text, data, private, type, retry FROM inserted
+    UNION ALL
+    SELECT seq, uid, topics::text, data, private, type, retry FROM existing
 """
+_SELECT_IDS = f"SELECT seq, uid, topics::text, data, private, type, retry FROM {_TABLE} WHERE uid = ANY($1::text[])"
 
 # OPTIONS of a PostgreSQL database that only concern Django or psycopg, and the libpq
 # options asyncpg also takes. With any other option the server stores through the ORM.
@@ -210,8 +356,11 @@ def _ordering(connection: BaseDatabaseWrapper) -> Iterator[None]:
     try:
         yield
     finally:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY_LOCK])
+        try:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY_LOCK])
+        except DatabaseError:
+            connection.close()  # a lost connection took the lock with it
 
 
 def _count_for_pruning(count: int) -> None:
@@ -252,6 +401,10 @@ def last_id() -> str | None:
     return StoredUpdate.objects.order_by("-seq").values_list("uid", flat=True).first()
 
 
+def last_public_id() -> str | None:
+    return StoredUpdate.objects.filter(private=False).order_by("-seq").values_list("uid", flat=True).first()
+
+
 def last_event_id() -> str:
     """The newest stored update's id, or ``"earliest"`` when the history is empty: a page
     rendered now resumes from it and misses nothing published after."""
@@ -263,6 +416,17 @@ def position(event_id: str) -> int | None:
     if event_id == EARLIEST:
         return 0
     return StoredUpdate.objects.filter(uid=event_id).order_by("-seq").values_list("seq", flat=True).first()
+
+
+def newest_seq() -> int:
+    """The sequence number of the newest stored update (0 when there is none)."""
+    return StoredUpdate.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
+
+
+def between(after: int, before: int, limit: int = BATCH) -> list[tuple[int, Update]]:
+    """The stored updates numbered strictly between ``after`` and ``before``, oldest first."""
+    rows = StoredUpdate.objects.filter(seq__gt=after, seq__lt=before).order_by("seq")[:limit]
+    return [(row.seq, row.to_update()) for row in rows]
 
 
 def batch_after(seq: int, limit: int = BATCH) -> list[tuple[int, Update]]:

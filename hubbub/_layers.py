@@ -14,8 +14,12 @@ that redis-py retries after a broken connection cannot deliver anything twice.
 
 from __future__ import annotations
 
+import hashlib
+import json
+import re
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs, urlsplit
 
 from channels.layers import BaseChannelLayer, InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
@@ -40,6 +44,68 @@ def channel_layer() -> BaseChannelLayer:
         # Group memberships must not expire while subscribers stay connected.
         _own_layer = InMemoryChannelLayer(capacity=100_000, group_expiry=10 * 365 * 24 * 3600)
     return _own_layer
+
+
+_PLAIN_PREFIX = re.compile(r"[A-Za-z0-9_\-.]{1,40}")
+
+
+def group(name: str) -> str:
+    """A channel-layer group of this deployment's hub (``all``, ``control``, ...).
+
+    Its name carries ``HUBBUB_REDIS_PREFIX``: Redis pub/sub channels ignore the Redis
+    database number, so two deployments on one server would otherwise share every group.
+    """
+    prefix: str = conf.get("HUBBUB_REDIS_PREFIX")
+    if not _PLAIN_PREFIX.fullmatch(prefix):
+        prefix = hashlib.blake2b(prefix.encode(), digest_size=8).hexdigest()
+    return f"hubbub.{prefix}.{name}"
+
+
+def deployment_prefix() -> str:
+    """The default ``HUBBUB_REDIS_PREFIX``: what tells this deployment apart from others on the
+    same Redis server, namely the Redis database numbers of its channel layer and the history
+    database (engine, name, host, port). Every worker of a deployment has the same settings,
+    so they agree on it without being told."""
+    from django.db import router
+
+    from .models import StoredUpdate
+
+    database = settings.DATABASES.get(router.db_for_write(StoredUpdate), {})
+    identity = {
+        "redis": redis_databases(),
+        "history": [str(database.get(key) or "") for key in ("ENGINE", "NAME", "HOST", "PORT")],
+    }
+    return hashlib.blake2b(json.dumps(identity, sort_keys=True).encode(), digest_size=6).hexdigest()
+
+
+def redis_databases() -> list[int] | None:
+    """The Redis database numbers in the hub's channel layer's ``hosts``; None when the layer
+    is not configured with hosts this can read (no Redis, a custom layer, Sentinel)."""
+    config = getattr(settings, "CHANNEL_LAYERS", {}).get(conf.get("HUBBUB_CHANNEL_LAYER"))
+    if not config or "hosts" not in config.get("CONFIG", {}):
+        return None
+    numbers = []
+    for host in config["CONFIG"]["hosts"]:
+        if isinstance(host, (tuple, list)):
+            numbers.append(0)
+        elif isinstance(host, str):
+            numbers.append(_url_database(host))
+        elif isinstance(host, dict) and "address" in host:
+            numbers.append(int(host.get("db", _url_database(str(host["address"])))))
+        elif isinstance(host, dict) and "master_name" not in host:
+            numbers.append(int(host.get("db", 0)))
+        else:
+            return None
+    return numbers
+
+
+def _url_database(url: str) -> int:
+    parts = urlsplit(url)
+    query = parse_qs(parts.query)
+    if "db" in query:
+        return int(query["db"][0])
+    path = parts.path.strip("/")
+    return int(path) if path.isdigit() else 0
 
 
 def is_local(layer: BaseChannelLayer) -> bool:

@@ -13,7 +13,7 @@ from django.db import DatabaseError, router, transaction
 
 from . import _conf as conf, _fanout as fanout, _history as history, _layers as layers, _relay as relay
 from ._updates import Update
-from .exceptions import FanoutUnavailable, HistoryUnavailable, RelayWarning
+from .exceptions import HistoryUnavailable, RelayWarning
 from .models import StoredUpdate
 
 logger = logging.getLogger(__name__)
@@ -103,19 +103,15 @@ def _deliver(update: Update) -> None:
             return
         except relay.RelayUnavailable as error:
             _relay_failed(update, error)
-    failure: FanoutUnavailable | None = None
 
-    def send_from_sync(batch: list[tuple[int, Update]]) -> int:
-        nonlocal failure
+    def send_from_sync(batch: list[tuple[int, Update]]) -> None:
         loop = layer_loop()
-        if loop is None:
-            return len(batch)  # no subscriber can be listening in this process
-        sent, failure = asyncio.run_coroutine_threadsafe(send(batch), loop).result(timeout=30)
-        return sent
+        if loop is not None:  # else no subscriber can be listening in this process
+            asyncio.run_coroutine_threadsafe(send(batch), loop).result()
 
-    history.store([update], send_from_sync)
-    if failure is not None:
-        raise failure
+    [result] = history.store([update], send_from_sync)
+    if isinstance(result, Exception):
+        raise result
     _delivered(update)
 
 
@@ -148,30 +144,52 @@ def _relay_failed(update: Update, error: Exception) -> None:
     warnings.warn(RelayWarning(message), stacklevel=2)
 
 
-async def send(batch: list[tuple[int, Update]]) -> tuple[int, FanoutUnavailable | None]:
-    """Hand updates to the channel layer in order; returns how many it took, and why it stopped.
+# How long a batch may take to reach the channel layer before the publishers are answered
+# without waiting for it (it is stored: it is sent again, and receivers fill the gap).
+SEND_TIMEOUT = 2.0
+_RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
-    Where the layer pipelines (channels_redis' pub/sub layer) the batch goes out as one
-    write and is taken whole or not at all."""
+
+async def send(batch: list[tuple[int, Update]]) -> None:
+    """Hand stored updates to the channel layer, in order, as one message each to the
+    deployment's ``all`` group. Does not raise: a batch the layer did not take is sent
+    again in the background, and a receiver that sees a gap reads it from the history."""
+    try:
+        async with asyncio.timeout(SEND_TIMEOUT):
+            await _send_once(batch)
+    except Exception as error:
+        logger.warning(
+            "hubbub: the channel layer did not take updates %d-%d (%s: %s); they are stored, and sent again",
+            batch[0][0],
+            batch[-1][0],
+            type(error).__name__,
+            error,
+        )
+        asyncio.get_running_loop().create_task(_resend(batch))
+
+
+async def _send_once(batch: list[tuple[int, Update]]) -> None:
     layer = layers.channel_layer()
+    group = fanout.all_group()
     if layers.pipelines(layer):
-        messages = []
-        for seq, update in batch:
-            message = fanout.message_for(update, seq)
-            messages += [(group, message) for group in fanout.groups_for(update)]
+        await layers.group_send_pipelined(layer, [(group, fanout.message_for(update, seq)) for seq, update in batch])
+        return
+    for seq, update in batch:
+        await layer.group_send(group, fanout.message_for(update, seq))
+
+
+async def _resend(batch: list[tuple[int, Update]]) -> None:
+    for delay in _RESEND_DELAYS:
+        await asyncio.sleep(delay)
         try:
-            await layers.group_send_pipelined(layer, messages)
-        except Exception as error:
-            return 0, FanoutUnavailable(batch[0][1].id, error)
-        return len(batch), None
-    for index, (seq, update) in enumerate(batch):
-        message = fanout.message_for(update, seq)
-        try:
-            for group in fanout.groups_for(update):
-                await layer.group_send(group, message)
-        except Exception as error:
-            return index, FanoutUnavailable(update.id, error)
-    return len(batch), None
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await _send_once(batch)
+            return
+        except Exception:
+            continue
+    logger.warning(
+        "hubbub: gave up sending updates %d-%d; subscribers get them from the history", batch[0][0], batch[-1][0]
+    )
 
 
 class _Committer:
@@ -203,16 +221,8 @@ class _Committer:
             self.running = False
 
     async def _commit(self, batch: list[tuple[Update, asyncio.Future[int]]]) -> None:
-        taken = len(batch)
-        failure: FanoutUnavailable | None = None
-
-        async def send_batch(pairs: list[tuple[int, Update]]) -> int:
-            nonlocal taken, failure
-            taken, failure = await send(pairs)
-            return taken
-
         try:
-            seqs = await history.astore([update for update, _ in batch], send_batch)
+            results = await history.astore([update for update, _ in batch], send)
         except Exception as error:
             if isinstance(error, DatabaseError):
                 error = HistoryUnavailable(f"the update history is unreachable: {error}")
@@ -220,13 +230,13 @@ class _Committer:
                 if not future.done():
                     future.set_exception(error)
             return
-        for index, ((update, future), seq) in enumerate(zip(batch, seqs, strict=True)):
+        for (_, future), result in zip(batch, results, strict=True):
             if future.done():
                 continue
-            if index < taken:
-                future.set_result(seq)
-            elif failure is not None:
-                future.set_exception(failure if index == taken else FanoutUnavailable(update.id, failure.cause))
+            if isinstance(result, Exception):
+                future.set_exception(result)
+            else:
+                future.set_result(result)
 
 
 _committers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Committer] = weakref.WeakKeyDictionary()

@@ -8,8 +8,8 @@ template such as ``{.a}z`` takes exponential time on a topic full of dots.
 from __future__ import annotations
 
 import re
+import weakref
 from collections.abc import Iterable
-from functools import lru_cache
 from typing import Protocol
 
 import re2
@@ -38,11 +38,33 @@ _EXPRESSION = re.compile(r"\{([^{}]*)\}")
 _VARIABLE = re.compile(r"^[A-Za-z0-9_%.]+(?::[1-9][0-9]{0,3}|\*)?$")
 
 
-@lru_cache(maxsize=4096)
+class _Template:
+    """A compiled template, shared by every selector set that holds the same template and
+    freed with the last of them (RE2 programs are about 14 KB each once matching has run)."""
+
+    __slots__ = ("fullmatch", "__weakref__")
+
+    def __init__(self, regexp: Pattern) -> None:
+        self.fullmatch = regexp.fullmatch
+
+
+_templates: weakref.WeakValueDictionary[str, _Template] = weakref.WeakValueDictionary()
+
+
 def template_pattern(selector: str) -> Pattern | None:
     """The regular expression a URI template selector matches, or None if it is no template."""
     if "{" not in selector:
         return None
+    template = _templates.get(selector)
+    if template is None:
+        regexp = _compile(selector)
+        if regexp is None:
+            return None
+        template = _templates[selector] = _Template(regexp)
+    return template
+
+
+def _compile(selector: str) -> Pattern | None:
     parts: list[str] = []
     position = 0
     for expression in _EXPRESSION.finditer(selector):
@@ -75,17 +97,15 @@ def matches(selector: str, topic: str) -> bool:
 class SelectorSet:
     """A set of selectors, split so that matching a topic costs a set lookup when it can."""
 
-    __slots__ = ("selectors", "exact", "patterns", "wildcard")
+    __slots__ = ("selectors", "exact", "patterns", "templates", "wildcard")
 
     def __init__(self, selectors: Iterable[str] = ()) -> None:
         self.selectors: tuple[str, ...] = tuple(dict.fromkeys(selectors))
         self.wildcard = WILDCARD in self.selectors
-        self.exact: frozenset[str] = frozenset(
-            s for s in self.selectors if template_pattern(s) is None and s != WILDCARD
-        )
-        self.patterns: tuple[Pattern, ...] = tuple(
-            p for s in self.selectors if s != WILDCARD and (p := template_pattern(s)) is not None
-        )
+        compiled = [(s, p) for s in self.selectors if s != WILDCARD and (p := template_pattern(s)) is not None]
+        self.templates: tuple[str, ...] = tuple(s for s, _ in compiled)
+        self.patterns: tuple[Pattern, ...] = tuple(p for _, p in compiled)
+        self.exact: frozenset[str] = frozenset(s for s in self.selectors if s != WILDCARD and s not in self.templates)
 
     def __bool__(self) -> bool:
         return bool(self.selectors)

@@ -60,8 +60,13 @@ def _verified(token: str, key: str, algorithms: tuple[str, ...]) -> Claims:
         raise InvalidToken("token has expired") from None
     except jwt.InvalidTokenError as error:
         raise InvalidToken(f"invalid token: {error}") from None
-    expires = payload.get("exp")
-    expires = float(expires) if isinstance(expires, (int, float)) else None
+    for claim in ("exp", "nbf", "iat"):
+        value = payload.get(claim)
+        # RFC 7519 NumericDate is a JSON number; PyJWT also takes a numeric string, which the
+        # expiry timer and this cache would then never honour.
+        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise InvalidToken(f"invalid token: claim {claim} must be a number")
+    expires = float(payload["exp"]) if "exp" in payload else None
     mercure = payload.get("mercure")
     if mercure is None:
         return Claims(publish=None, subscribe=None, expires=expires)

@@ -12,6 +12,8 @@ from . import _conf as conf
 from .exceptions import InvalidUpdate, UpdateTooLarge
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
+# Resuming "after earliest" means "from the start of the history": no update may take that id.
+RESERVED_IDS = frozenset({"earliest"})
 # What the history's columns hold (hubbub.models.StoredUpdate).
 MAX_ID_LENGTH = 512
 MAX_TYPE_LENGTH = 255
@@ -33,6 +35,12 @@ def check_event_id(value: str) -> str:
     if len(value) > conf.get("HUBBUB_MAX_ID_LENGTH"):
         raise UpdateTooLarge(f"id is longer than {conf.get('HUBBUB_MAX_ID_LENGTH')} characters")
     return value
+
+
+def _check_update_id(value: str) -> str:
+    if value in RESERVED_IDS:
+        raise InvalidUpdate(f"id {value!r} is reserved (it means the start of the history)")
+    return check_event_id(value)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +102,7 @@ class Update:
             data=data,
             private=bool(private),
             type=type,
-            id=new_id() if id is None or id == "" else check_event_id(id),
+            id=new_id() if id is None or id == "" else _check_update_id(id),
             retry=retry_ms,
         )
 

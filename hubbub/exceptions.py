@@ -20,9 +20,11 @@ class UpdateTooLarge(InvalidUpdate):
 
 
 class FanoutUnavailable(HubbubError):
-    """The channel layer could not take the update: it was not published, nor kept (HTTP 503).
+    """The channel layer could not take an update (HTTP 503).
 
-    Publishing it again (with the same id) is safe.
+    ``publish`` no longer raises it for an update it has stored: a stored update is
+    acknowledged and reaches its subscribers once the layer is back (they resume from the
+    history). Raised where there is no history to fall back on.
     """
 
     status = 503
@@ -46,6 +48,23 @@ class RelayWarning(UserWarning):
     server on the in-memory channel layer: open pages get the update only when they next
     reconnect. The ``publish`` and ``notify`` commands exit non-zero on it.
     """
+
+
+class UpdateConflict(HubbubError):
+    """An update with this id is already stored, with different content (HTTP 409).
+
+    The same id with the same content is a retry: it is answered with that id and changes nothing.
+    """
+
+    status = 409
+
+
+class OutcomeUnknown(HubbubError):
+    """The history database failed while storing an update, and could not tell afterwards
+    whether it kept it (HTTP 504). Retrying with the same id is safe: a stored update is
+    answered with its id and not stored or sent again."""
+
+    status = 504
 
 
 class HistoryUnavailable(HubbubError):

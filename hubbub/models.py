@@ -10,7 +10,9 @@ class StoredUpdate(models.Model):
     """One published update, kept so that subscribers can resume after its id."""
 
     seq = models.BigAutoField(primary_key=True)
-    uid = models.CharField("id", max_length=MAX_ID_LENGTH, db_index=True)
+    # Unique: a publisher that retries with the same id gets the stored update back, and
+    # resuming after an id is unambiguous.
+    uid = models.CharField("id", max_length=MAX_ID_LENGTH, unique=True)
     topics = models.JSONField()
     data = models.TextField(blank=True)
     private = models.BooleanField(default=False)
@@ -35,6 +37,16 @@ class StoredUpdate(models.Model):
             private=update.private,
             type=update.type or "",
             retry=update.retry,
+        )
+
+    def same_content(self, update: Update) -> bool:
+        """Whether ``update`` (same id) is this stored update again, as a retry would send it."""
+        return (
+            list(self.topics) == list(update.topics)
+            and self.data == update.data
+            and self.private == update.private
+            and (self.type or None) == update.type
+            and self.retry == update.retry
         )
 
     def to_update(self) -> Update:

@@ -240,3 +240,135 @@ class RedisProcess:
         if self.process is not None and self.process.poll() is None:
             self.process.kill()
             self.process.wait()
+
+
+def postgres_binary(name: str) -> str:
+    """A PostgreSQL server program (``initdb``, ``postgres``): on the PATH, else Debian's."""
+    import glob
+    import shutil
+
+    found = shutil.which(name) or next(iter(sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"), reverse=True)), None)
+    if found is None:
+        raise RuntimeError(f"no PostgreSQL {name} on the PATH nor in /usr/lib/postgresql/*/bin (scripts/services)")
+    return found
+
+
+def _unprivileged() -> dict[str, int]:
+    """``subprocess`` arguments that run PostgreSQL as an ordinary user: it refuses to run as
+    root, so a root test run hands it to the ``postgres`` OS user (else ``nobody``)."""
+    if os.geteuid() != 0:
+        return {}
+    import pwd
+
+    for name in ("postgres", "nobody"):
+        try:
+            entry = pwd.getpwnam(name)
+        except KeyError:
+            continue
+        return {"user": entry.pw_uid, "group": entry.pw_gid}
+    raise RuntimeError("running as root, and neither a postgres nor a nobody user to run PostgreSQL as")
+
+
+class PostgresProcess:
+    """A PostgreSQL server of the test's own (``initdb`` in a temporary directory, trust
+    authentication, on a free port of 127.0.0.1) that a test may crash and start again.
+
+    ``copy_of`` starts from another, stopped, instance's files (a migrated template) rather
+    than from an empty cluster."""
+
+    def __init__(self, copy_of: PostgresProcess | None = None) -> None:
+        import tempfile
+
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self.user = _unprivileged()
+        self.dir = Path(tempfile.mkdtemp(prefix="hubbub-postgres-"))
+        self.data = self.dir / "data"
+        if self.user:
+            os.chown(self.dir, self.user["user"], self.user["group"])
+        if copy_of is not None:
+            subprocess.run(["cp", "-a", str(copy_of.data), str(self.data)], check=True, timeout=60)
+        else:
+            subprocess.run(
+                [postgres_binary("initdb"), "-D", str(self.data), "-A", "trust", "-U", "postgres", "-E", "UTF8"],
+                check=True,
+                capture_output=True,
+                timeout=60,
+                **self.user,
+            )
+
+    def url(self, database: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{database}"
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start the server and return once it accepts connections (after crash recovery)."""
+        command = [postgres_binary("postgres"), "-D", str(self.data), "-p", str(self.port)]
+        command += ["-c", "listen_addresses=127.0.0.1", "-c", f"unix_socket_directories={self.dir}"]
+        log = open(self.dir / "postgres.log", "a")
+        self.process = subprocess.Popen(
+            command, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **self.user
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"postgres exited with {self.process.returncode}: see {self.dir / 'postgres.log'}")
+            try:
+                psycopg.connect(self.url(), connect_timeout=2).close()
+                return
+            except psycopg.OperationalError:
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def crash(self) -> None:
+        """Stop at once, as ``pg_ctl stop -m immediate`` does (SIGQUIT to the postmaster): no
+        checkpoint, connections dropped; the next start recovers from the write-ahead log."""
+        self._signal(signal.SIGQUIT)
+
+    def stop(self) -> None:
+        """A fast shutdown (SIGINT); SIGKILL if it has not stopped within 10 s."""
+        self._signal(signal.SIGINT)
+
+    def _signal(self, signum: int) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signum)
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def remove(self) -> None:
+        """Stop, then delete the files."""
+        import shutil
+
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def own_deployment(name: str, var_dir: Path, database_url: str, redis_url: str, **settings: str) -> Deployment:
+    """A deployment on PostgreSQL and Redis servers of the test's own (already migrated, not
+    dropped on stop), with the example settings from the environment as ``deployment`` sets
+    them; ``settings`` are more environment variables (HUBBUB_REDIS_PREFIX is not set unless
+    given)."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("DJANGO_", "HUBBUB_", "PYTEST_")) and key not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        {
+            "DJANGO_SETTINGS_MODULE": "example.settings",
+            "SECRET_KEY": "live-test-secret-key-0123456789abcdef0123456789",
+            "HUBBUB_VAR_DIR": str(var_dir),
+            "HUBBUB_PUBLISHER_JWT_KEY": PUBLISHER_KEY,
+            "HUBBUB_SUBSCRIBER_JWT_KEY": SUBSCRIBER_KEY,
+            "LOG_LEVEL": "WARNING",
+            "DATABASE_URL": database_url,
+            "REDIS_URL": redis_url,
+            **settings,
+        }
+    )
+    return Deployment(name, env, var_dir)

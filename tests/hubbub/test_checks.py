@@ -24,6 +24,7 @@ ALL_IDS = [
     "hubbub.E007",
     "hubbub.E008",
     "hubbub.W001",
+    "hubbub.W002",
 ]
 
 
@@ -281,3 +282,34 @@ def test_runserver_of_daphne_passes_with_an_asgi_application(settings, monkeypat
 
 def test_the_hubs_runserver_passes():
     assert "hubbub.W001" not in ids()
+
+
+# W002: no Redis database number to tell deployments apart by
+
+SENTINEL_LAYER = {
+    "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+    "CONFIG": {"hosts": [{"master_name": "mymaster", "sentinels": [("127.0.0.1", 26379)]}]},
+}
+
+
+def test_a_redis_layer_without_a_readable_database_number_is_a_warning(settings):
+    settings.CHANNEL_LAYERS = {"default": SENTINEL_LAYER}
+    [message] = messages()
+    assert message.id == "hubbub.W002"
+    assert "HUBBUB_REDIS_PREFIX" in message.hint
+
+
+def test_a_named_deployment_passes(settings):
+    settings.CHANNEL_LAYERS = {"default": SENTINEL_LAYER}
+    settings.HUBBUB_REDIS_PREFIX = "shop-production"
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    "hosts", [["redis://127.0.0.1:6379/3"], [{"address": "redis://127.0.0.1:6379", "db": 2}], [("127.0.0.1", 6379)]]
+)
+def test_a_redis_layer_with_hosts_passes(settings, hosts):
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": hosts}}
+    }
+    assert ids() == []

@@ -5,14 +5,25 @@ import pytest
 from asgiref.sync import sync_to_async
 from asgiref.testing import ApplicationCommunicator
 from django.conf import settings as django_settings
+from django.contrib.auth import get_user_model
 from django.db import OperationalError
 
-from hubbub import _fanout as fanout, _history as history, _tokens as tokens
+import hubbub
+from hubbub import (
+    _endpoint as endpoint,
+    _fanout as fanout,
+    _limits as limits,
+    _tokens as tokens,
+    testing,
+)
 from hubbub._endpoint import MercureEndpoint
+from hubbub._selectors import SelectorSet
+from hubbub._subscriptions import Subscription
 from hubbub._updates import Update
 from hubbub.models import StoredUpdate
 from hubbub.testing import publisher_token, subscriber_token
 from tests.hubbub.asgi import publish, request, scope, subscribe
+from tests.hubbub.server import body_of, connect, read_until_closed, running, status_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -301,11 +312,8 @@ async def test_disconnect_leaves_nothing_behind():
         assert (await stream.read_events(1))[0]["data"] == "hello"
     for stream in streams:
         await stream.close()
-    assert hub.subscriptions == set() and hub.by_topic == {} and hub.broad == set() and hub.by_user == {}
-    assert not +hub.memberships
-    layer = hub.layer
-    # Only the control group keeps the fan-out's channel, for as long as the fan-out lives.
-    assert [group for group, members in layer.groups.items() if hub.channel in members] == [fanout.CONTROL_GROUP]
+    assert hub.subscriptions == set() and hub.by_topic == {} and hub.by_user == {}
+    assert hub.everything == set() and hub.by_template == {}
     assert len(asyncio.all_tasks()) <= tasks_before + 1  # the fan-out's one receiver task
 
 
@@ -330,10 +338,251 @@ async def test_stream_closes_when_the_token_expires():
 
 
 async def test_unreachable_history_is_503(monkeypatch):
-    def broken():
+    def broken(last_event_id):
         raise OperationalError("database is gone")
 
-    monkeypatch.setattr(history, "last_id", broken)
+    monkeypatch.setattr(endpoint, "_position", broken)
     status, _, body = await request("GET", "topic=t")
     assert status == 503 and b"history is unreachable" in body
     assert fanout.current().subscriptions == set()
+    assert limits.connections.count(limits.TOTAL) == 0
+
+
+# Bounded clients. Subscribers that stop reading, over a real server (tests/hubbub/server.py):
+# small kernel buffers on both ends, so that the server's writes block after some 100 kB.
+
+
+async def stream_that_stops_reading(port: int):
+    """A raw client that subscribes to "stuck", reads the response head, and reads no more."""
+    client = await connect(port, receive_buffer=4096)
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(client, b"GET /.well-known/mercure?topic=stuck HTTP/1.1\r\nHost: hub\r\n\r\n")
+    head = b""
+    async with asyncio.timeout(5):
+        while b"retry:" not in head:
+            head += await loop.sock_recv(client, 4096)
+    assert status_of(head) == 200
+    return client
+
+
+async def publish_large(count: int) -> None:
+    """Publish ``count`` updates of 64 kB to "stuck": eight are more than the socket buffers
+    and the transport's hold, so that the server's write waits for the client."""
+    for _ in range(count):
+        await hubbub.apublish("stuck", "x" * 65536)
+
+
+async def released(hub, seconds: float) -> bool:
+    """Whether the fan-out lets go of every subscription within ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while hub.subscriptions and time.monotonic() < deadline:
+        await asyncio.sleep(0.02)
+    return not hub.subscriptions
+
+
+@pytest.mark.timeout(60)
+async def test_a_subscriber_that_stops_reading_is_dropped_when_its_buffer_overflows(settings):
+    settings.HUBBUB_SUBSCRIBER_BUFFER = 4
+    settings.HUBBUB_WRITE_TIMEOUT_SECONDS = None  # the overflow alone ends it
+    hub = fanout.current()
+    async with running(send_buffer=4096) as server:
+        client = await stream_that_stops_reading(server.port)
+        [subscription] = hub.subscriptions
+        await publish_large(16)  # the server's write waits for the client; then 4 more updates wait
+        assert subscription.closed and "too slow" in subscription.reason
+        assert await released(hub, 2), "the stream stayed blocked in its write"
+        assert hub.by_topic == {}
+        received = await read_until_closed(client, 5)  # dropped, unfinished: no final chunk
+        assert not received.endswith(b"0\r\n\r\n")
+        client.close()
+        assert server.connections == 0
+    assert limits.connections.count(limits.TOTAL) == 0
+
+
+@pytest.mark.timeout(60)
+async def test_a_subscriber_whose_writes_stall_is_dropped_after_the_write_timeout(settings):
+    settings.HUBBUB_WRITE_TIMEOUT_SECONDS = 0.3
+    settings.HUBBUB_HEARTBEAT_SECONDS = 0.1
+    hub = fanout.current()
+    async with running(send_buffer=4096) as server:
+        client = await stream_that_stops_reading(server.port)
+        [subscription] = hub.subscriptions
+        await publish_large(8)
+        assert await released(hub, 3), "the stream stayed blocked in its write"  # nothing more was published
+        assert "write timeout" in subscription.reason
+        await read_until_closed(client, 5)
+        client.close()
+        assert server.connections == 0
+    assert limits.connections.count(limits.TOTAL) == 0
+
+
+async def test_a_stream_ends_cleanly_at_its_maximum_lifetime(settings):
+    settings.HUBBUB_MAX_CONNECTION_SECONDS = 0.5
+    started = time.monotonic()
+    async with testing.subscribe("t") as subscriber:
+        with pytest.raises(EOFError, match="the hub ended the stream"):  # the response is finished
+            await subscriber.next(timeout=5)
+        assert 0.45 <= time.monotonic() - started < 3
+    assert fanout.current().subscriptions == set()
+    assert limits.connections.count(limits.TOTAL) == 0
+
+
+async def test_lifetimes_are_drawn_between_nine_tenths_and_all_of_the_maximum(settings):
+    settings.HUBBUB_MAX_CONNECTION_SECONDS = 1000
+    subscription = Subscription(SelectorSet(["t"]), SelectorSet(), 10)
+    loop = asyncio.get_running_loop()
+    timers = [endpoint._close_later(None, subscription) for _ in range(50)]
+    delays = [timer.when() - loop.time() for timer in timers]
+    for timer in timers:
+        timer.cancel()
+    assert all(899 < delay <= 1000 for delay in delays)
+    assert max(delays) - min(delays) > 20  # spread, not one instant for all
+    # A token that expires sooner closes the stream sooner; no lifetime, no token: no timer.
+    soon = endpoint._close_later(time.time() + 5, subscription)
+    assert soon is not None and soon.when() - loop.time() <= 5
+    soon.cancel()
+    settings.HUBBUB_MAX_CONNECTION_SECONDS = None
+    assert endpoint._close_later(None, subscription) is None
+
+
+async def test_streams_over_the_limit_per_address_are_answered_429(settings):
+    settings.HUBBUB_MAX_CONNECTIONS_PER_IP = 2
+    first, second = await subscribe("t"), await subscribe("u")
+    status, headers, body = await request("GET", "topic=v")
+    assert status == 429 and headers[b"retry-after"] == b"10"
+    assert body == b"too many open streams from 127.0.0.1 (limit 2); retry in 10 s\n"
+    await first.close()
+    third = await subscribe("v")  # the slot the first stream held is free again
+    assert third.status == 200
+    for stream in (second, third):
+        await stream.close()
+    assert limits.connections.count("ip:127.0.0.1") == 0
+
+
+async def test_streams_over_the_limit_per_token_or_user_are_answered_429(settings):
+    settings.HUBBUB_MAX_CONNECTIONS_PER_USER = 1
+    token = subscriber_token("t")
+    first = await subscribe("t", headers={"authorization": f"Bearer {token}"})
+    status, headers, body = await request("GET", "topic=t", headers={"authorization": f"Bearer {token}"})
+    assert (status, body) == (429, b"too many open streams with this token (limit 1); retry in 10 s\n")
+    other = await subscribe("t", headers={"authorization": f"Bearer {subscriber_token('t', 'u')}"})
+    assert other.status == 200  # another token, another client
+    user = await sync_to_async(get_user_model().objects.create_user)("ada")
+    async with testing.subscribe("t", user=user) as signed_in:
+        assert signed_in.status == 200
+        async with testing.subscribe("t", user=user) as again:
+            assert (again.status, again.reason) == (429, "too many open streams for this user (limit 1); retry in 10 s")
+            assert again.headers["retry-after"] == "10"
+    for stream in (first, other):
+        await stream.close()
+    assert limits.connections.count(limits.TOTAL) == 0
+
+
+async def test_streams_over_the_total_limit_are_answered_429(settings):
+    settings.HUBBUB_MAX_CONNECTIONS = 1
+    first = await subscribe("t")
+    status, headers, body = await request(
+        "GET", "topic=t", headers={"authorization": f"Bearer {subscriber_token('t')}"}
+    )
+    assert (status, body) == (429, b"too many open streams on this server (limit 1); retry in 10 s\n")
+    assert headers[b"retry-after"] == b"10"
+    await first.close()
+
+
+async def test_behind_a_proxy_streams_are_counted_per_forwarded_address(settings):
+    settings.HUBBUB_MAX_CONNECTIONS_PER_IP = 1
+    loop = asyncio.get_running_loop()
+
+    async def get(forwarded_for: str) -> bytes:
+        client = await connect(server.port)
+        await loop.sock_sendall(
+            client,
+            b"GET /.well-known/mercure?topic=t HTTP/1.1\r\nHost: hub\r\nX-Forwarded-For: %s\r\n\r\n"
+            % forwarded_for.encode(),
+        )
+        clients.append(client)
+        async with asyncio.timeout(5):
+            head = await loop.sock_recv(client, 4096)
+        return head
+
+    clients = []
+    async with running() as server:  # uvicorn trusts X-Forwarded-For from 127.0.0.1 by default
+        assert status_of(await get("203.0.113.7")) == 200
+        assert status_of(await get("203.0.113.8")) == 200
+        refused = await get("203.0.113.7")
+        assert status_of(refused) == 429
+        assert b"from 203.0.113.7" in body_of(refused)
+        for client in clients:
+            client.close()
+
+
+@pytest.mark.timeout(30)
+async def test_a_publish_body_that_does_not_arrive_in_time_is_408(settings):
+    settings.HUBBUB_BODY_TIMEOUT_SECONDS = 0.3
+    async with running() as server:
+        client = await connect(server.port)
+        started = time.monotonic()
+        await asyncio.get_running_loop().sock_sendall(
+            client,
+            b"POST /.well-known/mercure HTTP/1.1\r\nHost: hub\r\nAuthorization: Bearer %s\r\n"
+            b"Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100\r\n\r\ntopic=t&da"
+            % publisher_token().encode(),
+        )
+        response = await read_until_closed(client, 5)  # answered, and closed: the rest is not awaited
+        assert 0.3 <= time.monotonic() - started < 3
+        client.close()
+    assert status_of(response) == 408
+    assert body_of(response) == b"the request body did not arrive within 0.3 s\n"
+    assert await stored_count() == 0
+
+
+# Reliability: what the endpoint answers for retries, reserved ids and private positions
+
+
+async def test_the_hub_position_header_never_shows_a_private_update_id():
+    await publish(topic="t", data="public", id="urn:public")
+    await publish(topic="secret", data="private", id="urn:private-secret-id", private="on")
+    stream = await subscribe("t")
+    assert stream.headers[b"last-event-id"] == b"urn:public"
+    await stream.close()
+
+
+async def test_a_retried_publish_is_answered_with_its_id_and_stored_and_sent_once():
+    stream = await subscribe("t")
+    assert await publish(topic="t", data="once", id="urn:retry") == (200, b"urn:retry")
+    assert await publish(topic="t", data="once", id="urn:retry") == (200, b"urn:retry")
+    assert await publish(topic="t", data="after", id="urn:after") == (200, b"urn:after")
+    events = await stream.read_events(2)
+    assert [event["id"] for event in events] == ["urn:retry", "urn:after"]
+    assert await stored_count() == 2
+    await stream.close()
+
+
+async def test_an_id_already_stored_with_other_content_is_409_and_changes_nothing():
+    await publish(topic="t", data="first", id="urn:taken")
+    status, body = await publish(topic="t", data="second", id="urn:taken")
+    assert status == 409 and b"already stored" in body and b"\n" not in body
+    rows = await sync_to_async(list)(StoredUpdate.objects.values_list("uid", "data"))
+    assert rows == [("urn:taken", "first")]
+
+
+async def test_earliest_is_refused_as_an_update_id():
+    status, body = await publish(topic="t", data="x", id="earliest")
+    assert status == 400 and b"reserved" in body
+    assert await stored_count() == 0
+
+
+async def test_anonymous_subscribers_get_a_bounded_number_of_templates(settings):
+    settings.HUBBUB_MAX_ANONYMOUS_TEMPLATES = 2
+    templates = [f"topic=https://example.com/{n}/{{id}}" for n in range(3)]
+    status, _, body = await request("GET", "&".join(templates))
+    assert status == 400 and b"at most 2 URI templates" in body
+    stream = await subscribe(*[f"https://example.com/{n}/{{id}}" for n in range(2)], "exact")
+    assert stream.status == 200
+    await stream.close()
+    token = subscriber_token("*")
+    stream = await subscribe(
+        *[f"https://example.com/{n}/{{id}}" for n in range(3)], headers={"authorization": f"Bearer {token}"}
+    )
+    assert stream.status == 200
+    await stream.close()
