@@ -32,6 +32,7 @@ from asgiref.sync import sync_to_async
 from django.db import close_old_connections
 
 from . import _conf as conf, _history as history, _layers as layers, _links as links
+from ._background import in_background
 from ._selectors import Pattern
 from ._subscriptions import Subscription
 from ._updates import Update
@@ -251,12 +252,12 @@ class Fanout:
             # Nobody left to deliver to: stop receiving every update of the deployment.
             if link is not None:
                 self.link = None
-                self.loop.create_task(link.close())
+                in_background(link.close())
             return
         for subscription in self.subscriptions:
             subscription.heartbeat()
         if link is not None:
-            self.loop.create_task(self._check(link, idle=not self._received))
+            in_background(self._check(link, idle=not self._received))
         self._received = False
         self._arm_heartbeat()
 

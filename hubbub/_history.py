@@ -87,8 +87,8 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
                     StoredUpdate.objects.using(database).bulk_create(rows)
             except DatabaseError as error:
                 stored = _verify(database, list(firsts), error)
-                rows = []
-            stored.update((row.uid, row) for row in rows)
+            else:
+                stored.update((row.uid, row) for row in rows)
             results = _results(updates, stored)
             if send is not None:
                 _send(send, results, updates)
@@ -96,7 +96,6 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
         raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
     _count_for_pruning(len(rows))
     return results
-
 
 
 def _distinct(updates: Sequence[Update]) -> dict[str, Update]:
@@ -423,9 +422,10 @@ def newest_seq() -> int:
     return StoredUpdate.objects.order_by("-seq").values_list("seq", flat=True).first() or 0
 
 
-def between(after: int, before: int, limit: int = BATCH) -> list[tuple[int, Update]]:
-    """The stored updates numbered strictly between ``after`` and ``before``, oldest first."""
-    rows = StoredUpdate.objects.filter(seq__gt=after, seq__lt=before).order_by("seq")[:limit]
+def between(after: int, before: int, limit: int | None = None) -> list[tuple[int, Update]]:
+    """The stored updates numbered strictly between ``after`` and ``before``, oldest first
+    (at most ``limit``, by default ``BATCH``)."""
+    rows = StoredUpdate.objects.filter(seq__gt=after, seq__lt=before).order_by("seq")[: limit or BATCH]
     return [(row.seq, row.to_update()) for row in rows]
 
 

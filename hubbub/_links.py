@@ -29,6 +29,7 @@ from typing import Any
 from channels.layers import BaseChannelLayer
 
 from . import _layers as layers
+from ._background import in_background
 
 logger = logging.getLogger(__name__)
 
@@ -133,9 +134,7 @@ class LayerLink(Link):
         for group in [*self.groups, self.probe_group]:
             await self.layer.group_add(group, self.channel)
         expiry = getattr(self.layer, "group_expiry", None)
-        self._renewal = (
-            asyncio.get_running_loop().call_later(expiry / 2, self._renew, expiry) if expiry else None
-        )
+        self._renewal = asyncio.get_running_loop().call_later(expiry / 2, self._renew, expiry) if expiry else None
 
     def _renew(self, expiry: float) -> None:
         """Join the groups again before the layer forgets the memberships (after ``group_expiry``)."""
@@ -148,7 +147,7 @@ class LayerLink(Link):
                 await self.lose(f"the channel layer is unreachable ({type(error).__name__}: {error})")
 
         if self.alive:
-            asyncio.get_running_loop().create_task(renew())
+            in_background(renew())
             self._renewal = asyncio.get_running_loop().call_later(expiry / 2, self._renew, expiry)
 
     async def _run(self) -> None:

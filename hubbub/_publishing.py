@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterable
 from django.db import DatabaseError, router, transaction
 
 from . import _conf as conf, _fanout as fanout, _history as history, _layers as layers, _relay as relay
+from ._background import in_background
 from ._updates import Update
 from .exceptions import HistoryUnavailable, RelayWarning
 from .models import StoredUpdate
@@ -21,8 +22,8 @@ logger = logging.getLogger(__name__)
 _serving = False
 _loop_lock = threading.Lock()
 _publisher_loop: asyncio.AbstractEventLoop | None = None
-# Called with each update once it is stored and handed to the channel layer, or relayed
-# (hubbub.testing.capture adds one); not for a rolled-back transaction or a failed publish.
+# Called with each update once it is acknowledged (stored, or relayed); hubbub.testing.capture
+# adds one. Not for a rolled-back transaction or a failed publish.
 observers: list[Callable[[Update], None]] = []
 
 
@@ -165,7 +166,7 @@ async def send(batch: list[tuple[int, Update]]) -> None:
             type(error).__name__,
             error,
         )
-        asyncio.get_running_loop().create_task(_resend(batch))
+        in_background(_resend(batch))
 
 
 async def _send_once(batch: list[tuple[int, Update]]) -> None:
@@ -209,7 +210,7 @@ class _Committer:
         self.waiting.append((update, future))
         if not self.running:
             self.running = True
-            self.loop.create_task(self._run())
+            in_background(self._run())
         return await future
 
     async def _run(self) -> None:

@@ -357,9 +357,10 @@ def _session_cookie(user: AbstractBaseUser) -> str:
 @contextmanager
 def capture() -> Iterator[list[Update]]:
     """Record the updates this process publishes while the block runs, in the order they
-    are delivered: ``hubbub.publish`` (inside a transaction, at the commit; nothing for one
-    rolled back), ``hubbub.apublish``, and publications over HTTP to this process's endpoint.
-    A publication that fails is not recorded. Captures may be nested: each records."""
+    are acknowledged (stored, and so delivered, if need be once the channel layer is back):
+    ``hubbub.publish`` (inside a transaction, at the commit; nothing for one rolled back),
+    ``hubbub.apublish``, and publications over HTTP to this process's endpoint. A publication
+    that fails is not recorded. Captures may be nested: each records."""
     published: list[Update] = []
     observer = published.append
     publishing.observers.append(observer)

@@ -11,7 +11,7 @@ import jwt
 import pytest
 
 import hubbub
-from hubbub import _conf as conf
+from hubbub import _conf as conf, _layers as layers
 from tests.hubbub.asgi import publish
 from tests.servers import ROOT
 
@@ -113,6 +113,30 @@ def test_a_changed_setting_is_read_again(settings):
     assert conf.get("HUBBUB_HEARTBEAT_SECONDS") == 0.5
     del settings.HUBBUB_HEARTBEAT_SECONDS
     assert conf.get("HUBBUB_HEARTBEAT_SECONDS") == conf.DEFAULTS["HUBBUB_HEARTBEAT_SECONDS"]
+
+
+def test_the_redis_prefix_defaults_to_one_derived_from_the_deployment(settings):
+    assert not conf.is_set("HUBBUB_REDIS_PREFIX")
+    derived = conf.get("HUBBUB_REDIS_PREFIX")
+    assert derived == layers.deployment_prefix() and derived.isalnum()
+    settings.HUBBUB_REDIS_PREFIX = "site-a"
+    assert conf.get("HUBBUB_REDIS_PREFIX") == "site-a" and conf.is_set("HUBBUB_REDIS_PREFIX")
+    del settings.HUBBUB_REDIS_PREFIX
+    assert conf.get("HUBBUB_REDIS_PREFIX") == derived
+
+
+@pytest.mark.parametrize("setting", ["CHANNEL_LAYERS", "HUBBUB_CHANNEL_LAYER"])
+def test_the_derived_redis_prefix_follows_the_settings_it_derives_from(settings, setting):
+    """A cached prefix must not outlive the channel layer it was derived from (override_settings in tests)."""
+    before = conf.get("HUBBUB_REDIS_PREFIX")
+    redis = {"BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer", "CONFIG": {"hosts": ["redis://h:6379/5"]}}
+    if setting == "CHANNEL_LAYERS":
+        settings.CHANNEL_LAYERS = {"default": redis}
+    else:
+        settings.CHANNEL_LAYERS = {**settings.CHANNEL_LAYERS, "hub": redis}
+        settings.HUBBUB_CHANNEL_LAYER = "hub"
+    assert conf.get("HUBBUB_REDIS_PREFIX") not in (before, None)
+    assert conf.get("HUBBUB_REDIS_PREFIX") == layers.deployment_prefix()
 
 
 def test_every_setting_has_a_default_and_unknown_names_are_refused():

@@ -1,3 +1,5 @@
+import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -9,7 +11,7 @@ from channels.layers import InMemoryChannelLayer, get_channel_layer
 from channels_redis.pubsub import RedisPubSubChannelLayer
 
 import hubbub
-from hubbub import _layers as layers, testing
+from hubbub import _fanout as fanout, _layers as layers, testing
 from tests.hubbub.asgi import publish
 from tests.servers import REDIS_URL, ROOT, free_port
 
@@ -146,3 +148,154 @@ def test_a_project_on_the_base_install_imports_no_optional_backend(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == []
+
+
+# Group names: every deployment's own, even on one Redis server
+
+
+def redis_layers(*hosts: object, prefix: str = "asgi") -> dict:
+    return {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {"hosts": list(hosts), "prefix": prefix},
+        }
+    }
+
+
+def group_with(settings, channel_layers: dict) -> str:
+    settings.CHANNEL_LAYERS = channel_layers
+    return layers.group("all")
+
+
+def valid_group(name: str) -> bool:
+    return InMemoryChannelLayer().require_valid_group_name(name)
+
+
+@pytest.mark.parametrize(
+    ("one", "two"),
+    [
+        ("redis://h:6379/1", "redis://h:6379/2"),
+        ("redis://:secret@h:6379/1", "redis://:secret@h:6379/2"),
+        ("redis://h:6379?db=1", "redis://h:6379?db=2"),
+        ("redis://h:6379/0", "redis://h:6379/10"),
+        ({"address": "redis://h:6379", "db": 1}, {"address": "redis://h:6379", "db": 2}),
+        ({"address": "redis://h:6379/1"}, {"address": "redis://h:6379/2"}),
+        ({"host": "h", "port": 6379, "db": 1}, {"host": "h", "port": 6379, "db": 2}),
+    ],
+)
+def test_deployments_told_apart_only_by_the_redis_database_number_have_their_own_groups(settings, one, two):
+    """Redis pub/sub ignores the database number: two deployments on /1 and /2 shared every
+    channel, and each saw the other's updates, private ones included."""
+    first = group_with(settings, redis_layers(one))
+    second = group_with(settings, redis_layers(two))
+    assert first != second
+    assert valid_group(first) and valid_group(second)
+    assert first.startswith("hubbub.") and first.endswith(".all")
+    assert group_with(settings, redis_layers(one)) == first, "the same settings, the same groups"
+
+
+def test_the_default_database_number_is_zero(settings):
+    assert group_with(settings, redis_layers("redis://h:6379")) == group_with(
+        settings, redis_layers("redis://h:6379/0")
+    )
+    assert group_with(settings, redis_layers(("h", 6379))) == group_with(settings, redis_layers("redis://h:6379/0"))
+
+
+def test_the_history_database_tells_deployments_apart_too(settings, monkeypatch):
+    settings.CHANNEL_LAYERS = redis_layers("redis://h:6379/1")
+    on_default = layers.deployment_prefix()
+    assert on_default == layers.deployment_prefix()
+    monkeypatch.setattr("django.db.router.db_for_write", lambda model, **hints: "postgres")
+    assert layers.deployment_prefix() != on_default
+
+
+def test_an_explicit_prefix_is_used_as_it_is(settings):
+    settings.CHANNEL_LAYERS = redis_layers("redis://h:6379/1")
+    settings.HUBBUB_REDIS_PREFIX = "site-a"
+    assert layers.group("all") == fanout.all_group() == "hubbub.site-a.all"
+    assert fanout.control_group() == "hubbub.site-a.control"
+    settings.CHANNEL_LAYERS = redis_layers("redis://h:6379/2")
+    assert layers.group("all") == "hubbub.site-a.all", "what it says, whatever the Redis database"
+
+
+@pytest.mark.parametrize("prefix", ["my site/β:1", "x" * 200, "a b", "ü"])
+def test_an_explicit_prefix_a_group_name_cannot_hold_is_hashed(settings, prefix):
+    settings.HUBBUB_REDIS_PREFIX = prefix
+    group = layers.group("all")
+    assert valid_group(group) and group.endswith(".all")
+    assert layers.group("all") == group
+    settings.HUBBUB_REDIS_PREFIX = prefix + "2"
+    assert layers.group("all") != group
+
+
+# Run by the other deployment: it shares this test's Redis server and channels_redis prefix,
+# and differs only in the Redis database number; its history database has the same settings
+# (an in-memory SQLite of its own).
+OTHER_DEPLOYMENT_SCRIPT = """
+import json, sys
+import django
+from django.conf import settings
+
+database, channel_layers, topic = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+settings.configure(
+    SECRET_KEY="a-secret-key-long-enough-for-the-derived-keys-0123456789",
+    INSTALLED_APPS=["django.contrib.auth", "django.contrib.contenttypes", "hubbub"],
+    DATABASES={"default": database},
+    CHANNEL_LAYERS=channel_layers,
+    HUBBUB_RELAY_URL=None,
+    USE_TZ=True,
+)
+django.setup()
+from django.core.management import call_command
+
+call_command("migrate", verbosity=0)
+import hubbub
+
+hubbub.publish(topic, "from " + channel_layers["default"]["CONFIG"]["hosts"][0])
+"""
+
+
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+async def test_a_deployment_on_another_redis_database_of_the_same_server_is_not_heard(settings):
+    """Issue #10, 1: the defaults alone keep deployments on one Redis server apart. The
+    other deployment is another process, as it would be; on the same database number it is
+    heard (the same settings give every worker the same groups)."""
+    shared_prefix = f"hubbub-test-{uuid.uuid4().hex[:8]}"
+    here = REDIS_URL.rsplit("/", 1)[0] + "/1"
+    settings.CHANNEL_LAYERS = redis_layers(here, prefix=shared_prefix)
+    database = {key: settings.DATABASES["default"][key] for key in ("ENGINE", "NAME", "HOST", "PORT")}
+    topic = f"/shared/{uuid.uuid4().hex}"
+
+    async def other_deployment(redis_url: str) -> None:
+        result = await asyncio.to_thread(
+            subprocess.run,
+            [
+                sys.executable,
+                "-c",
+                OTHER_DEPLOYMENT_SCRIPT,
+                json.dumps(database),
+                json.dumps(redis_layers(redis_url, prefix=shared_prefix)),
+                topic,
+            ],
+            cwd=ROOT,
+            env={key: value for key, value in os.environ.items() if not key.startswith("DJANGO_")},
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr
+
+    try:
+        async with testing.subscribe(topic, "*") as page:
+            assert page.status == 200
+            await other_deployment(REDIS_URL.rsplit("/", 1)[0] + "/2")
+            await other_deployment(here)
+            events = await page.take(1, timeout=10)
+            assert [event.data for event in events] == [f"from {here}"]
+            assert await page.silent(0.5)
+    finally:
+        hub = fanout.current()
+        if hub.link is not None:
+            await hub.link.close()
+        await layers.channel_layer().flush()

@@ -1,16 +1,20 @@
 import asyncio
+import logging
 import threading
 import uuid
+from collections.abc import Callable
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
 import hubbub
-from hubbub import _history as history, _layers as layers, _publishing as publishing
-from hubbub.exceptions import FanoutUnavailable, InvalidUpdate
+from hubbub import _fanout as fanout, _history as history, _layers as layers, _publishing as publishing
+from hubbub._updates import Update
+from hubbub.exceptions import InvalidUpdate
 from hubbub.models import StoredUpdate
 from hubbub.testing import subscribe
+from tests.hubbub.asgi import publish
 from tests.servers import REDIS_URL, free_port
 
 
@@ -70,19 +74,189 @@ async def test_sync_publish_from_async_code_is_refused():
         hubbub.publish("t", "wrong")
 
 
+@pytest.fixture
+def quick_resend(monkeypatch):
+    """The background resend's delays, shortened; returns them."""
+    delays = (0.05, 0.1, 0.2, 0.4, 0.8)
+    monkeypatch.setattr(publishing, "_RESEND_DELAYS", delays, raising=False)
+    return delays
+
+
+def failing_sends(monkeypatch, layer, fail: Callable[[int], bool]):
+    """Make the layer refuse the n-th update message when ``fail(n)`` (counting from 0;
+    probes and other messages go through); returns the messages it took."""
+    original = layer.group_send
+    taken: list[dict] = []
+    attempts = []
+
+    async def group_send(group, message):
+        if message.get("type") == fanout.MESSAGE_TYPE:
+            attempts.append(message)
+            if fail(len(attempts) - 1):
+                raise ConnectionError("redis went away")
+            taken.append(message)
+        await original(group, message)
+
+    monkeypatch.setattr(layer, "group_send", group_send)
+    return taken
+
+
+def publishing_warnings(caplog) -> list[str]:
+    return [r.getMessage() for r in caplog.records if r.name == "hubbub._publishing" and r.levelno == logging.WARNING]
+
+
 @pytest.mark.django_db(transaction=True)
-async def test_channel_layer_failure_is_reported_and_nothing_kept(monkeypatch):
-    layer = publishing.layers.channel_layer()
+async def test_a_channel_layer_failure_still_publishes_and_the_update_is_sent_again(monkeypatch, quick_resend, caplog):
+    """Stored is acknowledged: the publisher is answered with the id (it used to be told 503
+    "not published", retried, and the update was delivered twice)."""
+    async with subscribe("t") as page:
+        failing_sends(monkeypatch, layers.channel_layer(), lambda n: n == 0)
+        update_id = await hubbub.apublish("t", "kept")
+        assert await StoredUpdate.objects.filter(uid=update_id).aexists()
+        event = await page.next(timeout=5)
+        assert (event.id, event.data) == (update_id, "kept")
+        assert await page.silent(0.5)
+    [warning] = publishing_warnings(caplog)
+    assert "did not take" in warning and "stored" in warning and "ConnectionError" in warning
+    assert "\n" not in warning and not [r for r in caplog.records if r.exc_info], "one line, no traceback"
 
-    async def broken(group, message):
-        raise ConnectionError("redis went away")
 
-    monkeypatch.setattr(layer, "group_send", broken)
-    with pytest.raises(FanoutUnavailable, match="redis went away") as raised:
-        await hubbub.apublish("t", "lost?")
-    assert await sync_to_async(history.position)(raised.value.update_id) is None
-    monkeypatch.undo()
-    assert await hubbub.apublish("t", "retried", id=raised.value.update_id) == raised.value.update_id
+@pytest.mark.django_db(transaction=True)
+async def test_while_the_layer_is_down_publishing_goes_on_and_the_hub_gives_up_resending_in_the_end(
+    monkeypatch, quick_resend, caplog
+):
+    layer = layers.channel_layer()
+    taken = failing_sends(monkeypatch, layer, lambda n: True)
+    async with subscribe("t"):  # this process serves: a sync publisher sends through its loop
+        ids = [await hubbub.apublish("t", str(n)) for n in range(2)]
+        ids.append(await sync_to_async(hubbub.publish)("t", "from a sync view"))
+    stored = await sync_to_async(lambda: list(StoredUpdate.objects.order_by("seq").values_list("uid", flat=True)))()
+    assert stored == ids
+    assert taken == []
+    for _ in range(100):  # the last resend of each batch: after sum(quick_resend) seconds
+        if len([w for w in publishing_warnings(caplog) if "gave up" in w]) == 3:
+            break
+        await asyncio.sleep(0.05)
+    warnings = publishing_warnings(caplog)
+    assert len([w for w in warnings if "did not take" in w]) == 3, warnings  # once per batch, not per try
+    assert len([w for w in warnings if "gave up" in w]) == 3, warnings
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stalled_layer_does_not_hold_the_publisher(monkeypatch, quick_resend, caplog):
+    monkeypatch.setattr(publishing, "SEND_TIMEOUT", 0.2, raising=False)
+    layer = layers.channel_layer()
+    stalled = asyncio.Event()
+
+    async def never(group, message):
+        await stalled.wait()
+
+    monkeypatch.setattr(layer, "group_send", never)
+    update_id = await asyncio.wait_for(hubbub.apublish("t", "stored"), timeout=5)
+    assert await StoredUpdate.objects.filter(uid=update_id).aexists()
+    assert any("TimeoutError" in w for w in publishing_warnings(caplog))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_batch_that_the_layer_takes_partly_reaches_subscribers_once_in_order(monkeypatch, quick_resend):
+    async with subscribe("t") as page:
+        failing_sends(monkeypatch, layers.channel_layer(), lambda n: n in (2, 3))
+        ids = await asyncio.gather(*(hubbub.apublish("t", str(n)) for n in range(4)))
+        events = await page.take(4)
+        assert [e.id for e in events] == ids and [e.data for e in events] == ["0", "1", "2", "3"]
+        assert await page.silent(0.5)
+    stored = await sync_to_async(lambda: list(StoredUpdate.objects.order_by("seq").values_list("uid", flat=True)))()
+    assert stored == ids
+
+
+# Idempotent publishing: an id already stored is a retry (same content) or a conflict
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_publishing_an_id_again_is_answered_with_it_and_stores_and_delivers_nothing_new():
+    async with subscribe("t") as page:
+        first = await hubbub.apublish("t", "once", id="urn:retry", type="note")
+        again = await hubbub.apublish("t", "once", id="urn:retry", type="note")
+        from_sync = await sync_to_async(hubbub.publish)("t", "once", id="urn:retry", type="note")
+        assert first == again == from_sync == "urn:retry"
+        assert [(e.id, e.data) for e in await page.take(1)] == [("urn:retry", "once")]
+        assert await page.silent(0.5)
+    assert await StoredUpdate.objects.filter(uid="urn:retry").acount() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_publishing_an_id_again_with_other_content_is_a_conflict():
+    async with subscribe("t", "u") as page:
+        await hubbub.apublish("t", "first", id="urn:taken")
+        with pytest.raises(hubbub.HubbubError, match="urn:taken") as raised:
+            await hubbub.apublish("t", "second", id="urn:taken")
+        assert isinstance(raised.value, hubbub.UpdateConflict) and raised.value.status == 409
+        with pytest.raises(hubbub.HubbubError) as raised:
+            await sync_to_async(hubbub.publish)("u", "first", id="urn:taken")
+        assert isinstance(raised.value, hubbub.UpdateConflict)
+        assert [e.data for e in await page.take(1)] == ["first"]
+        assert await page.silent(0.5)
+    row = await StoredUpdate.objects.aget()
+    assert (row.uid, row.topics, row.data) == ("urn:taken", ["t"], "first")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_same_id_published_at_once_is_stored_and_delivered_once():
+    """Concurrent publishes are stored in one batch: a batch may hold the same id twice."""
+    async with subscribe("t") as page:
+        results = await asyncio.gather(
+            *(hubbub.apublish("t", "same", id="urn:twice") for _ in range(3)),
+            hubbub.apublish("t", "other", id="urn:twice"),
+            hubbub.apublish("t", "another update"),
+            return_exceptions=True,
+        )
+        assert [e.data for e in await page.take(2)] == ["same", "another update"]
+        assert await page.silent(0.5)
+    assert await StoredUpdate.objects.filter(uid="urn:twice").acount() == 1
+    assert results[:3] == ["urn:twice"] * 3
+    assert isinstance(results[3], hubbub.UpdateConflict)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_over_http_a_retry_is_200_with_its_id_and_other_content_409():
+    async with subscribe("t") as page:
+        assert await publish(topic="t", data="d", id="urn:http") == (200, b"urn:http")
+        assert await publish(topic="t", data="d", id="urn:http") == (200, b"urn:http")
+        status, body = await publish(topic="t", data="changed", id="urn:http")
+        assert status == 409 and b"urn:http" in body and b"\n" not in body
+        assert [e.data for e in await page.take(1)] == ["d"]
+        assert await page.silent(0.5)
+    assert await StoredUpdate.objects.filter(uid="urn:http").acount() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("failure", "status"),
+    [
+        (hubbub.HistoryUnavailable("the update history is unreachable: connection refused"), 503),
+        (hubbub.OutcomeUnknown("cannot tell whether it kept update u: publish again"), 504),
+    ],
+)
+async def test_a_store_that_failed_is_answered_for_what_it_is(monkeypatch, failure, status):
+    """503: nothing was stored, retrying is safe; 504: nobody can tell, retrying with the same id is safe."""
+
+    async def failing(updates, send):
+        raise failure
+
+    monkeypatch.setattr(history, "astore", failing)
+    response = await publish(topic="t", data="d", id="u")
+    assert response == (status, str(failure).encode())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_resuming_after_a_republished_id_skips_nothing():
+    """Issue #10, 5: the id was stored twice, and resuming after it skipped what lay between."""
+    await hubbub.apublish("t", "x", id="urn:dup")
+    between = [await hubbub.apublish("t", str(n)) for n in range(2)]
+    assert await hubbub.apublish("t", "x", id="urn:dup") == "urn:dup"
+    async with subscribe("t", last_event_id="urn:dup") as page:
+        assert [e.id for e in await page.take(2)] == between
+        assert await page.silent(0.3)
 
 
 @pytest.mark.django_db(transaction=True)
@@ -131,27 +305,6 @@ async def test_concurrent_publishes_are_committed_together_in_order(monkeypatch)
     assert sum(batches) == 50 and len(batches) < 50
 
 
-@pytest.mark.django_db(transaction=True)
-async def test_a_batch_that_the_layer_takes_partly(monkeypatch):
-    layer = publishing.layers.channel_layer()
-    original = layer.group_send
-    sent = []
-
-    async def flaky(group, message):
-        if len(sent) >= 4:
-            raise ConnectionError("gone")
-        sent.append(group)
-        await original(group, message)
-
-    monkeypatch.setattr(layer, "group_send", flaky)
-    results = await asyncio.gather(*(hubbub.apublish("t", str(n)) for n in range(4)), return_exceptions=True)
-    published = [r for r in results if isinstance(r, str)]
-    failed = [r for r in results if isinstance(r, FanoutUnavailable)]
-    assert len(published) == 2 and len(failed) == 2  # two groups per update: its topic and "all"
-    stored = await sync_to_async(lambda: list(StoredUpdate.objects.values_list("uid", flat=True)))()
-    assert stored == published
-
-
 @pytest.fixture
 async def redis_channel_layer(settings):
     def use(url: str) -> None:
@@ -163,9 +316,13 @@ async def redis_channel_layer(settings):
         }
 
     yield use
-    await publishing.layers.channel_layer().flush()
+    hub = fanout._fanouts.get(asyncio.get_running_loop())
+    if hub is not None and hub.link is not None:
+        await hub.link.close()  # its own Redis connections
+    await layers.channel_layer().flush()
 
 
+@pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
 async def test_on_redis_a_batch_goes_out_in_one_pipeline_in_order(redis_channel_layer, monkeypatch):
     redis_channel_layer(REDIS_URL)
@@ -175,16 +332,25 @@ async def test_on_redis_a_batch_goes_out_in_one_pipeline_in_order(redis_channel_
         ids = await asyncio.gather(*(hubbub.apublish("a" if i % 2 else "b", str(i)) for i in range(6)))
         events = await stream.take(6)
     assert [e.id for e in events] == ids
-    assert sum(len(messages) for messages in pipelined) == 12  # each update: its topic's group and hubbub.all
+    messages = [message for batch in pipelined for message in batch]
+    assert [group for group, _ in messages] == [fanout.all_group()] * 6  # one message per update, to one group
+    assert [Update.from_message(message["update"]).id for _, message in messages] == ids
+    assert [message["seq"] for _, message in messages] == sorted(message["seq"] for _, message in messages)
     assert len(pipelined) < 6  # concurrent publishes shared pipelines
 
 
+@pytest.mark.redis
 @pytest.mark.django_db(transaction=True)
-async def test_on_unreachable_redis_publish_fails_and_keeps_nothing(redis_channel_layer):
+async def test_on_unreachable_redis_publishing_stores_and_subscribing_is_503(redis_channel_layer, monkeypatch, caplog):
+    monkeypatch.setattr(publishing, "_RESEND_DELAYS", (), raising=False)
     redis_channel_layer(f"redis://127.0.0.1:{free_port()}/0")
-    results = await asyncio.gather(*(hubbub.apublish("a", str(i)) for i in range(3)), return_exceptions=True)
-    assert all(isinstance(result, FanoutUnavailable) for result in results)
-    assert not await StoredUpdate.objects.aexists()
+    ids = await asyncio.gather(*(hubbub.apublish("a", str(i)) for i in range(3)))
+    ids.append(await sync_to_async(hubbub.publish)("a", "from sync code, through the publisher loop"))
+    stored = await sync_to_async(lambda: list(StoredUpdate.objects.order_by("seq").values_list("uid", flat=True)))()
+    assert stored == ids
+    assert 2 <= len([w for w in publishing_warnings(caplog) if "did not take" in w]) <= 4  # one per batch
+    async with subscribe("a") as page:
+        assert page.status == 503 and "channel layer is unreachable" in page.reason
 
 
 def _spy(function, calls):

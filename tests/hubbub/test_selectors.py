@@ -1,5 +1,10 @@
+import gc
+import uuid
+import weakref
+
 import pytest
 
+from hubbub import _selectors as selectors_module
 from hubbub._selectors import SelectorSet, matches, template_pattern
 
 
@@ -60,3 +65,47 @@ def test_pathological_templates_cannot_stall_the_hub(selector, topic):
     """A backtracking engine needs exponential time for these; RE2 answers at once."""
     for _ in range(100):
         assert not matches(selector, topic)
+
+
+# Compiled templates: shared between subscribers, freed with the last of them
+
+
+def _templates(count: int) -> list[str]:
+    run = uuid.uuid4().hex  # templates of this test's own
+    return [f"https://example.com/{run}/{n}/{{id}}" for n in range(count)]
+
+
+def test_selector_sets_holding_a_template_share_one_compiled_pattern():
+    [template] = _templates(1)
+    one, two = SelectorSet([template]), SelectorSet(["a", template])
+    assert one.templates == two.templates == (template,)
+    assert one.patterns[0] is two.patterns[0] is template_pattern(template)
+    assert one.match(template.replace("{id}", "7")) and two.match(template.replace("{id}", "8"))
+
+
+def test_compiled_templates_are_freed_with_the_last_selector_set_that_holds_them():
+    """1,000 anonymous subscribers with 64 templates each kept about 0.76 MB apiece in an
+    unbounded cache after they left (RE2 programs grow as they match)."""
+    templates = _templates(64)
+    sets = [SelectorSet(templates) for _ in range(10)]
+    topics = [template.replace("{id}", "x") for template in templates[:3]]
+    assert all(selectors.match_any(topics) for selectors in sets)
+    compiled = [weakref.ref(pattern) for pattern in sets[0].patterns]
+    assert all(ref() is not None for ref in compiled)
+    assert {id(p) for s in sets for p in s.patterns} == {id(ref()) for ref in compiled}  # 64, not 640
+    del sets[1:]
+    gc.collect()
+    assert all(ref() is not None for ref in compiled), "still held by the last selector set"
+    del sets
+    gc.collect()
+    assert [ref() for ref in compiled] == [None] * 64
+    assert not set(templates) & set(selectors_module._templates)
+
+
+def test_a_freed_template_is_compiled_again_when_needed():
+    [template] = _templates(1)
+    first = weakref.ref(SelectorSet([template]).patterns[0])
+    gc.collect()
+    assert first() is None
+    again = SelectorSet([template])
+    assert again.match(template.replace("{id}", "1")) and not again.match(template.replace("{id}", "1/2"))

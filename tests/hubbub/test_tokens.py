@@ -42,6 +42,41 @@ def test_invalid_tokens(token, reason):
         tokens.decode(token, KEY)
 
 
+@pytest.mark.parametrize(
+    "claims",
+    [
+        {"exp": "9999999999"},  # PyJWT reads it as a number; the hub's expiry timer would not: never expires
+        {"exp": "1"},
+        {"nbf": "1"},
+        {"iat": "1"},
+        {"exp": True},
+        {"nbf": False},
+        {"exp": [9999999999]},
+    ],
+)
+def test_time_claims_must_be_json_numbers(claims):
+    """RFC 7519's NumericDate is a JSON number. A numeric string passed PyJWT, and a token
+    whose ``exp`` was one was never closed by the hub nor dropped from its cache."""
+    token = jwt.encode({"mercure": {"subscribe": ["*"]}, **claims}, KEY, algorithm="HS256")
+    for _ in range(2):  # and not let through by the cache of verified tokens
+        with pytest.raises(InvalidToken):
+            tokens.decode(token, KEY)
+
+
+def test_time_claims_that_are_numbers_are_accepted():
+    now = time.time()
+    token = jwt.encode(
+        {"mercure": {"subscribe": ["*"]}, "exp": now + 60.5, "nbf": int(now) - 1, "iat": now}, KEY, algorithm="HS256"
+    )
+    assert tokens.decode(token, KEY).expires == pytest.approx(now + 60.5)
+
+
+def test_a_subscriber_token_with_a_string_exp_is_refused(settings):
+    token = jwt.encode({"mercure": {"subscribe": ["*"]}, "exp": "9999999999"}, settings.HUBBUB_SUBSCRIBER_JWT_KEY)
+    with pytest.raises(hubbub.InvalidToken, match="exp must be a number"):
+        hubbub.verify_token(token, publish=False)
+
+
 def test_unsigned_token_is_rejected():
     token = jwt.encode({"mercure": {"publish": ["*"]}}, None, algorithm="none")
     with pytest.raises(InvalidToken):

@@ -1,5 +1,6 @@
 import pytest
 
+import hubbub
 from hubbub._updates import Update, check_event_id
 from hubbub.exceptions import InvalidUpdate, UpdateTooLarge
 
@@ -25,6 +26,17 @@ def test_encode_without_optional_fields():
 def test_ids_breaking_the_protocol_are_rejected(bad_id):
     with pytest.raises(InvalidUpdate):
         Update.create("t", id=bad_id)
+
+
+def test_earliest_is_refused_as_an_update_id():
+    """Resuming after "earliest" means "from the start of the history": an update with that
+    id could never be resumed after, and would be taken for the start by every client."""
+    with pytest.raises(InvalidUpdate, match="reserved"):
+        Update.create("t", id="earliest")
+    with pytest.raises(InvalidUpdate, match="reserved"):
+        hubbub.publish("t", id="earliest")
+    assert Update.create("t", id="Earliest").id == "Earliest"  # only the exact word is reserved
+    assert check_event_id("earliest") == "earliest"  # still what a subscriber may resume after
 
 
 def test_type_with_line_break_is_rejected():
