@@ -16,13 +16,12 @@ import ctypes
 import gc
 import os
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
-import tempfile  # noqa: E402
-
-import django  # noqa: E402
-from django.conf import settings  # noqa: E402
+import django
+from django.conf import settings
 
 settings.configure(
     INSTALLED_APPS=["django.contrib.contenttypes", "django.contrib.auth", "hubbub"],

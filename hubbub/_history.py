@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, close_old_connections, connections, router, transaction
+from django.db import DatabaseError, IntegrityError, close_old_connections, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
@@ -77,25 +77,40 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
     database = router.db_for_write(StoredUpdate)
     connection = connections[database]
     firsts = _distinct(updates)
-    stored: dict[str, StoredUpdate]
     try:
         with _ordering(connection):
-            stored = {row.uid: row for row in StoredUpdate.objects.using(database).filter(uid__in=list(firsts))}
-            rows = [StoredUpdate.from_update(update) for update in firsts.values() if update.id not in stored]
-            try:
-                with transaction.atomic(using=database):
-                    StoredUpdate.objects.using(database).bulk_create(rows)
-            except DatabaseError as error:
-                stored = _verify(database, list(firsts), error)
-            else:
-                stored.update((row.uid, row) for row in rows)
-            results = _results(updates, stored)
+            fresh, stored = _insert(database, firsts)
+            results = _results(updates, firsts, fresh, stored)
             if send is not None:
                 _send(send, results, updates)
     except DatabaseError as error:
         raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
-    _count_for_pruning(len(rows))
+    _count_for_pruning(len(fresh))
     return results
+
+
+def _insert(database: str, firsts: dict[str, Update]) -> tuple[dict[str, int], dict[str, StoredUpdate]]:
+    """Insert the updates whose ids are not stored yet, in one transaction; returns the seqs
+    of those inserted, and the rows already stored for the others. The common case (no id
+    stored yet) costs the insert only; a unique-id violation leads to a lookup and a retry."""
+    stored: dict[str, StoredUpdate] = {}
+    rows = [StoredUpdate.from_update(update) for update in firsts.values()]
+    for looked_up in (False, True):
+        try:
+            with transaction.atomic(using=database):
+                StoredUpdate.objects.using(database).bulk_create(rows)
+        except IntegrityError:
+            if looked_up:
+                raise
+            stored = {row.uid: row for row in StoredUpdate.objects.using(database).filter(uid__in=list(firsts))}
+            rows = [StoredUpdate.from_update(update) for update in firsts.values() if update.id not in stored]
+            if not rows:
+                break
+            continue
+        except DatabaseError as error:
+            return {}, _verify(database, list(firsts), error)
+        break
+    return {row.uid: row.seq for row in rows}, stored
 
 
 def _distinct(updates: Sequence[Update]) -> dict[str, Update]:
@@ -106,12 +121,23 @@ def _distinct(updates: Sequence[Update]) -> dict[str, Update]:
     return firsts
 
 
-def _results(updates: Sequence[Update], stored: dict[str, StoredUpdate]) -> list[Result]:
+def _results(
+    updates: Sequence[Update], firsts: dict[str, Update], fresh: dict[str, int], stored: dict[str, StoredUpdate]
+) -> list[Result]:
+    """Each update's seq, or its conflict: ``fresh`` holds the ids this call inserted, ``stored``
+    those found already stored (compared with the update, field by field)."""
     results: list[Result] = []
     for update in updates:
-        row = stored[update.id]
-        if row.same_content(update):
-            results.append(row.seq)
+        seq = fresh.get(update.id)
+        if seq is not None:
+            same = update is firsts[update.id] or update == firsts[update.id]
+        elif update.id in stored:
+            row = stored[update.id]
+            seq, same = row.seq, row.same_content(update)
+        else:
+            raise HistoryUnavailable(f"update {update.id} was neither stored nor found: publish it again")
+        if same:
+            results.append(seq)
         else:
             results.append(UpdateConflict(f"an update with id {update.id!r} is already stored, with other content"))
     return results
@@ -205,11 +231,12 @@ async def astore(
             [update.retry for update in firsts.values()],
             [datetime.now(UTC)] * len(firsts),
         )
-        stored = {row["uid"]: _row(row) for row in rows}
-        if len(stored) < len(firsts):  # stored by another writer meanwhile: read them back
-            missing = [uid for uid in firsts if uid not in stored]
-            stored.update((row["uid"], _row(row)) for row in await connection.fetch(_SELECT_IDS, missing))
-        results = _results(updates, stored)
+        fresh = {row["uid"]: row["seq"] for row in rows}
+        stored = {}
+        if len(fresh) < len(firsts):  # ids stored before: retries, or conflicts
+            missing = [uid for uid in firsts if uid not in fresh]
+            stored = {row["uid"]: _row(row) for row in await connection.fetch(_SELECT_IDS, missing)}
+        results = _results(updates, firsts, fresh, stored)
         await _asend(send, results, updates)
         await connection.execute("SELECT pg_advisory_unlock($1)", _ADVISORY_LOCK)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
@@ -218,7 +245,7 @@ async def astore(
         if broken is not None:
             broken.terminate()
         if results is None:
-            results = _results(updates, await _averify(params, list(firsts), error))
+            results = _results(updates, firsts, {}, await _averify(params, list(firsts), error))
             # Sent outside the lock: receivers put it in order from the history.
             await _asend(send, results, updates)
     _count_for_pruning(len(firsts))
@@ -262,29 +289,19 @@ async def _averify(params: dict[str, object], ids: list[str], error: BaseExcepti
         return kept
 
 
-# One statement, one round trip: take the ordering lock, find which ids are already stored
-# (retries), insert the others in order. Every row returned carries its seq; stored ones
-# also carry their content, for comparison with the retry.
+# One statement, one round trip: take the ordering lock (before the first row draws its
+# sequence number), insert in order, skip the ids already stored. Those (retries, or
+# conflicts) are read back by a second query, only when there are any.
 _LOCK_AND_INSERT = f"""
-    WITH ordering AS MATERIALIZED (SELECT pg_advisory_lock($1)),
-    existing AS MATERIALIZED (
-        SELECT u.seq, u.uid, u.topics, u.data, u.private, u.type, u.retry
-        FROM ordering, {_TABLE} u WHERE u.uid = ANY($2::text[])
-    ),
-    inserted AS (
-        INSERT INTO {_TABLE} (uid, topics, data, private, type, retry, created)
-        SELECT r.uid, r.topics, r.data, r.private, r.type, r.retry, r.created
-        FROM ordering, unnest(
-            $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::text[], $7::int[], $8::timestamptz[]
-        ) WITH ORDINALITY AS r(uid, topics, data, private, type, retry, created, n)
-        WHERE NOT EXISTS (SELECT 1 FROM existing e WHERE e.uid = r.uid)
-        ORDER BY r.n
-        ON CONFLICT (uid) DO NOTHING
-        RETURNING seq, uid, topics, data, private, type, retry
-    )
-    SELECT seq, uid, topics::text, data, private, type, retry FROM inserted
-    UNION ALL
-    SELECT seq, uid, topics::text, data, private, type, retry FROM existing
+    WITH ordering AS MATERIALIZED (SELECT pg_advisory_lock($1))
+    INSERT INTO {_TABLE} (uid, topics, data, private, type, retry, created)
+    SELECT r.uid, r.topics, r.data, r.private, r.type, r.retry, r.created
+    FROM ordering, unnest(
+        $2::text[], $3::jsonb[], $4::text[], $5::bool[], $6::text[], $7::int[], $8::timestamptz[]
+    ) WITH ORDINALITY AS r(uid, topics, data, private, type, retry, created, n)
+    ORDER BY r.n
+    ON CONFLICT (uid) DO NOTHING
+    RETURNING seq, uid
 """
 _SELECT_IDS = f"SELECT seq, uid, topics::text, data, private, type, retry FROM {_TABLE} WHERE uid = ANY($1::text[])"
 
