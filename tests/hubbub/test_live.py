@@ -253,6 +253,31 @@ async def test_subscribers_are_dropped_to_resume_when_redis_goes_away(scaled_dep
 
 @pytest.mark.postgres
 @pytest.mark.redis
+async def test_a_redis_outage_is_logged_once_per_worker_without_tracebacks(scaled_deployment):
+    """channels_redis' reader logged a traceback every second per worker while Redis was down."""
+    redis = servers.RedisProcess()
+    redis.start()
+    server = scaled_deployment.start(extra_env={"REDIS_URL": redis.url, "HUBBUB_HEARTBEAT_SECONDS": "30"})
+    topic = f"https://example.com/logged/{random.random()}"
+    try:
+        async with subscribe(server.hub, topic) as stream:
+            assert stream.status == 200
+            logged = server.log.stat().st_size
+            redis.stop()
+            with pytest.raises(EOFError):
+                await stream.next(timeout=5)
+            await asyncio.sleep(3)
+        outage = server.log.read_text()[logged:]
+        assert "Traceback" not in outage, outage
+        assert outage.count("the link to the channel layer broke") == 1, outage
+        assert len(outage.splitlines()) <= 3, outage
+    finally:
+        server.stop()
+        redis.stop()
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
 async def test_reauthorize_from_another_process_closes_the_users_streams(scaled_server):
     """A shell process (on Redis) reaches the server's streams: the user's closes, another's stays."""
     from tests.notifications.live import signed_in_user
