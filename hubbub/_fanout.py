@@ -210,16 +210,10 @@ class Fanout:
     def dispatch(self, update: Update, seq: int) -> int:
         """Deliver one update to every local subscriber that wants it; returns how many."""
         topics = update.topics
-        if len(topics) == 1 and not update.private and not self.by_template and not self.everything:
-            exact = self.by_topic.get(topics[0])
-            if not exact:
-                return 0
-            chunk = update.encode()
-            for subscription in exact:
-                subscription.push(seq, chunk)
-            self.delivered += len(exact)
-            return len(exact)
         targets: set[Subscription] = set()
+        if len(topics) == 1 and not update.private and not self.by_template and not self.everything:
+            # The common case: the subscribers of one topic, without copying the set.
+            return self._push(self.by_topic.get(topics[0], targets), update, seq)
         for topic in topics:
             exact = self.by_topic.get(topic)
             if exact:
@@ -230,12 +224,13 @@ class Fanout:
                     targets |= subscribers
         if self.everything:
             targets |= self.everything
-        if not targets:
-            return 0
         if update.private:
             targets = {s for s in targets if s.may_read(update)}
-            if not targets:
-                return 0
+        return self._push(targets, update, seq)
+
+    def _push(self, targets: set[Subscription], update: Update, seq: int) -> int:
+        if not targets:
+            return 0
         chunk = update.encode()
         for subscription in targets:
             subscription.push(seq, chunk)

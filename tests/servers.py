@@ -162,9 +162,9 @@ class Server:
         return server
 
 
-def deployment(kind: str, var_dir: Path) -> Deployment:
-    """A migrated deployment of the given kind ('embedded' or 'scaled')."""
-    var_dir.mkdir(parents=True, exist_ok=True)
+def server_env(var_dir: Path) -> dict[str, str]:
+    """The environment of a test's server: this process's, minus its Django, Hubbub and pytest
+    variables, plus the example settings' fixed keys."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -180,6 +180,13 @@ def deployment(kind: str, var_dir: Path) -> Deployment:
             "LOG_LEVEL": "WARNING",
         }
     )
+    return env
+
+
+def deployment(kind: str, var_dir: Path) -> Deployment:
+    """A migrated deployment of the given kind ('embedded' or 'scaled')."""
+    var_dir.mkdir(parents=True, exist_ok=True)
+    env = server_env(var_dir)
     result = Deployment(kind, env, var_dir)
     if kind == "scaled":
         result.database = unique_name("db")
@@ -353,22 +360,5 @@ def own_deployment(name: str, var_dir: Path, database_url: str, redis_url: str, 
     them; ``settings`` are more environment variables (HUBBUB_REDIS_PREFIX is not set unless
     given)."""
     var_dir.mkdir(parents=True, exist_ok=True)
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("DJANGO_", "HUBBUB_", "PYTEST_")) and key not in ("DATABASE_URL", "REDIS_URL")
-    }
-    env.update(
-        {
-            "DJANGO_SETTINGS_MODULE": "example.settings",
-            "SECRET_KEY": "live-test-secret-key-0123456789abcdef0123456789",
-            "HUBBUB_VAR_DIR": str(var_dir),
-            "HUBBUB_PUBLISHER_JWT_KEY": PUBLISHER_KEY,
-            "HUBBUB_SUBSCRIBER_JWT_KEY": SUBSCRIBER_KEY,
-            "LOG_LEVEL": "WARNING",
-            "DATABASE_URL": database_url,
-            "REDIS_URL": redis_url,
-            **settings,
-        }
-    )
+    env = {**server_env(var_dir), "DATABASE_URL": database_url, "REDIS_URL": redis_url, **settings}
     return Deployment(name, env, var_dir)
