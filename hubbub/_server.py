@@ -52,6 +52,10 @@ class BoundedHead(asyncio.Protocol):
     a head is fed to the parser only as far as the limit, and must be whole by then.
     """
 
+    # Slots, not the instance dictionary of uvicorn's protocol: grown past its size, that
+    # dictionary would cost each open connection more than a kilobyte.
+    __slots__ = ("_max_head", "_head_seconds", "_head_bytes", "_heads", "_head_timer", "_refused")
+
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     app: _App
