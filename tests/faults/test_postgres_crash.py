@@ -32,6 +32,4 @@ async def test_postgres_killed_mid_publish(deploy, redis, postgres, report):
         await traffic.finish()
     finally:
         await traffic.stop()
-    tally = traffic.tally(traffic.history(deployment.env["DATABASE_URL"]))
-    report(tally.line)
-    tally.check()
+    traffic.judge(deployment.env["DATABASE_URL"], report)

@@ -23,6 +23,4 @@ async def test_redis_restarted_mid_stream(deploy, redis, report):
         await traffic.finish()
     finally:
         await traffic.stop()
-    tally = traffic.tally(traffic.history(deployment.env["DATABASE_URL"]))
-    report(tally.line)
-    tally.check()
+    traffic.judge(deployment.env["DATABASE_URL"], report)

@@ -34,9 +34,7 @@ async def test_redis_stalls(deploy, redis, report):
         await traffic.finish()
     finally:
         await traffic.stop()
-    tally = traffic.tally(traffic.history(deployment.env["DATABASE_URL"]))
-    report(tally.line)
-    tally.check()
+    traffic.judge(deployment.env["DATABASE_URL"], report)
 
 
 async def test_redis_stalls_then_dies(deploy, redis, report):
@@ -53,6 +51,4 @@ async def test_redis_stalls_then_dies(deploy, redis, report):
         await traffic.finish()
     finally:
         await traffic.stop()
-    tally = traffic.tally(traffic.history(deployment.env["DATABASE_URL"]))
-    report(tally.line)
-    tally.check()
+    traffic.judge(deployment.env["DATABASE_URL"], report)

@@ -283,6 +283,12 @@ class Traffic:
         """What reached whom, against the history."""
         return Tally(self, list(history))
 
+    def judge(self, database_url: str, report: Callable[[str], None]) -> None:
+        """Report the run's figures, then fail on any broken promise."""
+        tally = self.tally(self.history(database_url))
+        report(tally.line)
+        tally.check()
+
 
 class Tally:
     """The run's figures, and the broken promises with examples."""
