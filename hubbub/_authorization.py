@@ -27,7 +27,7 @@ from django.contrib.auth import get_user
 from django.contrib.auth.models import AnonymousUser
 from django.utils.module_loading import import_string
 
-from . import _conf as conf, _fanout as fanout, _layers as layers, _publishing as publishing
+from . import _conf as conf, _fanout as fanout, _layers as layers, _links as links, _publishing as publishing
 from ._selectors import SelectorSet
 from .exceptions import LayerUnavailable
 
@@ -111,7 +111,8 @@ async def areauthorize(user: object) -> None:
     """
     message = {"type": fanout.REAUTHORIZE_TYPE, "user": user_key(user)}
     try:
-        await layers.channel_layer().group_send(fanout.control_group(), message)
+        async with asyncio.timeout(links.SEND_TIMEOUT):
+            await layers.channel_layer().group_send(fanout.control_group(), message)
     except Exception as error:
         raise LayerUnavailable(
             f"could not reauthorize user {message['user']}, the channel layer is unreachable: {error}"

@@ -34,6 +34,7 @@ from ._background import in_background
 logger = logging.getLogger(__name__)
 
 PROBE_TYPE = "hubbub.probe"
+SEND_TIMEOUT = 2.0  # seconds a message may take to reach the channel layer
 
 OnMessage = Callable[[dict[str, Any]], object]
 OnLost = Callable[[str], None]
@@ -110,7 +111,10 @@ class Link:
             return
         self._probe_out = True
         try:
-            await self.layer.group_send(self.probe_group, {"type": PROBE_TYPE})
+            # Bounded: a send stuck on a server that stopped answering would also hold the
+            # layer's connection, and every later publish with it, until TCP gives up.
+            async with asyncio.timeout(SEND_TIMEOUT):
+                await self.layer.group_send(self.probe_group, {"type": PROBE_TYPE})
         except Exception as error:
             await self.lose(f"the channel layer is unreachable ({type(error).__name__}: {error})")
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 
 from django.db import DatabaseError, router, transaction
 
-from . import _conf as conf, _fanout as fanout, _history as history, _layers as layers, _relay as relay
+from . import _conf as conf, _fanout as fanout, _history as history, _layers as layers, _links as links, _relay as relay
 from ._background import in_background
 from ._updates import Update
 from .exceptions import HistoryUnavailable, RelayWarning
@@ -147,7 +147,7 @@ def _relay_failed(update: Update, error: Exception) -> None:
 
 # How long a batch may take to reach the channel layer before the publishers are answered
 # without waiting for it (it is stored: it is sent again, and receivers fill the gap).
-SEND_TIMEOUT = 2.0
+SEND_TIMEOUT = links.SEND_TIMEOUT
 _RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 

@@ -164,6 +164,26 @@ async def test_a_probe_the_layer_refuses_ends_the_link():
     assert not link.alive and "unreachable" in recorder.lost[0] and "down" in recorder.lost[0]
 
 
+async def test_a_probe_the_layer_never_answers_ends_the_link_and_lets_go_of_the_send(monkeypatch):
+    """A send stuck on a server that stopped answering would hold the layer's connection (and
+    every publish behind it) until TCP gives up: the probe gives up after SEND_TIMEOUT."""
+    released = asyncio.Event()
+
+    class Hanging(InMemoryChannelLayer):
+        async def group_send(self, group, message):
+            try:
+                await asyncio.Event().wait()
+            finally:
+                released.set()
+
+    monkeypatch.setattr(links, "SEND_TIMEOUT", 0.1)
+    recorder = Recorder()
+    link = await open_layer_link(Hanging(), recorder)
+    await asyncio.wait_for(link.probe(), 2)
+    assert not link.alive and "TimeoutError" in recorder.lost[0]
+    assert released.is_set()
+
+
 def test_the_link_that_suits_the_layer():
     assert isinstance(
         links.open_link(RedisPubSubChannelLayer(hosts=["redis://h:1/0"]), GROUPS, print, print), links.RedisPubSubLink
