@@ -432,3 +432,27 @@ async def test_serve_without_uvloop_and_httptools_serves_the_project_with_the_hu
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
     assert "Traceback" not in log.read_text()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_publish_says_when_an_id_is_already_stored_with_other_content(settings):
+    settings.HUBBUB_RELAY_URL = None
+    call_command("publish", "--topic", "/a", "--data", "first", "--id", "urn:once", stdout=io.StringIO())
+    out = io.StringIO()
+    call_command("publish", "--topic", "/a", "--data", "first", "--id", "urn:once", stdout=out)
+    assert out.getvalue().strip() == "urn:once"  # a retry: the same id, nothing new
+    with pytest.raises(CommandError, match="not published: an update with id 'urn:once' is already stored"):
+        call_command("publish", "--topic", "/a", "--data", "second", "--id", "urn:once", stdout=io.StringIO())
+    assert list(StoredUpdate.objects.values_list("data", flat=True)) == ["first"]
+
+
+def test_publish_says_when_the_history_could_not_tell(monkeypatch):
+    from hubbub.exceptions import OutcomeUnknown
+    from hubbub.management.commands import publish as command
+
+    def unknown(*args, **kwargs):
+        raise OutcomeUnknown("the update history failed while storing (gone) and cannot tell whether it kept it")
+
+    monkeypatch.setattr(command, "publish", unknown)
+    with pytest.raises(CommandError, match="It is not known whether the update was published: .*cannot tell"):
+        call_command("publish", "--topic", "/a", "--id", "urn:maybe", stdout=io.StringIO())

@@ -18,7 +18,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from hubbub._publishing import publish
-from hubbub.exceptions import HubbubError, RelayWarning
+from hubbub.exceptions import HubbubError, OutcomeUnknown, RelayWarning
 
 
 class Command(BaseCommand):
@@ -44,6 +44,8 @@ class Command(BaseCommand):
                     id=options["id"],
                     retry=options["retry"],
                 )
+            except OutcomeUnknown as error:
+                raise CommandError(f"It is not known whether the update was published: {error}") from error
             except HubbubError as error:
                 raise CommandError(f"The update was not published: {error}") from error
         self.stdout.write(update_id)
