@@ -490,3 +490,63 @@ def test_the_pages_work_under_the_demos_content_security_policy(browser: Browser
     assert reported == []
     visitor.close()
     other.close()
+
+
+HISTORY = """
+from django.contrib.auth import get_user_model
+from hubbub.contrib.chat.models import Message, Room
+room = Room.objects.get(slug={slug!r})
+author = get_user_model().objects.get(username={author!r})
+Message.objects.bulk_create(Message(room=room, author=author, text=f"old {{i}}") for i in range({count}))
+"""
+
+
+def test_load_older_messages_goes_once_the_whole_history_is_shown(browser: Browser, running: Running) -> None:
+    host = Person(browser, running.url).join(unique("Hero"))
+    room = host.create_room(unique("Archive "))
+    slug = room.rstrip("/").rsplit("/", 1)[-1]
+    running.server.manage("shell", "-c", HISTORY.format(slug=slug, author=host.name, count=60))
+    host.open(room)
+    older = host.page.get_by_role("button", name="Load older messages")
+    expect(older).to_be_visible()
+    older.click()
+    expect(host.page.locator("#message-list .message")).to_have_count(60)
+    expect(host.page.locator("#history-start")).to_be_visible()
+    expect(older).to_be_hidden()  # the hidden attribute wins over .button's display
+    host.close()
+
+
+def boxes_overlap(a: Locator, b: Locator) -> bool:
+    first, second = a.bounding_box(), b.bounding_box()
+    assert first and second
+    return (
+        first["x"] < second["x"] + second["width"]
+        and second["x"] < first["x"] + first["width"]
+        and first["y"] < second["y"] + second["height"]
+        and second["y"] < first["y"] + first["height"]
+    )
+
+
+def test_notices_and_toasts_cover_neither_the_rooms_title_and_links_nor_the_composer(
+    browser: Browser, running: Running
+) -> None:
+    guest = Person(browser, running.url, viewport={"width": 1280, "height": 760}).join(unique("Puck"))
+    page = guest.page
+    guest.expect_connected()
+    notice = page.locator(".notice")
+    expect(notice).to_contain_text(f"Welcome, {guest.name}!")
+    covered = [page.locator("#room-title"), page.locator(".here-link"), page.locator("#composer")]
+    for element in covered:
+        assert not boxes_overlap(notice, element)
+
+    running.server.manage("notify", "--user", guest.name, "--title", "Deploy finished", "--body", "all green")
+    toast = page.locator("#notification-toasts .notification-toast")
+    expect(toast).to_have_count(1)
+    for element in [*covered, page.locator("#send-button")]:
+        assert not boxes_overlap(toast, element)
+
+    page.get_by_role("button", name=f"Dismiss: Welcome, {guest.name}!").click()
+    expect(notice).to_have_count(0)
+    expect(page.locator("#notices")).to_be_hidden()
+    expect(page.locator("#room-title")).to_be_visible()
+    guest.close()

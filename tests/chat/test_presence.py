@@ -40,3 +40,24 @@ def test_private_rooms_publish_presence_privately(alice, secret, django_capture_
         presence.update(secret, alice, "a", open=True)
     [(_, _, private)] = published("chat.presence")
     assert private is True
+
+
+def test_with_the_defaults_a_page_killed_without_a_goodbye_is_gone_within_40_s(
+    alice, bob, general, django_capture_on_commit_callbacks
+):
+    # Pages check in every third of the timeout, so bob's next check-in comes at most 10 s after it.
+    assert presence.heartbeat_ms() == 10_000
+    with django_capture_on_commit_callbacks(execute=True):
+        presence.update(general, alice, "a", open=True)
+        presence.update(general, bob, "b", open=True)
+        Presence.objects.filter(user=alice).update(last_seen=timezone.now() - timedelta(seconds=31))
+        assert presence.update(general, bob, "b", open=True) == ["bob"]
+    assert [data["users"] for _, data, _ in published("chat.presence")][-1] == ["bob"]
+
+
+def test_the_room_page_tells_its_script_to_check_in_every_third_of_the_timeout(alice, general, settings):
+    from tests.chat.conftest import client_for
+
+    settings.CHAT_PRESENCE_TIMEOUT = 45
+    page = client_for(alice).get("/rooms/general/").content.decode()
+    assert 'data-presence-every-ms="15000"' in page

@@ -155,7 +155,7 @@ def test_sign_in_ignoring_case_refuses_inactive_accounts(general):
 
 def test_sign_out_returns_to_the_lobby(alice):
     client = client_for(alice)
-    response = client.post("/signout/")
+    response = client.post("/signout/", {"confirm": "yes"})
     assert response.status_code == 302 and response["Location"] == "/"
     assert "_auth_user_id" not in client.session
 
@@ -815,3 +815,37 @@ def test_a_room_made_while_the_hub_fails_is_made_and_its_announcement_logged(ali
     assert response.status_code == 302 and response["Location"] == "/rooms/quiet/"
     assert Room.objects.filter(slug="quiet").exists()
     assert "chat: room quiet was not announced live: the history database is unreachable" in caplog.messages
+
+
+def test_a_missing_room_with_debug_off_is_the_sites_styled_404(alice, settings):
+    settings.DEBUG = False
+    client = client_for(alice, raise_request_exception=False)
+    response = client.get("/rooms/no-such-room/")
+    assert response.status_code == 404
+    content = response.content.decode()
+    assert "<title>Not found · Hubbub</title>" in content
+    assert 'class="card card--error"' in content and "/rooms/no-such-room/" in content
+    assert 'href="/rooms/">See the rooms you can open' in content
+    assert "site.css" in content and "chat.css" in content  # the site's layout, as the 403 page
+    anonymous = Client(raise_request_exception=False).get("/nowhere/")
+    assert anonymous.status_code == 404 and 'href="/">Go to the lobby' in anonymous.content.decode()
+
+
+def test_a_guest_without_a_password_is_asked_before_signing_out(alice):
+    client = client_for(alice)
+    response = client.post("/signout/")
+    assert response.status_code == 200 and client.session["_auth_user_id"] == str(alice.pk)
+    content = response.content.decode()
+    assert "Sign out and give up the name alice?" in content and "nobody can sign in as" in content
+    assert 'href="/account/">Set a password' in content
+    assert 'name="confirm" value="yes"' in content
+    response = client.post("/signout/", {"confirm": "yes"})
+    assert response.status_code == 302 and response["Location"] == "/"
+    assert "_auth_user_id" not in client.session
+
+
+def test_a_user_with_a_password_signs_out_at_once(db, general):
+    user = User.objects.create_user("Oberon", password="fairy-king-123")
+    client = client_for(user)
+    response = client.post("/signout/")
+    assert response.status_code == 302 and "_auth_user_id" not in client.session

@@ -223,3 +223,20 @@ def test_json_nested_too_deeply_is_400_in_words(alice):
 def test_names_with_a_nul_character_which_postgresql_cannot_compare_are_400(alice, payload, reason):
     response = post(payload, bearer("*"))
     assert response.status_code == 400 and response.json() == {"error": reason}
+
+
+def test_recipients_are_found_ignoring_case(alice):
+    response = post({"recipients": ["ALICE", "Alice"], "title": "t"}, bearer("*"))
+    assert response.status_code == 201
+    assert list(Notification.objects.values_list("recipient", flat=True)) == [alice.pk]
+
+
+def test_a_recipient_two_users_differ_from_only_by_case_is_404_in_words(alice):
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("ALICE")
+    response = post({"recipients": ["Alice"], "title": "t"}, bearer("*"))
+    assert response.status_code == 404
+    reason = "ambiguous user name(s): Alice (could be alice and ALICE: give the name exactly)"
+    assert response.json() == {"error": reason}
+    assert Notification.objects.count() == 0

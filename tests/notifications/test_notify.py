@@ -194,3 +194,25 @@ def test_a_user_name_with_a_nul_character_is_refused(alice):
     with pytest.raises(CommandError) as raised:
         run("--user", "alice\x00", "--title", "t")
     assert str(raised.value) == "a --user name must not contain NUL characters"
+
+
+def test_user_names_are_compared_ignoring_case(db):
+    from django.contrib.auth import get_user_model
+
+    ada = get_user_model().objects.create_user("Ada")
+    run("--user", "ada", "--user", "ADA", "--title", "t")
+    assert list(Notification.objects.values_list("recipient", flat=True)) == [ada.pk]
+
+
+def test_a_name_two_users_differ_from_only_by_case_is_an_error_unless_exact(db):
+    from django.contrib.auth import get_user_model
+
+    User = get_user_model()
+    User.objects.create_user("ADA")
+    mixed = User.objects.create_user("Ada")
+    with pytest.raises(CommandError) as raised:
+        run("--user", "ada", "--title", "t")
+    assert str(raised.value) == "ambiguous user name(s): ada (could be ADA and Ada: give the name exactly)"
+    assert Notification.objects.count() == 0
+    run("--user", "Ada", "--title", "t")
+    assert list(Notification.objects.values_list("recipient", flat=True)) == [mixed.pk]

@@ -15,8 +15,11 @@ DEFAULTS: dict[str, Any] = {
     "CHAT_PAGE_SIZE": 50,
     # At most this many messages per user per window of this many seconds.
     "CHAT_RATE_LIMIT": (10, 10),
-    # A page that has not said it is open for this many seconds has left.
-    "CHAT_PRESENCE_TIMEOUT": 70,
+    # A page that has not said it is open for this many seconds has left. Pages say so every
+    # third of it (10 s by default), so a page killed without a goodbye is gone within about
+    # this plus the next check-in of another page (a browser throttling a tab hidden for
+    # minutes to a timer a minute drops it from the list until it is shown again).
+    "CHAT_PRESENCE_TIMEOUT": 30,
     # Typing notices published per user and room: at most this many per window of this
     # many seconds (pages send one every few seconds while typing, and one after each send).
     "CHAT_TYPING_RATE_LIMIT": (5, 10),
@@ -26,10 +29,11 @@ DEFAULTS: dict[str, Any] = {
     # Guest accounts made by the lobby: at most this many per window of this many seconds from
     # one address (people behind one NAT share it: keep it generous).
     "CHAT_SIGNUP_RATE_LIMIT": (20, 60),
-    # Presence reports (a page says it is open on opening, every 30 s, and closed on leaving) per
-    # user and room: at most this many per window of this many seconds. Each change of who is
-    # here is published to every page of the room, so toggling it is bounded by this.
-    "CHAT_PRESENCE_RATE_LIMIT": (12, 60),
+    # Presence reports (a page says it is open on opening, every third of CHAT_PRESENCE_TIMEOUT,
+    # when shown again, and closed on leaving) per user and room: at most this many per window of
+    # this many seconds (a few tabs' worth). Each change of who is here is published to every
+    # page of the room, so toggling it is bounded by this.
+    "CHAT_PRESENCE_RATE_LIMIT": (30, 60),
 }
 
 

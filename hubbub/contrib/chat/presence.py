@@ -1,4 +1,5 @@
-"""Who has a room open: each page says so on opening, every ~30 s while open, and on leaving.
+"""Who has a room open: each page says so on opening, every third of ``CHAT_PRESENCE_TIMEOUT``
+(``heartbeat_ms``) while open, on being shown again, and on leaving.
 
 A page silent for ``CHAT_PRESENCE_TIMEOUT`` seconds has left. The list of names is
 published to the room when it changes, so nothing polls: departures without a goodbye
@@ -15,6 +16,11 @@ from django.utils import timezone
 
 from . import conf, events
 from .models import Presence, Room
+
+
+def heartbeat_ms() -> int:
+    """How often a page says it is open: three times per timeout, so one lost report is not a departure."""
+    return max(1000, int(conf.get("CHAT_PRESENCE_TIMEOUT") * 1000 / 3))
 
 
 def present_users(room: Room) -> list[str]:

@@ -188,7 +188,16 @@ class SignInView(auth_views.LoginView):
 
 
 class SignOutView(auth_views.LogoutView):
+    """Django's sign-out; a guest without a password is asked first (``confirm=yes``), since
+    nobody can sign in with their name afterwards."""
+
     next_page = "chat:lobby"
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        user: Any = request.user
+        if user.is_authenticated and not user.has_usable_password() and request.POST.get("confirm") != "yes":
+            return render(request, "hubbub/chat/signout.html", {})
+        return super().post(request, *args, **kwargs)
 
 
 @signed_in
@@ -277,6 +286,7 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
         "chat_messages": page,
         "has_more": has_more,
         "present": presence.present_users(room),
+        "presence_every_ms": presence.heartbeat_ms(),
         "members": room.member_names() if room.is_private else None,
         "member_form": MemberForm() if room.is_private else None,
         "server_time": server_time,
@@ -349,7 +359,8 @@ def client_id(request: HttpRequest) -> str | None:
 @require_POST
 @in_readable_room
 def room_presence(request: HttpRequest, room: Room) -> HttpResponse:
-    """``state=open`` (on opening and every ~30 s) or ``state=closed`` (on leaving), per page ``client``."""
+    """``state=open`` (on opening, every ``presence.heartbeat_ms()`` and when shown again) or
+    ``state=closed`` (on leaving), per page ``client``."""
     client = client_id(request)
     state = request.POST.get("state", "open")
     if client is None or state not in ("open", "closed"):

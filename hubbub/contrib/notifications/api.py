@@ -24,6 +24,7 @@ import hubbub
 
 from .sending import InvalidNotification, clean_fields, notify
 from .topics import user_topic
+from .usernames import UnknownUsers, users_named
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_RECIPIENTS = 1000
@@ -124,13 +125,10 @@ def _recipients(payload: dict) -> list:
         names = list(dict.fromkeys(names))
         if len(names) > MAX_RECIPIENTS:
             raise ApiError(413, f"more than {MAX_RECIPIENTS} recipients")
-        found = {
-            getattr(u, User.USERNAME_FIELD): u for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names})
-        }
-        missing = [n for n in names if n not in found]
-        if missing:
-            raise ApiError(404, f"unknown user(s): {', '.join(missing)}")
-        users = [found[n] for n in names]
+        try:
+            users = users_named(names)
+        except UnknownUsers as error:
+            raise ApiError(404, str(error)) from error
     if len(users) > MAX_RECIPIENTS:
         raise ApiError(413, f"more than {MAX_RECIPIENTS} recipients")
     return users

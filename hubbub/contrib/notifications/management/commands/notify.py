@@ -17,6 +17,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from hubbub.contrib.notifications.events import undelivered
 from hubbub.contrib.notifications.models import Level
 from hubbub.contrib.notifications.sending import InvalidNotification, notify
+from hubbub.contrib.notifications.usernames import UnknownUsers, users_named
 
 
 class Command(BaseCommand):
@@ -46,13 +47,10 @@ class Command(BaseCommand):
         if options["all"]:
             users = list(User.objects.filter(is_active=True).order_by("pk"))
         else:
-            found = {
-                getattr(u, User.USERNAME_FIELD): u for u in User.objects.filter(**{f"{User.USERNAME_FIELD}__in": names})
-            }
-            missing = [name for name in dict.fromkeys(names) if name not in found]
-            if missing:
-                raise CommandError(f"unknown user(s): {', '.join(missing)}")
-            users = [found[name] for name in dict.fromkeys(names)]
+            try:
+                users = users_named(names)
+            except UnknownUsers as error:
+                raise CommandError(str(error)) from error
         with undelivered() as failures:
             try:
                 created = notify(users, options["title"], options["body"], options["url"], options["level"])

@@ -147,6 +147,14 @@ function markItemsRead(ids, upTo) {
   }
 }
 
+// One format for every time in the list, the server's and the live ones: the reader's locale and time zone.
+const timeFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "medium", timeStyle: "short" });
+
+function showTime(time) {
+  const when = new Date(time.dateTime);
+  if (!Number.isNaN(when.getTime())) time.textContent = timeFormat.format(when);
+}
+
 function renderItem(data) {
   const item = element("li", `notification notification--${data.level}${data.read ? "" : " is-unread"}`);
   item.dataset.id = String(data.id);
@@ -165,8 +173,9 @@ function renderItem(data) {
   if (data.body) main.append(element("p", "notification__body", data.body));
   const meta = element("p", "notification__meta");
   const level = data.level.charAt(0).toUpperCase() + data.level.slice(1);
-  const time = element("time", "", new Date(data.created).toLocaleString(undefined, { dateStyle: "medium", timeStyle: "short" }));
+  const time = element("time");
   time.dateTime = data.created;
+  showTime(time);
   meta.append(element("span", "notification__level", level), " · ", time);
   main.append(meta);
   item.append(main);
@@ -276,6 +285,7 @@ async function start() {
   if (toasts) document.body.append(toasts);
   if (list) {
     list.closest(".notification-centre").addEventListener("submit", submitMarkRead);
+    for (const time of list.querySelectorAll("li.notification time[datetime]")) showTime(time);
     setUpPermissionButton();
   }
   const { hub } = await import(config.hubModule);
