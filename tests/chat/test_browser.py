@@ -550,3 +550,23 @@ def test_notices_and_toasts_cover_neither_the_rooms_title_and_links_nor_the_comp
     expect(page.locator("#notices")).to_be_hidden()
     expect(page.locator("#room-title")).to_be_visible()
     guest.close()
+
+
+def test_an_owner_renames_a_room_and_sets_its_topic_and_the_other_page_shows_them_live(
+    people: tuple[Person, Person],
+) -> None:
+    a, b = people
+    old, new = unique("Plans "), unique("Schemes ")
+    room = a.create_room(old)
+    b.open(room)
+    expect(b.page.locator("#room-name")).to_have_text(old)
+    expect(b.page.get_by_label("Room name")).to_have_count(0)  # the owner's settings are the owner's alone
+    a.page.get_by_label("Room name").fill(new)
+    a.page.get_by_label("Topic").fill("Where we plot")
+    a.page.get_by_role("button", name="Save").click()
+    expect(a.page.locator(".notice")).to_contain_text(f"Room “{new}” saved.")
+    expect(b.page.locator("#room-name")).to_have_text(new)
+    expect(b.page.locator("#room-topic")).to_have_text("Where we plot")
+    expect(b.page.locator(".room-links .room-link--current .room-name")).to_have_text(new)
+    expect(b.page).to_have_title(re.compile(re.escape(f"#{new}")))
+    assert b.page.url == room  # the slug, and so the address, stays

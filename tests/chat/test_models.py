@@ -37,3 +37,10 @@ def test_the_history_query_has_its_index():
 def test_a_rooms_member_names_are_sorted_ignoring_case(alice, secret):
     secret.members.add(make_guest("Zed"), make_guest("bob"), make_guest("Bob"))
     assert secret.member_names() == ["alice", "Bob", "bob", "Zed"]
+
+
+def test_a_room_is_managed_by_its_owner_and_staff_only(alice, bob, secret):
+    staff = make_guest("root")
+    staff.is_staff = True
+    assert secret.is_managed_by(alice) and secret.is_managed_by(staff)
+    assert not secret.is_managed_by(bob) and not secret.is_managed_by(AnonymousUser())

@@ -83,3 +83,12 @@ def test_check_is_503_when_the_rate_limits_cannot_be_counted(alice, general, set
         posting.check(general, alice, "hello")
     assert refused.value.status == 503 and refused.value.retry_after is None
     assert refused.value.reason.startswith("Your message was not sent: the server cannot check its rate limits now")
+
+
+def test_an_archived_room_refuses_posts_in_words(alice, general):
+    general.archived = True
+    general.save()
+    with pytest.raises(posting.PostRefused) as refused:
+        posting.post(general, alice, "anyone?")
+    assert refused.value.status == 403 and "archived" in refused.value.reason
+    assert not Message.objects.exists() and published("chat.message") == []

@@ -11,7 +11,7 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import hubbub
-from hubbub.contrib.chat import names, rooms
+from hubbub.contrib.chat import names, posting, rooms
 from hubbub.contrib.chat.models import Message, Room
 from hubbub.models import StoredUpdate
 from tests.hubbub.asgi import subscribe
@@ -849,3 +849,169 @@ def test_a_user_with_a_password_signs_out_at_once(db, general):
     client = client_for(user)
     response = client.post("/signout/")
     assert response.status_code == 302 and "_auth_user_id" not in client.session
+
+
+# A room's owner (or staff) renames, archives and deletes it and removes members; members leave.
+
+
+@pytest.mark.parametrize(
+    ("path", "data"),
+    [
+        ("settings/", {"name": "Mine now", "topic": ""}),
+        ("archive/", {"archived": "yes"}),
+        ("delete/", {"confirm": "yes"}),
+        ("members/remove/", {"username": "alice"}),
+    ],
+)
+def test_only_the_owner_or_staff_change_a_room(alice, bob, secret, path, data):
+    secret.members.add(bob)
+    response = client_for(bob, HTTP_ACCEPT="application/json").post(f"/rooms/secret/{path}", data)
+    assert response.status_code == 403 and response.json() == {
+        "error": "Only the owner of “Secret” (or staff) can change it."
+    }
+    outsider = client_for(make_guest("carol"), HTTP_ACCEPT="application/json").post(f"/rooms/secret/{path}", data)
+    assert outsider.status_code == 403 and "only its members can read it" in outsider.json()["error"]
+    room = Room.objects.get(slug="secret")
+    assert (room.name, room.archived, room.members.count()) == ("Secret", False, 2)
+    assert published() == []
+
+
+def test_the_owner_renames_a_room_and_sets_its_topic_the_slug_stays(
+    alice, general, secret, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(alice).post("/rooms/secret/settings/", {"name": "  Inner   Circle ", "topic": "Plans"})
+    assert response.status_code == 302 and response["Location"] == "/rooms/secret/"
+    room = Room.objects.get(slug="secret")
+    assert (room.name, room.topic) == ("Inner Circle", "Plans")
+    [(topics, data, _)] = published("chat.room.changed")
+    assert topics == ["/chat/rooms/secret", f"/chat/users/{alice.pk}"] and data["name"] == "Inner Circle"
+    page = client_for(alice).get("/rooms/secret/").content.decode()
+    assert (
+        '<span id="room-name">Inner Circle</span>' in page and '<p class="chat-topic" id="room-topic">Plans</p>' in page
+    )
+
+
+def test_staff_rename_any_room(general):
+    staff = make_guest("root")
+    staff.is_staff = True
+    staff.save()
+    assert client_for(staff).post("/rooms/general/settings/", {"name": "Agora", "topic": ""}).status_code == 302
+    assert Room.objects.get(slug="general").name == "Agora"
+
+
+@pytest.mark.parametrize(
+    ("data", "error"),
+    [
+        ({"name": "!!!", "topic": ""}, "Room name: Give the room a name"),
+        ({"name": "ok", "topic": "x" * 201}, "Topic: "),
+    ],
+)
+def test_a_bad_name_or_topic_is_400_in_words(alice, secret, data, error):
+    response = client_for(alice, HTTP_ACCEPT="application/json").post("/rooms/secret/settings/", data)
+    assert response.status_code == 400 and response.json()["error"].startswith(error)
+    assert Room.objects.get(slug="secret").name == "Secret" and published() == []
+
+
+def test_an_archived_room_is_read_only_and_left_out_of_the_lists(alice, bob, django_capture_on_commit_callbacks):
+    room = rooms.create("Old news", alice)
+    with django_capture_on_commit_callbacks(execute=True):
+        assert client_for(alice).post("/rooms/old-news/archive/", {"archived": "yes"}).status_code == 302
+    assert Room.objects.get(pk=room.pk).archived
+    assert [data["archived"] for _, data, _ in published("chat.room.changed")] == [True]
+    post = client_for(bob, HTTP_ACCEPT="application/json").post("/rooms/old-news/messages/", {"text": "hello?"})
+    assert post.status_code == 403 and "archived" in post.json()["error"] and not Message.objects.exists()
+    page = client_for(bob).get("/rooms/old-news/")
+    assert page.status_code == 200 and "Archived (read-only)" in page.content.decode()
+    assert room not in page.context["rooms"]
+    listing = client_for(bob).get("/rooms/")
+    assert room not in listing.context["rooms"] and list(listing.context["archived_rooms"]) == [room]
+    assert room not in client_for(bob).get("/").context["rooms"]
+    assert client_for(alice).post("/rooms/old-news/archive/", {"archived": "maybe"}).status_code == 400
+    assert client_for(alice).post("/rooms/old-news/archive/", {"archived": "no"}).status_code == 302
+    assert not Room.objects.get(pk=room.pk).archived
+
+
+def test_deleting_a_room_asks_first(alice, secret, django_capture_on_commit_callbacks):
+    client = client_for(alice)
+    ask = client.get("/rooms/secret/delete/")
+    assert ask.status_code == 200 and "Delete “Secret”?" in ask.content.decode()
+    unconfirmed = client.post("/rooms/secret/delete/", {}, HTTP_ACCEPT="application/json")
+    assert unconfirmed.status_code == 400 and "confirm" in unconfirmed.json()["error"]
+    assert Room.objects.filter(slug="secret").exists()
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post("/rooms/secret/delete/", {"confirm": "yes"})
+    assert response.status_code == 302 and response["Location"] == "/rooms/"
+    assert not Room.objects.filter(slug="secret").exists()
+    assert [data for _, data, _ in published("chat.room.deleted")] == [{"slug": "secret", "url": "/rooms/secret/"}]
+    assert client.get("/rooms/secret/").status_code == 404
+
+
+def test_a_member_leaves_a_private_room_and_can_no_longer_read_it(
+    alice, bob, secret, general, django_capture_on_commit_callbacks
+):
+    secret.members.add(bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(bob).post("/rooms/secret/leave/")
+    assert response.status_code == 302 and response["Location"] == "/rooms/"
+    assert list(secret.members.all()) == [alice]
+    assert published("chat.room.removed") == [
+        ([f"/chat/users/{bob.pk}"], {"slug": "secret", "url": "/rooms/secret/"}, True)
+    ]
+    assert client_for(bob).get("/rooms/secret/").status_code == 403
+    assert client_for(bob).post("/rooms/secret/leave/").status_code == 403
+
+
+def test_a_public_room_cannot_be_left(bob, general):
+    response = client_for(bob, HTTP_ACCEPT="application/json").post("/rooms/general/leave/")
+    assert response.status_code == 400 and "public room" in response.json()["error"]
+
+
+def test_the_owner_removes_a_member_who_can_no_longer_read_the_room(
+    alice, bob, secret, general, django_capture_on_commit_callbacks
+):
+    secret.members.add(bob)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client_for(alice).post("/rooms/secret/members/remove/", {"username": "@Bob"})
+    assert response.status_code == 302 and list(secret.members.all()) == [alice]
+    assert [topics for topics, _, _ in published("chat.room.removed")] == [[f"/chat/users/{bob.pk}"]]
+    assert published("chat.members")[-1][1]["members"] == ["alice"]
+    assert client_for(bob).get("/rooms/secret/").status_code == 403
+    json_client = client_for(alice, HTTP_ACCEPT="application/json")
+    again = json_client.post("/rooms/secret/members/remove/", {"username": "bob"})
+    assert again.status_code == 400 and again.json()["error"] == "bob is not a member of “Secret”."
+    assert json_client.post("/rooms/secret/members/remove/", {"username": "nobody"}).status_code == 400
+    assert json_client.post("/rooms/general/members/remove/", {"username": "bob"}).status_code == 403  # not hers
+
+
+def test_the_owners_controls_are_shown_to_the_owner_only(alice, bob, secret):
+    secret.members.add(bob)
+    mine = client_for(alice).get("/rooms/secret/").content.decode()
+    theirs = client_for(bob).get("/rooms/secret/").content.decode()
+    for text in ("Room settings", "/rooms/secret/archive/", "/rooms/secret/delete/", "Remove a member by name"):
+        assert text in mine and text not in theirs
+    assert "Leave this room" in mine and "Leave this room" in theirs
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_member_removed_by_the_owner_has_their_streams_closed_and_reopened_without_the_room():
+    alice, bob = [await sync_to_async(make_guest)(name) for name in ("alice", "bob")]
+    room = await sync_to_async(rooms.create)("Secret", alice, private=True)
+    await room.members.aadd(bob)
+    topic = f"/chat/rooms/{room.slug}"
+    cookie = {"cookie": await sync_to_async(session_cookie)(bob)}
+    bobs_page = await subscribe(topic, f"/chat/users/{bob.pk}", headers=cookie)
+    try:
+        client = await sync_to_async(client_for)(alice)
+        response = await sync_to_async(client.post)(f"/rooms/{room.slug}/members/remove/", {"username": "bob"})
+        assert response.status_code == 302
+        told = await bobs_page.read_events(5)
+        assert [event["event"] for event in told] == ["chat.room.removed"] and bobs_page.ended
+    finally:
+        await bobs_page.close()
+    reopened = await subscribe(topic, headers=cookie)
+    try:
+        await sync_to_async(posting.post)(room, alice, "bob is gone")
+        assert await reopened.nothing_more()
+    finally:
+        await reopened.close()

@@ -78,3 +78,27 @@ def member_removed(room: Room, user: object) -> str:
     """Take a private room off the pages of a member who lost it."""
     data = {"slug": room.slug, "url": room.get_absolute_url()}
     return hubbub.publish(user_topic(user), json.dumps(data), private=True, type="chat.room.removed")
+
+
+def _room_and_lists(room: Room, members: list[Any] | None = None) -> list[str]:
+    """The room's own topic and the topics of the room lists that show it: the directory's for
+    a public room, each member's own for a private one (``members``: their pks, if given)."""
+    if not room.is_private:
+        return [room_topic(room.slug), ROOMS]
+    if members is None:
+        members = list(room.members.values_list("pk", flat=True))
+    return [room_topic(room.slug), *(user_topic(pk) for pk in members)]
+
+
+def room_changed(room: Room) -> str:
+    """A room renamed, given a topic, archived or brought back: to its pages (title, topic,
+    read-only) and the room lists that show it (an archived room leaves them)."""
+    data = {**room_data(room), "topic": room.topic, "archived": room.archived}
+    return hubbub.publish(_room_and_lists(room), json.dumps(data), private=True, type="chat.room.changed")
+
+
+def room_deleted(room: Room, members: list[Any]) -> str:
+    """A room about to be deleted: its pages leave it and the room lists drop it. Sent before
+    the deletion, while ``members`` (their pks) still says who was in a private room."""
+    data = {"slug": room.slug, "url": room.get_absolute_url()}
+    return hubbub.publish(_room_and_lists(room, members), json.dumps(data), private=True, type="chat.room.deleted")

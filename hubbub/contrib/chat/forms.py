@@ -53,14 +53,34 @@ class RoomForm(forms.Form):
     is_private = forms.BooleanField(label="Private: only members can read it (you can add members)", required=False)
 
     def clean_name(self) -> str:
-        name = " ".join(self.cleaned_data["name"].split())
-        if not slugify(name):
-            raise forms.ValidationError("Give the room a name with at least one letter or digit.")
-        for word in name.split():
-            mixing = lookalikes.mixing_rule(word)
-            if mixing:
-                raise forms.ValidationError(mixing)
-        return name
+        return room_name(self.cleaned_data["name"])
+
+
+def room_name(name: str) -> str:
+    """A room's name with its spaces tidied, or ValidationError saying why it will not do."""
+    name = " ".join(name.split())
+    if not slugify(name):
+        raise forms.ValidationError("Give the room a name with at least one letter or digit.")
+    for word in name.split():
+        mixing = lookalikes.mixing_rule(word)
+        if mixing:
+            raise forms.ValidationError(mixing)
+    return name
+
+
+class RoomSettingsForm(forms.Form):
+    """What a room's owner (or staff) changes: its name (the slug, and so its address, stays) and topic."""
+
+    name = forms.CharField(label="Room name", max_length=60)
+    topic = forms.CharField(
+        label="Topic", max_length=200, required=False, help_text="A line shown under the room's name."
+    )
+
+    def clean_name(self) -> str:
+        return room_name(self.cleaned_data["name"])
+
+    def clean_topic(self) -> str:
+        return " ".join(self.cleaned_data["topic"].split())
 
 
 class MemberForm(forms.Form):
@@ -72,3 +92,7 @@ class MemberForm(forms.Form):
         if user is None:
             raise forms.ValidationError(f"Nobody is called “{username}”.")
         return user
+
+
+class RemoveMemberForm(MemberForm):
+    username = forms.CharField(label="Remove a member by name", max_length=150)

@@ -19,6 +19,11 @@ class RoomQuerySet(models.QuerySet["Room"]):
 class Room(models.Model):
     slug = models.SlugField(max_length=60, unique=True)
     name = models.CharField(max_length=60)
+    # Shown under the room's name; its owner (``created_by``) or staff set it, with the name.
+    topic = models.CharField(max_length=200, blank=True)
+    archived = models.BooleanField(
+        default=False, help_text="An archived room is read-only and left out of the room lists."
+    )
     is_private = models.BooleanField(
         "private", default=False, help_text="Only members can read and post in a private room."
     )
@@ -43,6 +48,12 @@ class Room(models.Model):
         if not getattr(user, "is_authenticated", False):
             return False
         return not self.is_private or self.members.filter(pk=user.pk).exists()  # type: ignore[attr-defined]
+
+    def is_managed_by(self, user: object) -> bool:
+        """Its owner (who created it) and staff rename, archive and delete it and remove members."""
+        if not getattr(user, "is_authenticated", False):
+            return False
+        return bool(getattr(user, "is_staff", False)) or self.created_by_id == user.pk  # type: ignore[attr-defined]
 
     def member_names(self) -> list[str]:
         """The members' names, sorted case-insensitively (as presence lists are)."""

@@ -25,6 +25,8 @@ def check(room: Room, user: Any, text: str) -> str:
     """The text to store, or PostRefused (403, 400, 413, 429 or 503) saying why not."""
     if not room.is_readable_by(user):
         raise PostRefused(403, "Only members of this private room can post in it.")
+    if room.archived:
+        raise PostRefused(403, f"“{room.name}” is archived: it is read-only, and nobody can post in it.")
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise PostRefused(400, "Write a message first: an empty message was not sent.")

@@ -15,4 +15,9 @@ urlpatterns = [
     path("rooms/<slug:slug>/presence/", views.room_presence, name="presence"),
     path("rooms/<slug:slug>/typing/", views.room_typing, name="typing"),
     path("rooms/<slug:slug>/members/", views.room_members, name="members"),
+    path("rooms/<slug:slug>/members/remove/", views.room_remove_member, name="remove_member"),
+    path("rooms/<slug:slug>/leave/", views.room_leave, name="leave"),
+    path("rooms/<slug:slug>/settings/", views.room_settings, name="settings"),
+    path("rooms/<slug:slug>/archive/", views.room_archive, name="archive"),
+    path("rooms/<slug:slug>/delete/", views.room_delete, name="delete"),
 ]

@@ -22,7 +22,7 @@ import hubbub
 from hubbub.contrib.pages import page_context, render
 
 from . import conf, events, names, posting, presence, ratelimit, rooms, signals
-from .forms import LobbyForm, MemberForm, RoomForm, SignInForm
+from .forms import LobbyForm, MemberForm, RemoveMemberForm, RoomForm, RoomSettingsForm, SignInForm
 from .models import Message, Room
 from .topics import ROOMS, room_topic, user_topic
 
@@ -230,7 +230,8 @@ def account(request: HttpRequest) -> HttpResponse:
 def room_links(user: Any) -> dict[str, Any]:
     """The context of ``chat/_room_links.html``: the rooms ``user`` may read, and the topics
     that announce rooms joining (or leaving) that list while the page is open."""
-    return {"rooms": Room.objects.readable_by(user), "rooms_topic": ROOMS, "user_topic": user_topic(user)}
+    rooms = Room.objects.readable_by(user).filter(archived=False)
+    return {"rooms": rooms, "rooms_topic": ROOMS, "user_topic": user_topic(user)}
 
 
 @signed_in
@@ -248,7 +249,12 @@ def room_list(request: HttpRequest) -> HttpResponse:
         notices.success(request, f"Room “{room.name}” created.")
         return redirect(room)
     # The hub position first: rooms announced after it are replayed to the page.
-    context = {"form": form, "hub_last_event_id": hubbub.last_event_id(), **room_links(request.user)}
+    context = {
+        "form": form,
+        "hub_last_event_id": hubbub.last_event_id(),
+        **room_links(request.user),
+        "archived_rooms": Room.objects.readable_by(request.user).filter(archived=True),
+    }
     return render(request, "hubbub/chat/rooms.html", context, status=400 if form.errors else 200)
 
 
@@ -289,6 +295,8 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
         "presence_every_ms": presence.heartbeat_ms(),
         "members": room.member_names() if room.is_private else None,
         "member_form": MemberForm() if room.is_private else None,
+        "manages": room.is_managed_by(request.user),
+        "settings_form": RoomSettingsForm(initial={"name": room.name, "topic": room.topic}),
         "server_time": server_time,
         "max_length": conf.get("CHAT_MAX_MESSAGE_LENGTH"),
         "text": text,
@@ -415,3 +423,107 @@ def room_members(request: HttpRequest, room: Room) -> HttpResponse:
         for error in form.errors.get("username", []):
             notices.error(request, str(error))
     return redirect(room)
+
+
+# A room's owner (or staff): name and topic, archiving, deletion, members; and leaving a room.
+
+
+def managed_room(view: Callable[..., HttpResponse]) -> Callable[..., HttpResponse]:
+    """Call ``view(request, room)`` for the room of the URL's slug if the user is its owner or
+    staff; 403 in words otherwise; 503 if the hub cannot take the change (nothing is changed)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, slug: str) -> HttpResponse:
+        room = get_object_or_404(Room, slug=slug)
+        if not room.is_managed_by(request.user):
+            if not room.is_readable_by(request.user):
+                return error_response(request, 403, f"“{room.name}” is a private room: only its members can read it.")
+            return error_response(request, 403, f"Only the owner of “{room.name}” (or staff) can change it.")
+        try:
+            return view(request, room)
+        except hubbub.HubbubError as error:
+            return unavailable(request, error)
+
+    return wrapper
+
+
+@signed_in
+@require_POST
+@managed_room
+def room_settings(request: HttpRequest, room: Room) -> HttpResponse:
+    """Rename the room and set its topic; the slug, and so the room's address, stays."""
+    form = RoomSettingsForm(request.POST)
+    if not form.is_valid():
+        field, errors = next(iter(form.errors.items()))
+        label = form.fields[field].label if field in form.fields else "The form"
+        return error_response(request, 400, f"{label}: {errors[0]}")
+    if rooms.update(room, name=form.cleaned_data["name"], topic=form.cleaned_data["topic"]):
+        notices.success(request, f"Room “{room.name}” saved.")
+    return redirect(room)
+
+
+@signed_in
+@require_POST
+@managed_room
+def room_archive(request: HttpRequest, room: Room) -> HttpResponse:
+    """``archived=yes``: the room becomes read-only and leaves the room lists; ``archived=no`` brings it back."""
+    archived = request.POST.get("archived", "")
+    if archived not in ("yes", "no"):
+        return error_response(request, 400, "Send “archived” as yes (archive the room) or no (bring it back).")
+    if rooms.set_archived(room, archived == "yes"):
+        notices.success(
+            request, f"Room “{room.name}” {'archived: it is read-only' if room.archived else 'is open again'}."
+        )
+    return redirect(room)
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+@managed_room
+def room_delete(request: HttpRequest, room: Room) -> HttpResponse:
+    """GET: ask first. POST with ``confirm=yes``: delete the room and its messages."""
+    if request.method == "GET":
+        return render(request, "hubbub/chat/room_delete.html", {"room": room})
+    if request.POST.get("confirm") != "yes":
+        return error_response(request, 400, "Confirm the deletion (confirm=yes): the room was not deleted.")
+    name = room.name
+    rooms.delete(room)
+    notices.success(request, f"Room “{name}” deleted.")
+    return redirect("chat:rooms")
+
+
+@signed_in
+@require_POST
+@managed_room
+def room_remove_member(request: HttpRequest, room: Room) -> HttpResponse:
+    """Take a member out of a private room: their pages lose it and their streams stop receiving it."""
+    if not room.is_private:
+        return error_response(request, 400, "Public rooms are open to everyone: they have no member list.")
+    form = RemoveMemberForm(request.POST)
+    if not form.is_valid():
+        return error_response(request, 400, str(form.errors["username"][0]))
+    user = form.cleaned_data["username"]
+    if not room.members.filter(pk=user.pk).exists():
+        return error_response(request, 400, f"{user.get_username()} is not a member of “{room.name}”.")
+    room.members.remove(user)  # announced, and their streams reauthorized (hubbub.contrib.chat.receivers)
+    notices.success(request, f"{user.get_username()} is no longer a member of “{room.name}”.")
+    return redirect(room)
+
+
+@signed_in
+@require_POST
+@in_readable_room
+def room_leave(request: HttpRequest, room: Room) -> HttpResponse:
+    """Leave a private room: it leaves the member's room lists and they can no longer read it.
+    A public room is open to everyone signed in: there is nothing to leave (400)."""
+    if not room.is_private:
+        return error_response(
+            request, 400, f"“{room.name}” is a public room: anyone signed in can read it, so it cannot be left."
+        )
+    user: Any = request.user  # signed in
+    try:
+        room.members.remove(user)  # announced, and the streams reauthorized (receivers)
+    except hubbub.HubbubError as error:
+        return unavailable(request, error)
+    notices.success(request, f"You left “{room.name}”.")
+    return redirect("chat:rooms")

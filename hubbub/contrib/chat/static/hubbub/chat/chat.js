@@ -139,6 +139,25 @@ function start(root) {
   hub.on("chat.room.removed", (room) => {
     if (room?.slug === slug) window.location.reload();
   });
+  // The room renamed or given a topic by its owner: the title, the topic and the tab's title
+  // follow; archived or brought back, the page reloads to show it read-only (or not); deleted, it goes.
+  const roomName = document.getElementById("room-name");
+  const roomTopic = document.getElementById("room-topic");
+  hub.on("chat.room.changed", (room) => {
+    if (!room || room.slug !== slug || typeof room.name !== "string") return;
+    if (String(Boolean(room.archived)) !== root.dataset.archived) {
+      window.location.reload();
+      return;
+    }
+    const before = roomName.textContent;
+    roomName.textContent = room.name;
+    document.title = document.title.replace(`#${before}`, `#${room.name}`);
+    roomTopic.textContent = room.topic || "";
+    roomTopic.hidden = !room.topic;
+  });
+  hub.on("chat.room.deleted", (room) => {
+    if (room?.slug === slug) window.location.assign(root.dataset.roomsUrl);
+  });
   hub.on("chat.message", (message) => {
     if (message && message.room === slug) insert(message);
   });

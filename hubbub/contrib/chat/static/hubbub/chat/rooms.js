@@ -1,7 +1,9 @@
 // Room lists (a room page's sidebar, the rooms page, the lobby) kept live from the hub: a new
 // public room appears in every list (announced on the room directory's topic), a private
 // room in the lists of a member just added to it, and leaves them when they are removed
-// (announced on the user's own chat topic). Each list is a ul[data-room-links] naming both
+// (announced on the user's own chat topic). A room renamed takes its new name in place, an
+// archived or deleted one leaves every list (chat.room.changed, chat.room.deleted: to the
+// directory for a public room, to each member's topic for a private one). Each list is a ul[data-room-links] naming both
 // topics (chat/_room_links.html).
 //
 // Replays are harmless: a room is listed once, by its URL. Names go in through textContent.
@@ -43,11 +45,25 @@ function shown(list) {
 
 function add(list, room) {
   if (linkIn(list, room.url)) return;
+  insertSorted(list, item(list, room), room.name);
+}
+
+function insertSorted(list, li, name) {
   const later = [...list.querySelectorAll(":scope > li")].find(
-    (li) => li.querySelector(".room-name")?.textContent.localeCompare(room.name, undefined, { sensitivity: "base" }) > 0,
+    (li) => li.querySelector(".room-name")?.textContent.localeCompare(name, undefined, { sensitivity: "base" }) > 0,
   );
-  list.insertBefore(item(list, room), later || list.querySelector(":scope > template"));
+  list.insertBefore(li, later || list.querySelector(":scope > template"));
   shown(list);
+}
+
+function change(list, room) {
+  if (room.archived) return remove(list, room);
+  const link = linkIn(list, room.url);
+  if (!link) return add(list, room);
+  const li = link.closest("li");
+  link.querySelector(".room-name").textContent = room.name;
+  li.remove();
+  insertSorted(list, li, room.name);
 }
 
 function remove(list, room) {
@@ -65,5 +81,11 @@ if (lists.length) {
   });
   hub.on("chat.room.removed", (room) => {
     if (room?.url) for (const list of lists) remove(list, room);
+  });
+  hub.on("chat.room.deleted", (room) => {
+    if (room?.url) for (const list of lists) remove(list, room);
+  });
+  hub.on("chat.room.changed", (room) => {
+    if (room?.url && room.name) for (const list of lists) change(list, room);
   });
 }
