@@ -570,3 +570,36 @@ def test_an_owner_renames_a_room_and_sets_its_topic_and_the_other_page_shows_the
     expect(b.page.locator(".room-links .room-link--current .room-name")).to_have_text(new)
     expect(b.page).to_have_title(re.compile(re.escape(f"#{new}")))
     assert b.page.url == room  # the slug, and so the address, stays
+
+
+def test_a_formatted_message_appears_formatted_live_and_the_composer_suggests_members(
+    people: tuple[Person, Person],
+) -> None:
+    a, b = people
+    room = a.create_room(unique("Formatting "))
+    b.open(room)
+    a.say(f"**bold** see https://example.org and @{b.name} <img src=x onerror=alert(1)>")
+    last = b.page.locator("#message-list .message-text").last
+    expect(last.locator("strong")).to_have_text("bold")
+    link = last.get_by_role("link", name="https://example.org")
+    expect(link).to_have_attribute("href", "https://example.org")
+    expect(link).to_have_attribute("rel", "nofollow noopener noreferrer")
+    expect(last.locator("span.mention")).to_have_text(f"@{b.name}")
+    for person in (a, b):
+        assert person.page.locator("#message-list img").count() == 0 and person.dialogs == []
+
+    # @ and the start of a name: a listbox of members; the keyboard picks one, then the mouse.
+    box = b.page.get_by_role("textbox", name="Message")
+    box.press_sequentially(f"hi @{a.name[:-1]}")
+    listbox = b.page.get_by_role("listbox", name="Room members")
+    expect(listbox.get_by_role("option", name=a.name)).to_have_attribute("aria-selected", "true")
+    box.press("Enter")
+    expect(box).to_have_value(f"hi @{a.name} ")
+    expect(listbox).to_be_hidden()
+    box.press_sequentially(f"and @{b.name[:-2]}")
+    listbox.get_by_role("option", name=b.name).click()
+    expect(box).to_have_value(f"hi @{a.name} and @{b.name} ")
+    box.press("Enter")
+    expect(a.page.locator("#message-list .message-text").last.locator("span.mention")).to_have_text(
+        [f"@{a.name}", f"@{b.name}"]
+    )

@@ -300,7 +300,7 @@ def test_older_pages_come_by_cursor_without_offset(alice, sixty, settings):
     last = client.get(f"/rooms/general/messages/?before={sixty[10].pk}").json()
     assert [m["text"] for m in last["messages"]] == [f"message {n}" for n in range(1, 11)]
     assert last["has_more"] is False
-    assert set(last["messages"][0]) == {"id", "room", "author", "text", "created"}
+    assert set(last["messages"][0]) == {"id", "room", "author", "text", "html", "created"}
 
 
 @pytest.mark.parametrize("before", ["abc", "-1", "1.5", "١٢"])
@@ -533,6 +533,7 @@ def test_posting_stores_and_publishes_the_message(alice, general, django_capture
         "room": "general",
         "author": "alice",
         "text": "Hello <b>world</b>\nsecond line",
+        "html": "<p>Hello &lt;b&gt;world&lt;/b&gt;<br>\nsecond line</p>",
         "created": message.created.isoformat(),
     }
     assert published("chat.message") == [
@@ -1015,3 +1016,46 @@ async def test_a_member_removed_by_the_owner_has_their_streams_closed_and_reopen
         assert await reopened.nothing_more()
     finally:
         await reopened.close()
+
+
+# Formatting: one rendering for the page, the live event and the history; the @ autocomplete
+
+
+def test_a_message_is_formatted_alike_on_the_page_live_and_in_the_history(
+    alice, bob, general, django_capture_on_commit_callbacks
+):
+    text = "**bold** see https://example.org and @bob, not @nobody <script>alert(1)</script>"
+    with django_capture_on_commit_callbacks(execute=True):
+        data = post_json(client_for(alice), text).json()["message"]
+    html = (
+        '<p><strong>bold</strong> see <a href="https://example.org" target="_blank" rel="nofollow noopener noreferrer">'
+        'https://example.org</a> and <span class="mention">@bob</span>, not @nobody '
+        "&lt;script&gt;alert(1)&lt;/script&gt;</p>"
+    )
+    assert data["text"] == text and data["html"] == html
+    assert Message.objects.get().text == text  # the raw text is kept
+    [(_, live, _)] = published("chat.message")
+    assert live["html"] == html
+    history = client_for(bob).get("/rooms/general/messages/").json()["messages"]
+    assert [message["html"] for message in history] == [html]
+    page = client_for(bob).get("/rooms/general/").content.decode()
+    assert f'<div class="message-text">{html}</div>' in page
+    assert "<script>alert(1)" not in page
+
+
+def test_people_lists_room_members_by_the_start_of_their_name(alice, bob, general, secret):
+    make_guest("Bobby")
+    make_guest("carol")
+    assert client_for(alice).get("/rooms/general/people/?q=BO").json() == {"people": ["bob", "Bobby"]}
+    assert client_for(alice).get("/rooms/general/people/?q=").json()["people"] == ["alice", "bob", "Bobby", "carol"]
+    assert client_for(alice).get("/rooms/secret/people/?q=").json() == {"people": ["alice"]}  # its members only
+    refused = client_for(bob).get("/rooms/secret/people/?q=a")
+    assert refused.status_code == 403
+    too_long = client_for(alice).get("/rooms/general/people/", {"q": "a" * 151})
+    assert too_long.status_code == 400 and "at most 150" in too_long.json()["error"]
+
+
+def test_the_composer_offers_people_for_mentions(alice, general):
+    page = client_for(alice).get("/rooms/general/").content.decode()
+    assert 'data-people-url="/rooms/general/people/"' in page
+    assert 'id="mention-list" role="listbox"' in page and 'aria-controls="mention-list"' in page

@@ -1,9 +1,11 @@
 """What the chat publishes to the hub: one function per event type, to the room's topic,
 the room directory, or a member's own topic.
 
-Every event's data is JSON without HTML. Pages must tolerate replays (the hub stores
-these updates and resends them after a reconnect): messages carry their id, presence and
-a private room's members carry the whole list and its time, typing notices carry their time.
+Every event's data is JSON; the only HTML is a message's ``html``, its text rendered and
+sanitized on the server (``formatting``), the one rendering that the room page shows too.
+Pages must tolerate replays (the hub stores these updates and resends them after a
+reconnect): messages carry their id, presence and a private room's members carry the whole
+list and its time, typing notices carry their time.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from typing import Any
 
 import hubbub
 
+from .formatting import message_html
 from .models import Message, Room
 from .topics import ROOMS, room_topic, user_topic
 
@@ -28,6 +31,7 @@ def message_data(message: Message) -> dict[str, Any]:
         "room": message.room.slug,
         "author": message.author.get_username(),
         "text": message.text,
+        "html": message_html(message.text, message.room),
         "created": message.created.isoformat(),
     }
 

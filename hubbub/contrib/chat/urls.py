@@ -15,6 +15,7 @@ urlpatterns = [
     path("rooms/<slug:slug>/presence/", views.room_presence, name="presence"),
     path("rooms/<slug:slug>/typing/", views.room_typing, name="typing"),
     path("rooms/<slug:slug>/members/", views.room_members, name="members"),
+    path("rooms/<slug:slug>/people/", views.room_people, name="people"),
     path("rooms/<slug:slug>/members/remove/", views.room_remove_member, name="remove_member"),
     path("rooms/<slug:slug>/leave/", views.room_leave, name="leave"),
     path("rooms/<slug:slug>/settings/", views.room_settings, name="settings"),

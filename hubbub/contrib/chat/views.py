@@ -21,7 +21,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 import hubbub
 from hubbub.contrib.pages import page_context, render
 
-from . import conf, events, names, posting, presence, ratelimit, rooms, signals
+from . import conf, events, formatting, names, posting, presence, ratelimit, rooms, signals
 from .forms import LobbyForm, MemberForm, RemoveMemberForm, RoomForm, RoomSettingsForm, SignInForm
 from .models import Message, Room
 from .topics import ROOMS, room_topic, user_topic
@@ -261,7 +261,7 @@ def room_list(request: HttpRequest) -> HttpResponse:
 def last_page(room: Room, before: int | None = None) -> tuple[list[Message], bool]:
     """One page of the room's messages, oldest first, ending before ``before``; and whether older ones exist."""
     size = conf.get("CHAT_PAGE_SIZE")
-    query = room.messages.select_related("author").order_by("-id")
+    query = room.messages.select_related("author", "room").order_by("-id")
     if before is not None:
         query = query.filter(id__lt=before)
     page = list(query[: size + 1])
@@ -400,6 +400,17 @@ def room_typing(request: HttpRequest, room: Room) -> HttpResponse:
     except (ratelimit.Unavailable, hubbub.HubbubError) as error:
         return unavailable(request, error)
     return HttpResponse(status=204)
+
+
+@signed_in
+@require_GET
+@in_readable_room
+def room_people(request: HttpRequest, room: Room) -> HttpResponse:
+    """``?q=<start of a name>``: up to 8 room members whose name starts so (the composer's @ autocomplete)."""
+    prefix = request.GET.get("q", "")
+    if len(prefix) > 150:
+        return JsonResponse({"error": "“q” is the start of a name: at most 150 characters."}, status=400)
+    return JsonResponse({"people": formatting.members_starting(room, prefix)})
 
 
 @signed_in

@@ -4,7 +4,9 @@
 // Everything from the hub may arrive twice (a replay after a reconnect repeats what the
 // page already showed): messages are kept by id and in id order, presence and member lists
 // carry their time and replace older ones, typing notices older than a few seconds are ignored.
-// User text only ever goes in through textContent.
+// User text only ever goes in through textContent, except a message's html: its text rendered
+// and sanitized on the server (formatting.py, the same HTML as the page shows), parsed in an
+// inert <template> and inserted.
 
 import { hub } from "../hubbub.js";
 
@@ -94,7 +96,14 @@ function start(root) {
     avatar.dataset.hubbubHue = String(hue(message.author));
     item.querySelector(".message-author").textContent = message.author;
     item.querySelector("time").dateTime = message.created;
-    item.querySelector(".message-text").textContent = message.text;
+    const text = item.querySelector(".message-text");
+    if (typeof message.html === "string") {
+      const parsed = document.createElement("template");
+      parsed.innerHTML = message.html;
+      text.replaceChildren(parsed.content);
+    } else {
+      text.textContent = message.text;
+    }
     return decorate(item);
   }
 
@@ -282,6 +291,105 @@ function start(root) {
       form.removeAttribute("aria-busy");
       textarea.focus();
     }
+  });
+
+  // @ autocomplete: "@" and the start of a name before the caret lists the room members whose
+  // name starts so (people URL); arrows move, Enter or Tab (or a click) picks, Escape closes.
+
+  const mentionList = document.getElementById("mention-list");
+  let mentionQuery = null; // { start, prefix } of the "@name" being typed, or null
+  let mentionAsked = 0;
+
+  function mentionAt() {
+    const before = textarea.value.slice(0, textarea.selectionStart);
+    const match = /(^|[^\w@])@([\w.+-]{0,150})$/u.exec(before);
+    return match ? { start: before.length - match[2].length - 1, prefix: match[2] } : null;
+  }
+
+  function mentionOptions() {
+    return Array.from(mentionList.querySelectorAll(".mention-option"));
+  }
+
+  function closeMentions() {
+    mentionQuery = null;
+    mentionList.hidden = true;
+    mentionList.replaceChildren();
+    textarea.removeAttribute("aria-activedescendant");
+  }
+
+  function selectMention(index) {
+    const options = mentionOptions();
+    options.forEach((option, i) => option.setAttribute("aria-selected", String(i === index)));
+    if (options[index]) textarea.setAttribute("aria-activedescendant", options[index].id);
+  }
+
+  function pickMention(name) {
+    if (!mentionQuery) return;
+    const end = textarea.selectionStart;
+    const value = textarea.value;
+    textarea.value = `${value.slice(0, mentionQuery.start)}@${name} ${value.slice(end)}`;
+    const caret = mentionQuery.start + name.length + 2;
+    textarea.setSelectionRange(caret, caret);
+    closeMentions();
+    updateCounter();
+    textarea.focus();
+  }
+
+  async function suggestMentions() {
+    const query = mentionAt();
+    if (!query || !root.dataset.peopleUrl) return closeMentions();
+    const asked = ++mentionAsked;
+    let people = [];
+    try {
+      const response = await fetch(`${root.dataset.peopleUrl}?q=${encodeURIComponent(query.prefix)}`, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      people = response.ok ? (await response.json()).people || [] : [];
+    } catch (error) {
+      people = [];
+    }
+    if (asked !== mentionAsked) return; // a later keystroke asked again
+    const now = mentionAt();
+    if (!now || now.start !== query.start || people.length === 0) return closeMentions();
+    // A name typed in full, and no longer one to choose: Enter sends.
+    if (people.length === 1 && people[0].toLowerCase() === now.prefix.toLowerCase()) return closeMentions();
+    mentionQuery = now;
+    mentionList.replaceChildren(...people.map((name, index) => {
+      const option = document.createElement("li");
+      option.className = "mention-option";
+      option.id = `mention-option-${index}`;
+      option.setAttribute("role", "option");
+      option.dataset.name = name;
+      option.textContent = name;
+      option.addEventListener("mousedown", (event) => {
+        event.preventDefault(); // keep the focus in the composer
+        pickMention(name);
+      });
+      return option;
+    }));
+    mentionList.hidden = false;
+    selectMention(0);
+  }
+
+  textarea.addEventListener("input", suggestMentions);
+  textarea.addEventListener("blur", () => closeMentions());
+  textarea.addEventListener("keydown", (event) => {
+    if (mentionList.hidden || event.isComposing) return;
+    const options = mentionOptions();
+    const current = options.findIndex((option) => option.getAttribute("aria-selected") === "true");
+    if (event.key === "ArrowDown" || event.key === "ArrowUp") {
+      const step = event.key === "ArrowDown" ? 1 : -1;
+      selectMention((current + step + options.length) % options.length);
+    } else if ((event.key === "Enter" || event.key === "Tab") && !event.shiftKey && options[current]) {
+      pickMention(options[current].dataset.name);
+    } else if (event.key === "Escape") {
+      closeMentions();
+    } else {
+      return;
+    }
+    event.preventDefault();
+    event.stopImmediatePropagation(); // not also a send
   });
 
   textarea.addEventListener("keydown", (event) => {
