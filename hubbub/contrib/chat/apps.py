@@ -1,4 +1,7 @@
+import importlib.util
+
 from django.apps import AppConfig
+from django.core.exceptions import ImproperlyConfigured
 
 
 class ChatConfig(AppConfig):
@@ -10,4 +13,9 @@ class ChatConfig(AppConfig):
     hubbub_authorizers = ["hubbub.contrib.chat.authorization.room_topics"]
 
     def ready(self) -> None:
+        for module in ("confusable_homoglyphs", "markdown_it", "nh3"):
+            if importlib.util.find_spec(module) is None:
+                raise ImproperlyConfigured(
+                    f"hubbub.contrib.chat needs {module}, which the chat's extra installs: pip install 'hubbub[chat]'"
+                )
         from . import checks, receivers  # noqa: F401
