@@ -183,6 +183,12 @@ if "HUBBUB_HISTORY_MAX_COUNT" in os.environ:
     HUBBUB_HISTORY_MAX_COUNT = int(os.environ["HUBBUB_HISTORY_MAX_COUNT"])
 if "HUBBUB_HISTORY_MAX_AGE" in os.environ:
     HUBBUB_HISTORY_MAX_AGE = int(os.environ["HUBBUB_HISTORY_MAX_AGE"])
+# The chat's limits on guest sign-ups and sign-in attempts per address, as "COUNT,SECONDS"
+# (the test suite raises them: all its browsers come from 127.0.0.1).
+for _name in ("CHAT_SIGNUP_RATE_LIMIT", "CHAT_SIGNIN_RATE_LIMIT"):
+    if os.environ.get(_name):
+        _count, _seconds = env_list(_name)
+        globals()[_name] = (int(_count), int(_seconds))
 # Open streams per worker: in all, per client address, per user or token (0: no limit).
 if "HUBBUB_MAX_CONNECTIONS" in os.environ:
     HUBBUB_MAX_CONNECTIONS = int(os.environ["HUBBUB_MAX_CONNECTIONS"]) or None

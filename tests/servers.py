@@ -178,6 +178,9 @@ def server_env(var_dir: Path) -> dict[str, str]:
             "HUBBUB_PUBLISHER_JWT_KEY": PUBLISHER_KEY,
             "HUBBUB_SUBSCRIBER_JWT_KEY": SUBSCRIBER_KEY,
             "LOG_LEVEL": "WARNING",
+            # Every browser of the suite signs up from 127.0.0.1.
+            "CHAT_SIGNUP_RATE_LIMIT": "1000,60",
+            "CHAT_SIGNIN_RATE_LIMIT": "1000,300",
         }
     )
     return env

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import re
 import uuid
 from collections.abc import Iterator
@@ -65,6 +66,16 @@ class Person:
         self.page.goto("/")
         self.page.get_by_label("Your name").fill(name)
         self.page.get_by_role("button", name="Enter chat").click()
+        self.page.wait_for_url("**/rooms/general/")
+        self.name = name
+        return self
+
+    def sign_in(self, name: str, password: str) -> Person:
+        """Sign in to an account made beforehand (no guest account: the lobby's are rate limited)."""
+        self.page.goto("/signin/")
+        self.page.get_by_label("Username").fill(name)
+        self.page.get_by_label("Password").fill(password)
+        self.page.get_by_role("button", name="Sign in").click()
         self.page.wait_for_url("**/rooms/general/")
         self.name = name
         return self
@@ -603,3 +614,106 @@ def test_a_formatted_message_appears_formatted_live_and_the_composer_suggests_me
     expect(a.page.locator("#message-list .message-text").last.locator("span.mention")).to_have_text(
         [f"@{a.name}", f"@{b.name}"]
     )
+
+
+USERS = """
+from django.contrib.auth import get_user_model
+for name in {names!r}:
+    get_user_model().objects.create_user(username=name, password={password!r})
+"""
+
+DATED = """
+import datetime
+from django.contrib.auth import get_user_model
+from hubbub.contrib.chat.models import Message, Room
+room = Room.objects.get(slug={slug!r})
+users = {{user.username: user for user in get_user_model().objects.filter(username__in={names!r})}}
+Message.objects.bulk_create(
+    Message(room=room, author=users[name], text=text, created=datetime.datetime.fromisoformat(when))
+    for name, when, text in {rows!r}
+)
+"""
+
+
+def a_zone_at_midday() -> tuple[str, datetime.timezone]:
+    """A time zone (its IANA name, and itself) where it is now between noon and one o'clock."""
+    offset = 12 - datetime.datetime.now(datetime.UTC).hour  # -11 to 12
+    name = "UTC" if offset == 0 else f"Etc/GMT{'-' if offset > 0 else '+'}{abs(offset)}"  # Etc/GMT-5 is UTC+5
+    return name, datetime.timezone(datetime.timedelta(hours=offset))
+
+
+def test_messages_are_grouped_by_author_and_day_in_the_readers_time_zone_live_and_on_older_pages(
+    browser: Browser, running: Running
+) -> None:
+    zone_name, zone = a_zone_at_midday()
+    reader = {"timezone_id": zone_name, "locale": "en-GB"}
+    names, password = [unique("Ann"), unique("Ben")], "grouped-by-day-42"
+    running.server.manage("shell", "-c", USERS.format(names=names, password=password))
+    a, b = (Person(browser, running.url, **reader).sign_in(name, password) for name in names)
+    room = a.create_room(unique("Grouping "))
+    slug = room.rstrip("/").rsplit("/", 1)[-1]
+
+    now = datetime.datetime.now(zone)
+    today = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    yesterday, long_ago = today - datetime.timedelta(days=1), today - datetime.timedelta(days=3)
+
+    def at(day: datetime.datetime, hour: int, minute: int, second: int = 0) -> datetime.datetime:
+        return day + datetime.timedelta(hours=hour, minutes=minute, seconds=second)
+
+    rows = [
+        (a.name, at(long_ago, 9, 0), "d1"),
+        (a.name, at(yesterday, 10, 0), "y1"),
+        (a.name, at(yesterday, 10, 2), "y2"),  # within 5 minutes: continues
+        (a.name, at(yesterday, 10, 4), "y3"),
+        (a.name, at(yesterday, 10, 20), "y4"),  # 16 minutes later: a new group
+        (b.name, at(yesterday, 10, 21), "y5"),  # another author: a new group
+        # A page (50) ends inside a run of Ann's: the first message shown continues f05 once it comes.
+        *((a.name, at(today, 9, 0, 10 * i), f"f{i:02}") for i in range(55)),
+        (a.name, now - datetime.timedelta(minutes=1), "latest"),
+    ]
+    rows = [(name, when.isoformat(), text) for name, when, text in rows]
+    running.server.manage("shell", "-c", DATED.format(slug=slug, names=[a.name, b.name], rows=rows))
+    a.open(room)
+    b.open(room)
+
+    def message(person: Person, text: str) -> Locator:
+        return person.page.locator("#message-list .message").filter(has=person.page.get_by_text(text, exact=True))
+
+    heads = b.page.locator("#message-list .message:not(.message--continued) .message-text")
+    separators = b.page.locator("#message-list .day-separator")
+    first_of_day = b.page.locator("#message-list .day-separator + .message .message-text")
+    # The page as served: f06 heads today's messages (f07... continue it), "latest" starts a group.
+    expect(b.page.locator("#message-list .message")).to_have_count(50)
+    expect(separators).to_have_text(["Today"])
+    expect(first_of_day).to_have_text(["f06"])
+    expect(heads).to_have_text(["f06", "latest"])
+
+    # Live: Ann's next message joins her group; Ben's starts one, and his second joins it.
+    a.say("live one")
+    b.say("hello")
+    b.say("again")
+    for person in (a, b):
+        expect(person.page.locator("#message-list .message:not(.message--continued) .message-text")).to_have_text(
+            ["f06", "latest", "hello"]
+        )
+    expect(message(b, "again")).to_have_class(re.compile(r"\bmessage--continued\b"))
+
+    # An older page: the boundary is drawn again (f06 now continues f05), each day has one separator.
+    b.page.get_by_role("button", name="Load older messages").click()
+    expect(b.page.locator("#message-list .message")).to_have_count(65)
+    long_ago_in_words = re.compile(rf"^{long_ago:%A}.*\b{long_ago.day}\b.*{long_ago:%B}")
+    expect(separators).to_have_text([long_ago_in_words, "Yesterday", "Today"])
+    expect(first_of_day).to_have_text(["d1", "y1", "f00"])
+    expect(heads).to_have_text(["d1", "y1", "y4", "y5", "f00", "latest", "hello"])
+
+    # Times in the reader's time zone; a continuation keeps its name and time for screen readers
+    # and shows the time, with the full date as its title, on hover.
+    expect(message(b, "y1").locator("time")).to_have_text("10:00")
+    continued = message(b, "y2")
+    expect(continued.locator(".avatar")).to_be_hidden()
+    expect(continued.locator(".message-author")).to_have_text(a.name)
+    expect(continued.locator("time")).to_have_attribute("title", re.compile(rf"{yesterday.year}.*10:02"))
+    continued.hover()
+    expect(continued.locator(".message-meta")).to_have_css("opacity", "1")
+    a.close()
+    b.close()

@@ -7,6 +7,11 @@
 // User text only ever goes in through textContent, except a message's html: its text rendered
 // and sanitized on the server (formatting.py, the same HTML as the page shows), parsed in an
 // inert <template> and inserted.
+//
+// Grouping and day separators are this script's alone, over the whole list after every change
+// (the page as served, a live message, an older page, a deletion): the day depends on the
+// reader's time zone, which only the browser knows, and one pass over the list keeps the
+// boundaries right wherever messages come in. The server sends times in UTC (<time datetime>).
 
 import { hub } from "../hubbub.js";
 
@@ -14,6 +19,7 @@ const TYPING_SHOWN_MS = 5000;
 const TYPING_SEND_EVERY_MS = 3000;
 const PRESENCE_EVERY_MS = 10000; // unless the page says (data-presence-every-ms: a third of the server's timeout)
 const NEAR_BOTTOM_PX = 120;
+const GROUP_WITHIN_MS = 5 * 60 * 1000; // a message this soon after the one before, by the same author, continues its group
 
 const root = document.querySelector("[data-chat-room]");
 if (root) start(root);
@@ -60,16 +66,71 @@ function start(root) {
 
   // Time stamps, in the reader's time zone.
 
+  // The day separators give the date; a message shows its time, and the full date on hover.
   const clock = new Intl.DateTimeFormat(undefined, { hour: "numeric", minute: "2-digit" });
-  const dated = new Intl.DateTimeFormat(undefined, { month: "short", day: "numeric", hour: "numeric", minute: "2-digit" });
   const full = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
+  const thisYearsDay = new Intl.DateTimeFormat(undefined, { weekday: "long", month: "long", day: "numeric" });
+  const otherYearsDay = new Intl.DateTimeFormat(undefined, { dateStyle: "full" });
 
   function showTime(time) {
     const when = new Date(time.dateTime);
     if (Number.isNaN(when.getTime())) return;
-    const today = new Date().toDateString() === when.toDateString();
-    time.textContent = (today ? clock : dated).format(when);
+    time.textContent = clock.format(when);
     time.title = full.format(when);
+  }
+
+  // A day, in the reader's time zone: "2026-12-01".
+  function dayOf(when) {
+    const pad = (n) => String(n).padStart(2, "0");
+    return `${when.getFullYear()}-${pad(when.getMonth() + 1)}-${pad(when.getDate())}`;
+  }
+
+  function dayInWords(when) {
+    const now = new Date();
+    if (dayOf(when) === dayOf(now)) return "Today";
+    const yesterday = new Date(now.getFullYear(), now.getMonth(), now.getDate() - 1);
+    if (dayOf(when) === dayOf(yesterday)) return "Yesterday";
+    return (when.getFullYear() === now.getFullYear() ? thisYearsDay : otherYearsDay).format(when);
+  }
+
+  function daySeparator(day) {
+    const separator = document.createElement("li");
+    separator.className = "day-separator";
+    separator.dataset.day = day;
+    const label = document.createElement("span");
+    label.className = "day-separator-label";
+    separator.append(label);
+    return separator;
+  }
+
+  // Over the whole list: a separator before the first message of each day (one already in the
+  // right place is kept, so that a live region does not announce it again), and a message by
+  // the author of the one before, within a few minutes on the same day, drawn as a continuation.
+  function regroup() {
+    const unused = new Set(list.querySelectorAll(".day-separator"));
+    let previous = null;
+    for (const item of list.querySelectorAll(".message")) {
+      const when = new Date(item.querySelector("time").dateTime);
+      const valid = !Number.isNaN(when.getTime());
+      const day = valid ? dayOf(when) : previous?.day;
+      const newDay = valid && day !== previous?.day;
+      if (newDay) {
+        let separator = item.previousElementSibling;
+        if (!separator?.classList.contains("day-separator") || separator.dataset.day !== day) {
+          separator = daySeparator(day);
+          item.before(separator);
+        }
+        unused.delete(separator);
+        const label = separator.firstElementChild;
+        const words = dayInWords(when);
+        if (label.textContent !== words) label.textContent = words;
+      }
+      const gap = valid && previous?.when ? when - previous.when : Infinity;
+      const continued = !newDay && previous?.author === item.dataset.author && gap >= 0 && gap <= GROUP_WITHIN_MS;
+      item.classList.toggle("message--continued", continued);
+      previous = { day, when: valid ? when : previous?.when, author: item.dataset.author };
+    }
+    for (const separator of unused) separator.remove();
   }
 
   // Messages, by id.
@@ -85,6 +146,7 @@ function start(root) {
   }
 
   for (const item of list.querySelectorAll(".message")) shown.set(Number(item.dataset.id), decorate(item));
+  regroup();
 
   function render(message) {
     const item = messageTemplate.content.firstElementChild.cloneNode(true);
@@ -130,11 +192,13 @@ function start(root) {
     const follow = mine || isNearBottom();
     const item = render(message);
     item.classList.add("message--live");
-    let after = list.lastElementChild;
-    while (after && Number(after.dataset.id) > id) after = after.previousElementSibling;
-    if (after) after.after(item);
+    const messages = list.querySelectorAll(".message");
+    let index = messages.length - 1;
+    while (index >= 0 && Number(messages[index].dataset.id) > id) index--;
+    if (index >= 0) messages[index].after(item);
     else list.prepend(item);
     shown.set(id, item);
+    regroup();
     stopTyping(message.author);
     if (follow) scrollToLatest();
     else jumpButton.hidden = false;
@@ -176,6 +240,7 @@ function start(root) {
     deleted.add(id);
     shown.get(id)?.remove();
     shown.delete(id);
+    regroup();
   });
 
   jumpButton.addEventListener("click", () => {
@@ -214,6 +279,7 @@ function start(root) {
         page.append(item);
       }
       list.prepend(page);
+      regroup();
       scroller.scrollTop += scroller.scrollHeight - height;
       hasMore = body.has_more;
       olderButton.textContent = "Load older messages";
