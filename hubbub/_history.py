@@ -184,15 +184,25 @@ def _verify(database: str, ids: list[str], error: DatabaseError) -> dict[str, St
             kept = {row.uid: row for row in StoredUpdate.objects.using(database).filter(uid__in=ids)}
         except DatabaseError:
             if time.monotonic() > deadline:
-                raise OutcomeUnknown(
-                    f"the update history failed while storing ({error}) and cannot tell whether it kept "
-                    f"{_ids(ids)}: publish again with the same id"
-                ) from error
+                raise _cannot_tell(ids, error) from error
             time.sleep(0.25)
             continue
-        if len(kept) < len(ids):
-            raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
-        return kept
+        return _all_or_none(kept, ids, error)
+
+
+def _all_or_none(kept: dict[str, StoredUpdate], ids: list[str], error: BaseException) -> dict[str, StoredUpdate]:
+    """The verdict of a verification that could read the history: kept (one transaction: all
+    of them), or not stored at all."""
+    if len(kept) < len(ids):
+        raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
+    return kept
+
+
+def _cannot_tell(ids: list[str], error: BaseException) -> OutcomeUnknown:
+    return OutcomeUnknown(
+        f"the update history failed while storing ({error}) and cannot tell whether it kept "
+        f"{_ids(ids)}: publish again with the same id"
+    )
 
 
 def _ids(ids: list[str]) -> str:
@@ -278,15 +288,10 @@ async def _averify(params: dict[str, object], ids: list[str], error: BaseExcepti
                 await connection.close()
         except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError):
             if time.monotonic() > deadline:
-                raise OutcomeUnknown(
-                    f"the update history failed while storing ({error}) and cannot tell whether it kept "
-                    f"{_ids(ids)}: publish again with the same id"
-                ) from error
+                raise _cannot_tell(ids, error) from error
             await asyncio.sleep(0.25)
             continue
-        if len(kept) < len(ids):
-            raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
-        return kept
+        return _all_or_none(kept, ids, error)
 
 
 # One statement, one round trip: take the ordering lock (before the first row draws its
