@@ -66,6 +66,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
+    # The hub's discovery link (Link: <...>; rel="mercure") on the site's pages.
+    "hubbub.discovery.DiscoveryMiddleware",
 ]
 
 # Content-Security-Policy (django-csp): scripts, styles, images, fonts and connections (the hub's
@@ -174,6 +176,12 @@ if os.environ.get("HUBBUB_PUBLISHER_JWT_KEY"):
     HUBBUB_PUBLISHER_JWT_KEY = os.environ["HUBBUB_PUBLISHER_JWT_KEY"]
 if os.environ.get("HUBBUB_SUBSCRIBER_JWT_KEY"):
     HUBBUB_SUBSCRIBER_JWT_KEY = os.environ["HUBBUB_SUBSCRIBER_JWT_KEY"]
+# Mercure 1.0 tokens: the hub's resource identifier, which their `aud` must contain (unset: the
+# URL each request reached), and the issuer (`iss`) that the two keys above belong to.
+if os.environ.get("HUBBUB_TOKEN_AUDIENCE"):
+    HUBBUB_TOKEN_AUDIENCE = os.environ["HUBBUB_TOKEN_AUDIENCE"]
+if os.environ.get("HUBBUB_TOKEN_ISSUER"):
+    HUBBUB_TOKEN_ISSUER = os.environ["HUBBUB_TOKEN_ISSUER"]
 HUBBUB_CORS_ALLOWED_ORIGINS = env_list("HUBBUB_CORS_ALLOWED_ORIGINS")
 HUBBUB_ANONYMOUS_SUBSCRIBERS = env_bool("HUBBUB_ANONYMOUS_SUBSCRIBERS", True)
 HUBBUB_HEARTBEAT_SECONDS = float(os.environ.get("HUBBUB_HEARTBEAT_SECONDS", "15"))

@@ -10,6 +10,8 @@
 | ``hubbub.E006`` | a JWT key shorter than 32 bytes |
 | ``hubbub.E007`` | an entry of ``HUBBUB_AUTHORIZERS`` that does not import or is not callable |
 | ``hubbub.E008`` | ``HUBBUB_CHANNEL_LAYER`` names a layer ``CHANNEL_LAYERS`` does not define |
+| ``hubbub.E009`` | a malformed ``HUBBUB_TOKEN_ISSUERS`` |
+| ``hubbub.E010`` | asymmetric token algorithms (RS256, ES256, EdDSA...) without ``cryptography`` installed |
 | ``hubbub.W001`` | ``runserver`` is not the hub's (``hubbub`` listed after ``django.contrib.staticfiles``) |
 | ``hubbub.W002`` | no ``HUBBUB_REDIS_PREFIX``, and no Redis database number to derive it from |
 """
@@ -17,7 +19,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from django.apps import apps
@@ -26,8 +28,9 @@ from django.core.checks import CheckMessage, Error, Warning, register
 from django.core.management import get_commands
 from django.db import connections, router
 from django.utils.module_loading import import_string
+from jwt import algorithms as jwt_algorithms
 
-from . import _conf as conf, _layers as layers
+from . import _conf as conf, _layers as layers, _tokens as tokens
 from ._updates import MAX_ID_LENGTH
 from .asgi import MERCURE_PATH
 from .models import StoredUpdate
@@ -161,6 +164,7 @@ def check_cors(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
 
 @register()
 def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    hint = "Use a long random value (python -c 'import secrets; print(secrets.token_urlsafe(48))')"
     messages: list[CheckMessage] = []
     for name in ("HUBBUB_PUBLISHER_JWT_KEY", "HUBBUB_SUBSCRIBER_JWT_KEY"):
         key = conf.get(name)
@@ -168,12 +172,118 @@ def check_keys(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
             messages.append(
                 Error(
                     f"{name} is {len(str(key).encode())} bytes long; an HS256 key must have at least {MIN_KEY_BYTES}.",
-                    hint="Use a long random value (python -c 'import secrets; print(secrets.token_urlsafe(48))'), "
-                    "or leave it unset to derive one from SECRET_KEY.",
+                    hint=f"{hint}, or leave it unset to derive one from SECRET_KEY.",
+                    id="hubbub.E006",
+                )
+            )
+    for issuer, number, key in _issuer_keys():
+        if not _is_pem(key) and len(key.encode()) < MIN_KEY_BYTES:
+            messages.append(
+                Error(
+                    f"Key {number} of the issuer {issuer!r} in HUBBUB_TOKEN_ISSUERS is {len(key.encode())} bytes long; "
+                    f"an HMAC secret must have at least {MIN_KEY_BYTES}.",
+                    hint=f"{hint}, or give the issuer's PEM public key.",
                     id="hubbub.E006",
                 )
             )
     return messages
+
+
+def _is_pem(key: str) -> bool:
+    return key.lstrip().startswith("-----BEGIN")
+
+
+def _issuer_keys() -> Iterator[tuple[str, int, str]]:
+    """Each key of each well-formed entry of HUBBUB_TOKEN_ISSUERS: its issuer, its number
+    (from 1) and the key."""
+    issuers = conf.get("HUBBUB_TOKEN_ISSUERS")
+    if not isinstance(issuers, Mapping):
+        return
+    for name, entry in issuers.items():
+        if tokens.issuer_problems(name, entry):
+            continue
+        for number, key in enumerate(entry.get("keys", []), start=1):
+            yield name, number, key["key"] if isinstance(key, Mapping) else key
+
+
+@register()
+def check_token_issuers(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    issuers = conf.get("HUBBUB_TOKEN_ISSUERS")
+    hint = (
+        "Each issuer maps to {'keys': [an HMAC secret or PEM public key, or {'kid': ..., 'key': ...}], "
+        "'jwks_url': 'https://...', 'algorithms': ['EdDSA', 'ES256', 'RS256']}, with keys or a jwks_url or both."
+    )
+    if not isinstance(issuers, Mapping):
+        return [
+            Error(
+                f"HUBBUB_TOKEN_ISSUERS is {type(issuers).__name__!r}, not a dict of trusted issuers.",
+                hint=hint,
+                id="hubbub.E009",
+            )
+        ]
+    messages: list[CheckMessage] = []
+    for name, entry in issuers.items():
+        for problem in tokens.issuer_problems(name, entry):
+            messages.append(Error(f"In HUBBUB_TOKEN_ISSUERS, {problem}.", hint=hint, id="hubbub.E009"))
+    own = conf.get("HUBBUB_TOKEN_ISSUER")
+    if own in issuers:
+        messages.append(
+            Error(
+                f"HUBBUB_TOKEN_ISSUERS lists the hub's own issuer {own!r} (HUBBUB_TOKEN_ISSUER), whose keys are "
+                "HUBBUB_PUBLISHER_JWT_KEY and HUBBUB_SUBSCRIBER_JWT_KEY.",
+                hint="Remove that entry, or set HUBBUB_TOKEN_ISSUER to the identifier of the issuer those keys "
+                "belong to.",
+                id="hubbub.E009",
+            )
+        )
+    if jwt_algorithms.has_crypto:
+        for issuer, number, key in _issuer_keys():
+            if _is_pem(key) and not _loads_public_key(key):
+                messages.append(
+                    Error(
+                        f"Key {number} of the issuer {issuer!r} in HUBBUB_TOKEN_ISSUERS is not a PEM public key.",
+                        hint="Give the issuer's public key as PEM text (-----BEGIN PUBLIC KEY-----...).",
+                        id="hubbub.E009",
+                    )
+                )
+    return messages
+
+
+def _loads_public_key(key: str) -> bool:
+    from cryptography.hazmat.primitives.serialization import load_pem_public_key
+
+    try:
+        load_pem_public_key(key.encode())
+    except (ValueError, TypeError):
+        return False
+    return True
+
+
+@register()
+def check_crypto(app_configs: Any = None, **kwargs: Any) -> list[CheckMessage]:
+    if jwt_algorithms.has_crypto:
+        return []
+    needing: list[str] = sorted(set(conf.get("HUBBUB_JWT_ALGORITHMS")) & tokens.ASYMMETRIC_ALGORITHMS)
+    where = ["HUBBUB_JWT_ALGORITHMS"] if needing else []
+    issuers = conf.get("HUBBUB_TOKEN_ISSUERS")
+    for name, entry in issuers.items() if isinstance(issuers, Mapping) else ():
+        if tokens.issuer_problems(name, entry):
+            continue
+        listed = set(entry.get("algorithms", [])) & tokens.ASYMMETRIC_ALGORITHMS
+        pem = any(_is_pem(key) for issuer, _, key in _issuer_keys() if issuer == name)
+        if listed or pem or entry.get("jwks_url"):
+            needing += sorted(listed) or ["RS256, ES256 or EdDSA"]
+            where.append(f"the issuer {name!r}")
+    if not where:
+        return []
+    return [
+        Error(
+            f"Public-key signatures ({', '.join(dict.fromkeys(needing))}) are configured for {' and '.join(where)}, "
+            "but PyJWT verifies them only with the cryptography package installed.",
+            hint="Install it: pip install 'hubbub[crypto]' (PyJWT[crypto]).",
+            id="hubbub.E010",
+        )
+    ]
 
 
 def _authorizer_sources() -> Iterator[tuple[str, str]]:

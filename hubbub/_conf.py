@@ -20,6 +20,22 @@ DEFAULTS: dict[str, Any] = {
     "HUBBUB_PUBLISHER_JWT_KEY": _DERIVED,
     "HUBBUB_SUBSCRIBER_JWT_KEY": _DERIVED,
     "HUBBUB_JWT_ALGORITHMS": ["HS256"],
+    # Draft-07 compatibility: `topic=` subscriptions, the `mercure` claim, `lastEventID`, the
+    # `mercureAuthorization` cookie and the `authorization` query parameter. False: the hub
+    # speaks Mercure 1.0 only.
+    "HUBBUB_MERCURE_DRAFT07": True,
+    # Mercure 1.0 (RFC 9068 at+jwt) tokens: the hub's resource identifier, which `aud` must
+    # contain (unset: the URL the request reached, e.g. https://example.com/.well-known/mercure),
+    # and the issuer identifier that the HUBBUB_*_JWT_KEY keys belong to.
+    "HUBBUB_TOKEN_AUDIENCE": None,
+    "HUBBUB_TOKEN_ISSUER": "hubbub",
+    # Other trusted issuers: {issuer: {"keys": [...], "jwks_url": "...", "algorithms": [...]}}.
+    "HUBBUB_TOKEN_ISSUERS": {},
+    # Which kinds of token may come without `exp`: "draft-07" (the mercure claim) and/or
+    # "draft-08" (Mercure 1.0 access tokens, which RFC 9068 requires to carry it).
+    "HUBBUB_TOKENS_WITHOUT_EXP": ["draft-07"],
+    # Authorization details per Mercure 1.0 token (each holds at most HUBBUB_MAX_SELECTORS topics).
+    "HUBBUB_MAX_AUTHORIZATION_DETAILS": 32,
     # Subscribers without a token or session may receive public updates.
     "HUBBUB_ANONYMOUS_SUBSCRIBERS": True,
     # Callables "(user, selectors) -> iterable of selectors" that grant a signed-in
@@ -33,6 +49,9 @@ DEFAULTS: dict[str, Any] = {
     "HUBBUB_HEARTBEAT_SECONDS": 15.0,
     "HUBBUB_RETRY_MS": 3000,
     "HUBBUB_CORS_ALLOWED_ORIGINS": [],
+    # Origins (scheme://host[:port]) besides the hub's own from which a publish authenticated
+    # by a cookie is accepted, checked against Origin (else Referer); "*" allows any.
+    "HUBBUB_PUBLISH_ORIGINS": [],
     # Limits; a request over any of them is answered 413.
     "HUBBUB_MAX_DATA_BYTES": 1024 * 1024,
     "HUBBUB_MAX_TOPICS": 32,

@@ -1,8 +1,15 @@
 """The Mercure endpoint, ``/.well-known/mercure``, as a plain ASGI application.
 
-GET subscribes (a server-sent events stream), POST publishes, OPTIONS answers CORS
-preflights. It bypasses Django's request/response cycle on purpose: a subscription is a
-long-lived stream on the fan-out's hot path, so it writes straight to the ASGI ``send``.
+GET (or QUERY, with the parameters in a form body) subscribes (a server-sent events
+stream), POST publishes, OPTIONS answers CORS preflights. It bypasses Django's
+request/response cycle on purpose: a subscription is a long-lived stream on the fan-out's
+hot path, so it writes straight to the ASGI ``send``.
+
+Two drafts of the protocol are served at once, and each request tells which it speaks:
+draft-07 subscribes with ``topic=`` (selectors with URI templates) and resumes with
+``lastEventID``; Mercure 1.0 subscribes with ``match=`` / ``match_urlpattern=`` and resumes
+with ``last_event_id``. Tokens tell the same way (see ``hubbub._tokens``).
+``HUBBUB_MERCURE_DRAFT07 = False`` refuses the draft-07 forms.
 """
 
 from __future__ import annotations
@@ -12,6 +19,7 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -29,11 +37,11 @@ from . import (
     _publishing as publishing,
     _tokens as tokens,
 )
-from ._selectors import SelectorSet
+from ._selectors import InvalidPattern, SelectorSet
 from ._server import DROP_CONNECTION
 from ._subscriptions import Subscription
-from ._tokens import InvalidToken
-from ._updates import Update, check_event_id
+from ._tokens import InvalidRequest, InvalidToken
+from ._updates import MERCURE_PATH, Update, check_event_id, check_text
 from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, LayerUnavailable, UpdateTooLarge
 
 logger = logging.getLogger(__name__)
@@ -44,10 +52,22 @@ Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-ALLOWED_METHODS = "GET, POST, OPTIONS"
+ALLOWED_METHODS = "GET, QUERY, POST, OPTIONS"
+# The response headers a cross-origin page may read (the protocol's cursors).
+EXPOSED_HEADERS = b"Last-Event-ID, Mercure-Last-Event-ID"
+METADATA_PREFIX = "/.well-known/oauth-protected-resource"
+FORM = b"application/x-www-form-urlencoded"
 
 
 class Forbidden(HubbubError):
+    """A valid token (or none) that does not allow the request: RFC 6750 insufficient_scope."""
+
+    status = 403
+
+
+class CrossSiteRequest(HubbubError):
+    """A cookie-authenticated publish from an origin not allowed to publish (CSRF)."""
+
     status = 403
 
 
@@ -79,22 +99,51 @@ class Request:
         cookie = headers.get(b"cookie")
         self.cookies = parse_cookie(cookie.decode("latin-1")) if cookie else {}
 
+    @property
+    def origin(self) -> str:
+        """This request's own origin, as a browser writes it in ``Origin``."""
+        host = self.headers.get(b"host", b"").decode("latin-1")
+        scheme = self.scope.get("scheme", "http")
+        if not host:
+            server = self.scope.get("server")
+            default_port = {"http": 80, "https": 443}.get(scheme)
+            host = "localhost" if not server else server[0] if server[1] == default_port else f"{server[0]}:{server[1]}"
+        return f"{scheme}://{host}"
+
+    @property
+    def hub_path(self) -> str:
+        return (self.scope.get("root_path") or "") + MERCURE_PATH
+
     def cors_headers(self) -> list[tuple[bytes, bytes]]:
+        """Listed origins may read responses with credentials; ``*`` lets any origin read
+        them without (an origin is never echoed with credentials unless it is listed)."""
         origin = self.headers.get(b"origin")
         allowed = conf.get("HUBBUB_CORS_ALLOWED_ORIGINS")
         if origin is None or not allowed:
             return []
-        if "*" not in allowed and origin.decode("latin-1") not in allowed:
-            return []
-        return [
-            (b"access-control-allow-origin", origin),
-            (b"access-control-allow-credentials", b"true"),
-            (b"vary", b"Origin"),
-        ]
+        if origin.decode("latin-1") in allowed:
+            return [
+                (b"access-control-allow-origin", origin),
+                (b"access-control-allow-credentials", b"true"),
+                (b"access-control-expose-headers", EXPOSED_HEADERS),
+                (b"vary", b"Origin"),
+            ]
+        if "*" in allowed:
+            return [(b"access-control-allow-origin", b"*"), (b"access-control-expose-headers", EXPOSED_HEADERS)]
+        return []
 
 
-async def respond(send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None) -> None:
-    body = (text + "\n").encode()
+def hub_url(request: Request) -> str:
+    """The hub's URL as this request reached it: the default resource identifier (token
+    audience) and the base of relative URL Patterns."""
+    return request.origin + request.hub_path
+
+
+async def respond(
+    send: Send, status: int, text: str, headers: list[tuple[bytes, bytes]] | None = None, *, newline: bool = True
+) -> None:
+    """A plain-text response: a one-line reason (``newline``), or a publish's id, exactly."""
+    body = (text + "\n" if newline else text).encode()
     await send(
         {
             "type": "http.response.start",
@@ -110,16 +159,91 @@ async def respond(send: Send, status: int, text: str, headers: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
-def error_headers(error: HubbubError) -> list[tuple[bytes, bytes]]:
+def error_headers(error: HubbubError, request: Request | None) -> list[tuple[bytes, bytes]]:
+    """RFC 6750 challenges for the token's failures, pointing at the hub's protected
+    resource metadata (RFC 9728); Retry-After for a connection limit."""
     if isinstance(error, limits.TooManyConnections):
         return [(b"retry-after", str(error.retry_after).encode())]
     if isinstance(error, RequestTimeout):
         return [(b"connection", b"close")]  # the rest of the body may still be on its way
-    if error.status != 401:
-        return []
     if isinstance(error, InvalidToken):
-        return [(b"www-authenticate", b'Bearer error="invalid_token"')]
-    return [(b"www-authenticate", b"Bearer")]
+        challenge = 'Bearer error="invalid_token"'
+    elif isinstance(error, InvalidRequest):
+        challenge = 'Bearer error="invalid_request"'
+    elif isinstance(error, Forbidden):
+        challenge = 'Bearer error="insufficient_scope"'
+    elif isinstance(error, Unauthorized):
+        challenge = "Bearer"
+    else:
+        return []
+    if request is not None:
+        metadata = request.origin + (request.scope.get("root_path") or "") + METADATA_PREFIX + MERCURE_PATH
+        challenge += f'{"," if "=" in challenge else ""} resource_metadata="{metadata}"'
+    return [(b"www-authenticate", challenge.encode("latin-1", "replace"))]
+
+
+@dataclass(frozen=True, slots=True)
+class SubscriptionRequest:
+    """What a subscription asks for: its selectors (or matchers), where to resume from, and
+    the draft of the protocol it speaks (7 or 8, Mercure 1.0)."""
+
+    draft: int
+    selectors: SelectorSet
+    last_event_id: str
+
+
+def _subscription_request(params: dict[str, list[str]], request: Request) -> SubscriptionRequest:
+    """Read a subscription's parameters, refusing (400) what neither draft allows."""
+    exact: list[str] = []
+    patterns: list[str] = []
+    for name, values in params.items():
+        if name.lower().startswith("match"):
+            if name in ("match", "match_exact"):
+                exact += values
+            elif name == "match_urlpattern":
+                patterns += values
+            else:
+                raise InvalidUpdate(f"unknown matcher parameter {name!r}: use match, match_exact or match_urlpattern")
+    topics = params.get("topic", [])
+    header = request.headers.get(b"last-event-id")
+    try:
+        last_event_id = header.decode("utf-8") if header is not None else ""
+    except UnicodeDecodeError:
+        raise InvalidUpdate("the Last-Event-ID header is not valid UTF-8") from None
+    most = conf.get("HUBBUB_MAX_SELECTORS")
+    if exact or patterns:
+        if topics:
+            raise InvalidUpdate("a subscription uses either topic= (draft-07) or match= (Mercure 1.0), not both")
+        if len(exact) + len(patterns) > most:
+            raise InvalidUpdate(f"more than {most} topic matchers")
+        longest = conf.get("HUBBUB_MAX_TOPIC_LENGTH")
+        for matcher in exact + patterns:
+            if not matcher:
+                raise InvalidUpdate("a topic matcher must not be empty")
+            if len(matcher) > longest:
+                raise InvalidUpdate(f"a topic matcher is longer than {longest} characters")
+            check_text(matcher, "a topic matcher")
+        try:
+            selectors = SelectorSet(exact=exact, url_patterns=patterns, base=hub_url(request))
+        except InvalidPattern as error:
+            raise InvalidUpdate(str(error)) from None
+        last_event_id = last_event_id or params.get("last_event_id", [""])[0]
+        draft = 8
+    else:
+        if not topics:
+            raise InvalidUpdate('missing "match" parameter (or draft-07\'s "topic")')
+        if not conf.get("HUBBUB_MERCURE_DRAFT07"):
+            raise InvalidUpdate("draft-07 subscriptions (topic=) are turned off on this hub: use match=")
+        if len(topics) > most:
+            raise UpdateTooLarge(f"more than {most} topic selectors")
+        for topic in topics:
+            check_text(topic, "a topic selector")
+        selectors = SelectorSet(topics)
+        last_event_id = last_event_id or params.get("lastEventID", [""])[0]
+        draft = 7
+    if last_event_id:
+        check_event_id(last_event_id)
+    return SubscriptionRequest(draft, selectors, last_event_id)
 
 
 class MercureEndpoint:
@@ -130,18 +254,18 @@ class MercureEndpoint:
         request: Request | None = None
         try:
             request = Request(scope)
-            if method == "GET":
+            if method == "GET" or method == "QUERY":
                 await self.subscribe(request, receive, send)
             elif method == "POST":
                 update_id = await self.publish(request, receive)
-                await respond(send, 200, update_id, request.cors_headers())
+                await respond(send, 200, update_id, request.cors_headers(), newline=False)
             elif method == "OPTIONS":
                 await self.preflight(request, send)
             else:
                 await respond(send, 405, f"method {method} is not allowed", [(b"allow", ALLOWED_METHODS.encode())])
         except HubbubError as error:
             cors = request.cors_headers() if request is not None else []
-            await respond(send, error.status, str(error), error_headers(error) + cors)
+            await respond(send, error.status, str(error), error_headers(error, request) + cors)
 
     async def preflight(self, request: Request, send: Send) -> None:
         headers = request.cors_headers()
@@ -157,20 +281,18 @@ class MercureEndpoint:
     # Publishing
 
     async def publish(self, request: Request, receive: Receive) -> str:
-        token, _ = tokens.find(request.headers, request.query, request.cookies)
+        token, source = tokens.find(request.headers, request.query, request.cookies)
         if token is None:
-            raise Unauthorized("publishing requires a JWT (Authorization: Bearer, or the mercureAuthorization cookie)")
-        claims = tokens.decode(token, conf.get("HUBBUB_PUBLISHER_JWT_KEY"))
+            raise Unauthorized("publishing requires a token (Authorization: Bearer, or the hub's cookie)")
+        claims = await tokens.adecode(token, "publish", hub_url=hub_url(request))
         if claims.publish is None:
-            raise Forbidden("the token carries no mercure.publish claim")
+            raise Forbidden("the token grants no publishing")
+        if source == "cookie":
+            _check_publish_origin(request)
         content_type = request.headers.get(b"content-type", b"").split(b";")[0].strip().lower()
-        if content_type != b"application/x-www-form-urlencoded":
+        if content_type != FORM:
             raise InvalidUpdate("publish requests must be application/x-www-form-urlencoded")
-        body = await read_body(request, receive, self.max_body_bytes())
-        try:
-            form = parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")
-        except UnicodeDecodeError:
-            raise InvalidUpdate("the request body is not valid UTF-8") from None
+        form = _parse_form(await read_body(request, receive, self.max_body_bytes()))
         topics = form.get("topic", [])
         if not topics:
             raise InvalidUpdate('missing "topic" field')
@@ -181,6 +303,7 @@ class MercureEndpoint:
             type=form.get("type", [None])[0],
             id=form.get("id", [None])[0],
             retry=form.get("retry", [None])[0],
+            hub_path=request.hub_path,
         )
         if not claims.publish.match_all(update.topics):
             raise Forbidden(
@@ -199,45 +322,46 @@ class MercureEndpoint:
     # Subscribing
 
     async def subscribe(self, request: Request, receive: Receive, send: Send) -> None:
-        selectors = request.query.get("topic", [])
-        if not selectors:
-            raise InvalidUpdate('missing "topic" parameter')
-        if len(selectors) > conf.get("HUBBUB_MAX_SELECTORS"):
-            raise UpdateTooLarge(f"more than {conf.get('HUBBUB_MAX_SELECTORS')} topic selectors")
-        last_event_id = (
-            request.headers.get(b"last-event-id", b"").decode("utf-8", "replace")
-            or (request.query.get("lastEventID", [""])[0])
-        )
-        if last_event_id:
-            check_event_id(last_event_id)
+        params = request.query
+        if request.scope["method"] == "QUERY":
+            # Mercure 1.0: matchers too many for a URL go in a form body, joined to the query's.
+            content_type = request.headers.get(b"content-type", b"").split(b";")[0].strip().lower()
+            if content_type != FORM:
+                raise InvalidUpdate("QUERY subscriptions carry an application/x-www-form-urlencoded body")
+            body = _parse_form(await read_body(request, receive, self.max_body_bytes()))
+            params = {name: params.get(name, []) + body.get(name, []) for name in {*params, *body}}
+        asked = _subscription_request(params, request)
+        selectors = asked.selectors
         token, source = tokens.find(request.headers, request.query, request.cookies)
-        claims = tokens.decode(token, conf.get("HUBBUB_SUBSCRIBER_JWT_KEY")) if token else None
+        claims = await tokens.adecode(token, "subscribe", hub_url=hub_url(request)) if token else None
         grants = claims.subscribe if claims is not None and claims.subscribe is not None else SelectorSet()
         anonymous_allowed = conf.get("HUBBUB_ANONYMOUS_SUBSCRIBERS")
         user: str | None = None
         if settings.SESSION_COOKIE_NAME in request.cookies and (authorization.authorizers() or not anonymous_allowed):
-            user, user_grants = await sync_to_async(_user_grants)(request.cookies, selectors)
+            user, user_grants = await sync_to_async(_user_grants)(request.cookies, selectors.matchers)
             grants = grants | user_grants
         if claims is None and user is None and not anonymous_allowed:
-            raise Unauthorized("subscribing requires a JWT or a signed-in session")
+            raise Unauthorized("subscribing requires a token or a signed-in session")
         templates = conf.get("HUBBUB_MAX_ANONYMOUS_TEMPLATES")
-        if claims is None and user is None and sum("{" in selector for selector in selectors) > templates:
-            # Each template is matched against every update: anyone may connect, so cap what it costs.
-            raise InvalidUpdate(f"subscribers without a token or session may use at most {templates} URI templates")
+        if claims is None and user is None and len(selectors.patterns) > templates:
+            # Each pattern is matched against every update: anyone may connect, so cap what it costs.
+            raise InvalidUpdate(
+                f"subscribers without a token or session may use at most {templates} URI templates or URL Patterns"
+            )
 
         client = request.scope.get("client")
         lease = limits.connections.acquire(address=client[0] if client else None, user=user, token=token)
         try:
             subscription = Subscription(
-                SelectorSet(selectors),
+                selectors,
                 grants,
                 conf.get("HUBBUB_SUBSCRIBER_BUFFER"),
                 limit_bytes=conf.get("HUBBUB_SUBSCRIBER_BUFFER_BYTES"),
-                replaying=bool(last_event_id),
+                replaying=bool(asked.last_event_id),
                 user=user,
                 write_timeout=conf.get("HUBBUB_WRITE_TIMEOUT_SECONDS"),
             )
-            await self.run(request, receive, send, subscription, last_event_id, source, claims)
+            await self.run(request, receive, send, subscription, asked, source, claims)
         finally:
             lease.release()
 
@@ -247,7 +371,7 @@ class MercureEndpoint:
         receive: Receive,
         send: Send,
         subscription: Subscription,
-        last_event_id: str,
+        asked: SubscriptionRequest,
         token_source: str,
         claims: tokens.Claims | None,
     ) -> None:
@@ -265,7 +389,7 @@ class MercureEndpoint:
         watcher = asyncio.ensure_future(_watch_disconnect(receive, subscription))
         closer = _close_later(claims.expires if claims is not None else None, subscription)
         try:
-            await self.stream(request, send, subscription, last_event_id, token_source)
+            await self.stream(request, send, subscription, asked, token_source)
         except asyncio.CancelledError:
             # Abandoned (closed while the client was not reading): end here, and have the server
             # drop the connection with what it could not write. Any other cancellation (the
@@ -284,19 +408,23 @@ class MercureEndpoint:
             await hub.remove(subscription)
 
     async def stream(
-        self, request: Request, send: Send, subscription: Subscription, last_event_id: str, token_source: str
+        self, request: Request, send: Send, subscription: Subscription, asked: SubscriptionRequest, token_source: str
     ) -> None:
+        last_event_id = asked.last_event_id
         try:
-            current_id, after = await sync_to_async(_position)(last_event_id)
+            cursor, after = await sync_to_async(_position)(last_event_id)
         except DatabaseError as error:
             raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
         headers = [
             (b"content-type", b"text/event-stream"),
             (b"cache-control", b"private, no-store" if token_source == "query" else b"no-cache"),
             (b"x-accel-buffering", b"no"),
-            (b"last-event-id", (current_id or history.EARLIEST).encode()),
             *request.cors_headers(),
         ]
+        if asked.draft == 7:
+            headers.append((b"last-event-id", cursor.encode()))
+        elif last_event_id:
+            headers.append((b"mercure-last-event-id", cursor.encode()))
         # Every write marks its start, so that a client that stops reading is noticed
         # (Subscription.heartbeat, Subscription.close); time.monotonic is all it costs.
         subscription.sending_since = time.monotonic()
@@ -331,6 +459,28 @@ class MercureEndpoint:
         return after
 
 
+def _parse_form(body: bytes) -> dict[str, list[str]]:
+    try:
+        return parse_qs(body.decode("utf-8"), keep_blank_values=True, errors="strict")
+    except UnicodeDecodeError:
+        raise InvalidUpdate("the request body is not valid UTF-8") from None
+
+
+def _check_publish_origin(request: Request) -> None:
+    """A browser sends the hub's cookie with any site's form post: such a publish is
+    accepted only from the hub's own origin and ``HUBBUB_PUBLISH_ORIGINS`` (CSRF)."""
+    origin = request.headers.get(b"origin", b"").decode("latin-1")
+    if not origin or origin == "null":
+        referer = request.headers.get(b"referer", b"").decode("latin-1")
+        scheme, _, rest = referer.partition("://")
+        origin = f"{scheme}://{rest.split('/', 1)[0]}" if rest else ""
+    if not origin:
+        raise CrossSiteRequest("a publish authenticated by a cookie needs an Origin or Referer header")
+    allowed = conf.get("HUBBUB_PUBLISH_ORIGINS")
+    if origin != request.origin and origin not in allowed and "*" not in allowed:
+        raise CrossSiteRequest(f"origin {origin} may not publish with the hub's cookie (HUBBUB_PUBLISH_ORIGINS)")
+
+
 def _user_grants(cookies: dict[str, str], selectors: list[str]) -> tuple[str | None, SelectorSet]:
     """The signed-in session user's pk (None if not signed in) and what the hooks grant them."""
     close_old_connections()
@@ -340,15 +490,22 @@ def _user_grants(cookies: dict[str, str], selectors: list[str]) -> tuple[str | N
     return authorization.user_key(user), authorization.granted_to_user(user, selectors)
 
 
-def _position(last_event_id: str) -> tuple[str | None, int]:
-    """The newest public update's id (the ``Last-Event-ID`` response header must not show
-    anyone a private update's id) and the sequence number to replay after (unknown ids
-    replay all)."""
+def _position(last_event_id: str) -> tuple[str, int]:
+    """The cursor for the response's ``Last-Event-ID`` (draft-07) or ``Mercure-Last-Event-ID``
+    header, and the sequence number to replay after.
+
+    Resuming, the cursor is the id of the update just before the first one replayed: the
+    requested id itself when the history holds it, else ``earliest`` (an unknown, pruned
+    or ``earliest`` id replays all the history). Not resuming (draft-07 only), it is the
+    newest public update's id: the header must not show anyone a private update's id.
+    """
     close_old_connections()
-    current = history.last_public_id()
     if not last_event_id:
-        return current, 0
-    return current, history.position(last_event_id) or 0
+        return history.last_public_id() or history.EARLIEST, 0
+    after = history.position(last_event_id)
+    if not after:
+        return history.EARLIEST, 0
+    return last_event_id, after
 
 
 def _history_batch(after: int) -> list[tuple[int, Update]]:

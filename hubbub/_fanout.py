@@ -84,7 +84,7 @@ class Fanout:
         self.subscriptions: set[Subscription] = set()
         self.by_topic: dict[str, set[Subscription]] = {}
         self.by_user: dict[str, set[Subscription]] = {}
-        # Subscribers with "*", and those with URI templates, indexed by template: a template
+        # Subscribers with "*", and those with URI templates or URL Patterns, indexed by pattern: one
         # that many subscribers share is matched once per update.
         self.everything: set[Subscription] = set()
         self.by_template: dict[str, tuple[Pattern, set[Subscription]]] = {}
@@ -106,7 +106,7 @@ class Fanout:
         if selectors.wildcard:
             self.everything.add(subscription)
         else:
-            for template, pattern in zip(selectors.templates, selectors.patterns, strict=True):
+            for template, pattern in zip(selectors.pattern_keys, selectors.patterns, strict=True):
                 self.by_template.setdefault(template, (pattern, set()))[1].add(subscription)
         for topic in selectors.exact:
             self.by_topic.setdefault(topic, set()).add(subscription)
@@ -121,7 +121,7 @@ class Fanout:
         self.subscriptions.discard(subscription)
         self.everything.discard(subscription)
         selectors = subscription.selectors
-        for template in selectors.templates:
+        for template in selectors.pattern_keys:
             entry = self.by_template.get(template)
             if entry is not None:
                 entry[1].discard(subscription)

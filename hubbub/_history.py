@@ -436,7 +436,7 @@ def position(event_id: str) -> int | None:
     """The sequence number to resume after: 0 for ``earliest``, None for an unknown id."""
     if event_id == EARLIEST:
         return 0
-    return StoredUpdate.objects.filter(uid=event_id).order_by("-seq").values_list("seq", flat=True).first()
+    return StoredUpdate.objects.filter(uid=event_id).order_by("seq").values_list("seq", flat=True).first()
 
 
 def newest_seq() -> int:

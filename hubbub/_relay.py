@@ -30,7 +30,20 @@ def _request(update: Update) -> tuple[str, dict[str, str], dict[str, str | list[
         form["type"] = update.type
     if update.retry is not None:
         form["retry"] = str(update.retry)
-    token = tokens.mint(key, publish=list(update.topics), expires_in=60)
+    if conf.get("HUBBUB_MERCURE_DRAFT07"):
+        token = tokens.mint(key, publish=list(update.topics), expires_in=60)
+    else:
+        # The hub checks aud against HUBBUB_TOKEN_AUDIENCE, else the URL the request reached.
+        audience = [name for name in dict.fromkeys((conf.get("HUBBUB_TOKEN_AUDIENCE"), url)) if name]
+        token = tokens.mint(
+            key,
+            publish=list(update.topics),
+            expires_in=60,
+            draft=8,
+            issuer=conf.get("HUBBUB_TOKEN_ISSUER"),
+            audience=audience,
+            subject="hubbub-relay",
+        )
     return url, {"Authorization": f"Bearer {token}"}, form
 
 

@@ -1,7 +1,9 @@
-"""Topic selectors: an exact topic, ``*`` (every topic) or an RFC 6570 URI template.
+"""Topic selectors: an exact topic, ``*`` (every topic), an RFC 6570 URI template (draft-07's
+``topic=``) or a WHATWG URL Pattern (Mercure 1.0's ``match_urlpattern=``).
 
-Templates come from subscribers and tokens, and are matched against every update's topics,
-so they are compiled with RE2, which matches in linear time: with a backtracking engine a
+Templates and patterns come from subscribers and tokens, and are matched against every
+update's topics, so both are compiled to linear-time matchers: templates with RE2, patterns
+with ``urlpattern`` (the Rust crate's ``regex`` engine). With a backtracking engine a
 template such as ``{.a}z`` takes exponential time on a topic full of dots.
 """
 
@@ -13,6 +15,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 import re2
+import urlpattern
 
 
 class Pattern(Protocol):
@@ -87,6 +90,42 @@ def _compile(selector: str) -> Pattern | None:
     return pattern
 
 
+class _UrlPattern:
+    """A compiled URL Pattern; relative patterns and topics are resolved against ``base``, the
+    hub's URL. A topic that is no URL (reference) matches no pattern."""
+
+    __slots__ = ("_test", "_base", "__weakref__")
+
+    def __init__(self, pattern: str, base: str) -> None:
+        self._test = urlpattern.URLPattern(pattern, base).test
+        self._base = base
+
+    def fullmatch(self, topic: str) -> bool | None:
+        try:
+            return self._test(topic, self._base) or None
+        except ValueError:
+            return None
+
+
+_url_patterns: weakref.WeakValueDictionary[tuple[str, str], _UrlPattern] = weakref.WeakValueDictionary()
+
+
+class InvalidPattern(ValueError):
+    """A ``match_urlpattern`` value that is no well-formed URL Pattern."""
+
+
+def url_pattern(pattern: str, base: str) -> Pattern:
+    """The compiled URL Pattern, shared by every selector set that holds it; raises
+    ``InvalidPattern`` (with the parser's reason) for a malformed one."""
+    compiled = _url_patterns.get((pattern, base))
+    if compiled is None:
+        try:
+            compiled = _url_patterns[pattern, base] = _UrlPattern(pattern, base)
+        except ValueError as error:
+            raise InvalidPattern(f"{pattern!r} is not a URL Pattern: {error}") from None
+    return compiled
+
+
 def matches(selector: str, topic: str) -> bool:
     if selector == WILDCARD or selector == topic:
         return True
@@ -95,30 +134,79 @@ def matches(selector: str, topic: str) -> bool:
 
 
 class SelectorSet:
-    """A set of selectors, split so that matching a topic costs a set lookup when it can."""
+    """A set of selectors, split so that matching a topic costs a set lookup when it can.
 
-    __slots__ = ("selectors", "exact", "patterns", "templates", "wildcard")
+    ``selectors`` are draft-07 selectors (``*``, a URI template if it has braces, else an exact
+    topic); ``exact`` and ``url_patterns`` are Mercure 1.0 matchers of those types (``*`` is
+    the wildcard in both), the patterns resolved against ``base``, the hub's URL. Raises
+    ``InvalidPattern`` for a malformed URL Pattern.
+    """
 
-    def __init__(self, selectors: Iterable[str] = ()) -> None:
+    __slots__ = ("selectors", "exact_matchers", "url_patterns", "exact", "patterns", "pattern_keys", "wildcard")
+
+    def __init__(
+        self,
+        selectors: Iterable[str] = (),
+        *,
+        exact: Iterable[str] = (),
+        url_patterns: Iterable[str] = (),
+        base: str = "",
+    ) -> None:
         self.selectors: tuple[str, ...] = tuple(dict.fromkeys(selectors))
-        self.wildcard = WILDCARD in self.selectors
-        compiled = [(s, p) for s in self.selectors if s != WILDCARD and (p := template_pattern(s)) is not None]
-        self.templates: tuple[str, ...] = tuple(s for s, _ in compiled)
-        self.patterns: tuple[Pattern, ...] = tuple(p for _, p in compiled)
-        self.exact: frozenset[str] = frozenset(s for s in self.selectors if s != WILDCARD and s not in self.templates)
+        self.exact_matchers: tuple[str, ...] = tuple(dict.fromkeys(exact))
+        self.url_patterns: tuple[tuple[str, str], ...] = tuple(dict.fromkeys((p, base) for p in url_patterns))
+        self._compile()
+
+    def _compile(self) -> None:
+        self.wildcard = (
+            WILDCARD in self.selectors
+            or WILDCARD in self.exact_matchers
+            or any(pattern == WILDCARD for pattern, _ in self.url_patterns)
+        )
+        # The fan-out indexes subscribers by these keys: a template is its own key; a URL
+        # Pattern's key cannot be mistaken for a template (it starts with a NUL).
+        keys: list[str] = []
+        patterns: list[Pattern] = []
+        for selector in self.selectors:
+            if selector != WILDCARD and (template := template_pattern(selector)) is not None:
+                keys.append(selector)
+                patterns.append(template)
+        for pattern, base in self.url_patterns:
+            if pattern != WILDCARD:
+                keys.append(f"\0urlpattern\0{base}\0{pattern}")
+                patterns.append(url_pattern(pattern, base))
+        self.pattern_keys: tuple[str, ...] = tuple(keys)
+        self.patterns: tuple[Pattern, ...] = tuple(patterns)
+        self.exact: frozenset[str] = frozenset(
+            [s for s in self.selectors if s != WILDCARD and s not in keys]
+            + [s for s in self.exact_matchers if s != WILDCARD]
+        )
 
     def __bool__(self) -> bool:
-        return bool(self.selectors)
+        return bool(self.selectors or self.exact_matchers or self.url_patterns)
 
     def __or__(self, other: SelectorSet) -> SelectorSet:
-        return SelectorSet(self.selectors + other.selectors)
+        union = SelectorSet(self.selectors + other.selectors, exact=self.exact_matchers + other.exact_matchers)
+        union.url_patterns = tuple(dict.fromkeys(self.url_patterns + other.url_patterns))
+        union._compile()
+        return union
 
     def __repr__(self) -> str:
-        return f"SelectorSet({list(self.selectors)!r})"
+        parts = [repr(list(self.selectors))]
+        if self.exact_matchers:
+            parts.append(f"exact={list(self.exact_matchers)!r}")
+        if self.url_patterns:
+            parts.append(f"url_patterns={[p for p, _ in self.url_patterns]!r}")
+        return f"SelectorSet({', '.join(parts)})"
+
+    @property
+    def matchers(self) -> list[str]:
+        """Every selector and matcher as written, as the authorization hooks are given them."""
+        return [*self.selectors, *self.exact_matchers, *(p for p, _ in self.url_patterns)]
 
     @property
     def needs_every_topic(self) -> bool:
-        """True when matching needs more than the exact topics (``*`` or a template)."""
+        """True when matching needs more than the exact topics (``*``, a template or a pattern)."""
         return self.wildcard or bool(self.patterns)
 
     def match(self, topic: str) -> bool:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+import urlpattern
 
 from . import _conf as conf
 from .exceptions import InvalidUpdate, UpdateTooLarge
@@ -18,6 +21,43 @@ RESERVED_IDS = frozenset({"earliest"})
 MAX_ID_LENGTH = 512
 MAX_TYPE_LENGTH = 255
 MAX_RETRY = 2**31 - 1
+# Where the hub answers (below the application's mount point). Topics under it are reserved
+# for what the hub itself generates (Mercure 1.0's subscription events).
+MERCURE_PATH = "/.well-known/mercure"
+# The SSE event type of those hub-generated events.
+RESERVED_TYPES = frozenset({"mercure"})
+WILDCARD = "*"
+
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+_UNRESERVED_ESCAPE = re.compile("%(2[dDeE]|3[0-9]|[46][1-9a-fA-F]|[57][0-9aA]|5[fF]|7[eE])")
+
+
+def check_text(value: str, what: str) -> str:
+    """Refuse control characters (C0, DEL, C1) and invisible format characters (Unicode
+    category Cf: bidirectional and zero-width controls), which would let one identifier pass
+    for another, or inject fields into the event stream."""
+    if _CONTROL.search(value) or (
+        not value.isascii() and any(unicodedata.category(c) == "Cf" for c in value if ord(c) > 0x7F)
+    ):
+        raise InvalidUpdate(f"{what} must not contain control or invisible formatting characters")
+    return value
+
+
+_RESERVED_NAMESPACES: dict[str, urlpattern.URLPattern] = {}
+
+
+def addresses_hub(topic: str, hub_path: str = MERCURE_PATH) -> bool:
+    """Whether ``topic``, resolved against the hub's URL as a URL reference (dot segments
+    removed, escaped unreserved characters decoded), names the hub's path or a path below
+    it, whatever its scheme and host: those topics are the hub's own."""
+    namespace = _RESERVED_NAMESPACES.get(hub_path)
+    if namespace is None:
+        namespace = _RESERVED_NAMESPACES[hub_path] = urlpattern.URLPattern({"pathname": hub_path + "{/*}?"})
+    decoded = _UNRESERVED_ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), topic)
+    try:
+        return bool(namespace.test(decoded, "https://hub.invalid" + hub_path))
+    except ValueError:
+        return False
 
 
 def new_id() -> str:
@@ -30,11 +70,9 @@ def check_event_id(value: str) -> str:
         raise InvalidUpdate("id must not be empty")
     if value.startswith("#"):
         raise InvalidUpdate("id must not start with '#'")
-    if "\n" in value or "\r" in value or "\x00" in value:
-        raise InvalidUpdate("id must not contain CR, LF or NUL")
     if len(value) > conf.get("HUBBUB_MAX_ID_LENGTH"):
         raise UpdateTooLarge(f"id is longer than {conf.get('HUBBUB_MAX_ID_LENGTH')} characters")
-    return value
+    return check_text(value, "id")
 
 
 def _check_update_id(value: str) -> str:
@@ -62,8 +100,12 @@ class Update:
         type: str | None = None,
         id: str | None = None,
         retry: int | str | None = None,
+        hub_path: str = MERCURE_PATH,
     ) -> Update:
-        """Build an update from caller input, raising InvalidUpdate/UpdateTooLarge on bad fields."""
+        """Build an update from caller input, raising InvalidUpdate/UpdateTooLarge on bad fields.
+
+        ``hub_path`` is the hub's path, under which topics are the hub's own.
+        """
         topic_list = (topics,) if isinstance(topics, str) else tuple(topics)
         if not topic_list:
             raise InvalidUpdate("at least one topic is required")
@@ -75,8 +117,11 @@ class Update:
                 raise InvalidUpdate("topics must be non-empty strings")
             if len(topic) > max_topic:
                 raise UpdateTooLarge(f"a topic is longer than {max_topic} characters")
-            if "\x00" in topic:
-                raise InvalidUpdate("topics must not contain NUL characters")
+            check_text(topic, "a topic")
+            if topic == WILDCARD:
+                raise InvalidUpdate("topic '*' is reserved: it is the wildcard that matches every topic")
+            if addresses_hub(topic, hub_path):
+                raise InvalidUpdate(f"topic {topic!r} is under the hub's own path {hub_path}, reserved for the hub")
         if not isinstance(data, str):
             raise InvalidUpdate("data must be a string")
         if len(data) > conf.get("HUBBUB_MAX_DATA_BYTES") or len(data.encode()) > conf.get("HUBBUB_MAX_DATA_BYTES"):
@@ -84,8 +129,9 @@ class Update:
         if "\x00" in data:
             raise InvalidUpdate("data must not contain NUL characters")
         if type is not None:
-            if "\n" in type or "\r" in type or "\x00" in type:
-                raise InvalidUpdate("type must not contain CR, LF or NUL")
+            check_text(type, "type")
+            if type in RESERVED_TYPES:
+                raise InvalidUpdate(f"type {type!r} is reserved for the events the hub generates")
             if len(type) > MAX_TYPE_LENGTH:
                 raise UpdateTooLarge(f"type is longer than {MAX_TYPE_LENGTH} characters")
             type = type or None

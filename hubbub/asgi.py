@@ -17,12 +17,18 @@ from typing import TYPE_CHECKING, Any
 
 from django.urls import URLPattern, path
 
+from ._updates import MERCURE_PATH
+
 if TYPE_CHECKING:
     from ._endpoint import MercureEndpoint
+    from ._metadata import ResourceMetadata
 
-__all__ = ["MERCURE_PATH", "HubApplication", "project_application", "urlpatterns", "with_hub"]
+# Where the hub's OAuth protected resource metadata lives (RFC 9728: the well-known prefix,
+# then the hub's path).
+METADATA_PATH = "/.well-known/oauth-protected-resource" + MERCURE_PATH
 
-MERCURE_PATH = "/.well-known/mercure"
+__all__ = ["MERCURE_PATH", "METADATA_PATH", "HubApplication", "project_application", "urlpatterns", "with_hub"]
+
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -34,11 +40,15 @@ ASGIApp = Callable[..., Awaitable[None]]
 
 
 def urlpatterns() -> list[URLPattern]:
-    """The hub's HTTP route, for a project's own Channels ``URLRouter``."""
+    """The hub's HTTP routes (the endpoint and its metadata document), for a project's own
+    Channels ``URLRouter``."""
     from ._endpoint import MercureEndpoint
+    from ._metadata import ResourceMetadata
 
-    endpoint: Any = MercureEndpoint()  # an ASGI application, which Channels' URLRouter routes to
-    return [path(MERCURE_PATH.lstrip("/"), endpoint)]
+    # ASGI applications, which Channels' URLRouter routes to.
+    endpoint: Any = MercureEndpoint()
+    metadata: Any = ResourceMetadata()
+    return [path(MERCURE_PATH.lstrip("/"), endpoint), path(METADATA_PATH.lstrip("/"), metadata)]
 
 
 class HubApplication:
@@ -48,16 +58,21 @@ class HubApplication:
 
     def __init__(self, application: ASGIApp) -> None:
         from ._endpoint import MercureEndpoint
+        from ._metadata import ResourceMetadata
         from ._publishing import mark_serving
 
         self.application = application
         self.hub: MercureEndpoint = MercureEndpoint()
+        self.metadata: ResourceMetadata = ResourceMetadata()
         self._mark_serving = mark_serving
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._mark_serving()  # this process serves requests: it fans out itself, never relays
-        if scope["type"] == "http" and _path_in_app(scope) == MERCURE_PATH:
+        path = _path_in_app(scope) if scope["type"] == "http" else ""
+        if path == MERCURE_PATH:
             await self.hub(scope, receive, send)
+        elif path == METADATA_PATH:
+            await self.metadata(scope, receive, send)
         else:
             await self.application(scope, receive, send)
 

@@ -1,9 +1,10 @@
-"""Template context for a project's own pages that subscribe to the hub with ``hubbub.js``.
+"""Template context for pages of earlier versions that give ``hubbub.js`` the hub in ``<meta>`` tags.
 
-Optional: add ``"hubbub.context_processors.hub"`` to ``TEMPLATES[...]["OPTIONS"]["context_processors"]``
-to get ``hub_url`` (the hub's path) and ``hub_last_event_id`` (the current position, for
-``<meta name="hubbub-last-event-id">``) in every template. The contrib apps do not need it: their
-views and template tags give their pages what they need.
+New pages use ``{% mercure_link %}`` (``{% load hubbub %}``, see ``hubbub.discovery``), which
+needs no context processor. This one still works: add ``"hubbub.context_processors.hub"`` to
+``TEMPLATES[...]["OPTIONS"]["context_processors"]`` to get ``hub_url`` (the hub's path) and
+``hub_last_event_id`` (the current position, for ``<meta name="hubbub-last-event-id">``) in
+every template.
 """
 
 from __future__ import annotations

@@ -43,14 +43,14 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from importlib import import_module
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 
-from . import _publishing as publishing
+from . import _conf as conf, _publishing as publishing
 from ._endpoint import MercureEndpoint
 from ._tokens import mint_token
 from ._updates import Update
@@ -294,10 +294,15 @@ def subscribe(
     last_event_id: str | None = None,
     headers: Mapping[str, str] | None = None,
     query: Mapping[str, str] | Iterable[tuple[str, str]] | None = None,
+    draft: Literal[7, 8] | None = None,
+    url_patterns: Iterable[str] = (),
 ) -> Subscriber:
     """An in-process subscriber to the hub, for ``async with``.
 
-    ``selectors`` are sent as ``topic`` parameters (exact topics, ``*`` or URI templates);
+    ``selectors`` are sent as ``topic`` parameters (exact topics, ``*`` or URI templates) with
+    ``draft=7``; with ``draft=8`` (Mercure 1.0) as ``match`` parameters (exact topics or ``*``),
+    and ``url_patterns`` as ``match_urlpattern`` ones. Unset, ``draft`` is 8 with
+    ``url_patterns`` or when ``HUBBUB_MERCURE_DRAFT07`` is False, else 7.
     ``user``, a saved Django user, is signed in with a session of its own whose cookie comes
     with the request (an anonymous user subscribes anonymously); ``token`` goes in an
     ``Authorization: Bearer`` header (see ``subscriber_token``); ``last_event_id`` in a
@@ -306,7 +311,13 @@ def subscribe(
     ``cookie`` header is sent besides the session's). Leaving the block disconnects and
     waits for the hub to release the subscription.
     """
-    parameters = [("topic", selector) for selector in selectors]
+    url_patterns = list(url_patterns)
+    if draft is None:
+        draft = 8 if url_patterns or not conf.get("HUBBUB_MERCURE_DRAFT07") else 7
+    if draft == 7 and url_patterns:
+        raise ValueError("URL Pattern matchers are Mercure 1.0's: subscribe with draft=8")
+    parameters = [("topic" if draft == 7 else "match", selector) for selector in selectors]
+    parameters += [("match_urlpattern", pattern) for pattern in url_patterns]
     parameters += list(query.items() if isinstance(query, Mapping) else query or [])
     request_headers = [(name.lower(), value) for name, value in (headers or {}).items()]
     if token is not None:
@@ -370,15 +381,24 @@ def capture() -> Iterator[list[Update]]:
         publishing.observers.remove(observer)
 
 
-def publisher_token(*selectors: str) -> str:
+def publisher_token(*selectors: str | Mapping[str, str], draft: Literal[7, 8] | None = None) -> str:
     """A token that may publish to ``selectors`` (default ``*``: every topic), signed with
-    the configured publisher key."""
-    return mint_token(publish=list(selectors or ["*"]))
+    the configured publisher key.
+
+    ``draft=8`` mints a Mercure 1.0 access token (for ``HUBBUB_TOKEN_AUDIENCE``): each
+    selector is then an exact topic, ``*``, or ``{"match": ..., "match_type": "urlpattern"}``.
+    Unset: draft 7 unless ``HUBBUB_MERCURE_DRAFT07`` is False.
+    """
+    return mint_token(publish=list(selectors or ["*"]), draft=draft)
 
 
-def subscriber_token(*selectors: str, expires_in: float | None = None) -> str:
+def subscriber_token(
+    *selectors: str | Mapping[str, str], expires_in: float | None = None, draft: Literal[7, 8] | None = None
+) -> str:
     """A token that may receive the private updates of ``selectors``, signed with the
-    configured subscriber key; it expires after ``expires_in`` seconds if given. With no
-    selectors it authenticates the subscriber (``HUBBUB_ANONYMOUS_SUBSCRIBERS = False``)
-    and grants nothing private."""
-    return mint_token(subscribe=list(selectors), expires_in=expires_in)
+    configured subscriber key; it expires after ``expires_in`` seconds if given (a Mercure
+    1.0 token always expires: by default after an hour). With no selectors it authenticates
+    the subscriber (``HUBBUB_ANONYMOUS_SUBSCRIBERS = False``) and grants nothing private.
+    ``draft`` as for ``publisher_token``.
+    """
+    return mint_token(subscribe=list(selectors), expires_in=expires_in, draft=draft)

@@ -41,7 +41,9 @@ pytestmark = [pytest.mark.package, pytest.mark.timeout(300)]
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTALL_DOCS = ROOT / "docs" / "install.md"
-MAX_ADDED_BYTES = 10_000_000  # what `pip install hubbub` may add on top of Django and Channels
+# What `pip install hubbub` may add on top of Django and Channels; urlpattern (Mercure 1.0's URL
+# Patterns, a 3.5 MB compiled Rust matcher) took it from 8.6 MB to 12.3 MB.
+MAX_ADDED_BYTES = 13_000_000
 COMMAND_TIMEOUT = 120
 LIVE_MS = 15_000  # how long a page may take to show what was published
 
@@ -158,6 +160,8 @@ def test_the_wheel_holds_only_the_hubbub_package(wheel: Path) -> None:
         "hubbub/py.typed",
         "hubbub/asgi.py",
         "hubbub/testing.py",
+        "hubbub/discovery.py",
+        "hubbub/templatetags/hubbub.py",
         "hubbub/migrations/0001_initial.py",
         "hubbub/static/hubbub/hubbub.js",
         "hubbub/management/commands/runserver.py",

@@ -57,7 +57,7 @@ def test_a_room_needs_only_the_content_block_to_stay_live(my_templates, alice, g
     my_templates.HUBBUB_BASE_TEMPLATE = "mysite/bare.html"
     html = client_for(alice).get("/rooms/general/").content.decode()
     content = html.split("<body data-bare>")[1]
-    assert '<meta name="hubbub-last-event-id" content="earliest">' in content
+    assert '<link rel="mercure" href="/.well-known/mercure" data-last-event-id="earliest">' in content
     assert '<script type="module" src="/static/hubbub/chat/chat.js"></script>' in content
     assert '<script type="module" src="/static/hubbub/chat/rooms.js"></script>' in content
 

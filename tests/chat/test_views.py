@@ -224,7 +224,7 @@ def test_every_room_list_names_the_topics_that_keep_it_live_and_loads_the_one_mo
 
 def test_the_lobby_of_a_visitor_lists_no_rooms_and_subscribes_to_nothing(client, general):
     content = client.get("/").content.decode()
-    assert "data-room-links" not in content and "rooms.js" not in content and "hubbub-last-event-id" not in content
+    assert "data-room-links" not in content and "rooms.js" not in content and 'rel="mercure"' not in content
 
 
 @pytest.mark.parametrize("path", ["/", "/rooms/"])
@@ -236,7 +236,9 @@ def test_room_lists_take_the_hub_position_so_rooms_announced_after_it_are_replay
     newest = StoredUpdate.objects.get().uid
     response = client_for(alice).get(path)
     assert response.context["hub_last_event_id"] == newest
-    assert f'<meta name="hubbub-last-event-id" content="{newest}">' in response.content.decode()
+    assert (
+        f'<link rel="mercure" href="/.well-known/mercure" data-last-event-id="{newest}">' in response.content.decode()
+    )
 
 
 def test_the_lobby_keeps_an_empty_room_list_hidden_for_rooms_to_come(alice, general):
@@ -281,12 +283,14 @@ def test_the_chat_page_takes_the_hub_position_before_the_history(alice, general,
     newest = StoredUpdate.objects.get().uid
     response = client_for(alice).get("/rooms/general/")
     assert response.context["hub_last_event_id"] == newest
-    assert f'<meta name="hubbub-last-event-id" content="{newest}">' in response.content.decode()
+    assert (
+        f'<link rel="mercure" href="/.well-known/mercure" data-last-event-id="{newest}">' in response.content.decode()
+    )
 
 
 def test_an_empty_hub_resumes_from_the_earliest_update(alice, general):
     response = client_for(alice).get("/rooms/general/")
-    assert '<meta name="hubbub-last-event-id" content="earliest">' in response.content.decode()
+    assert '<link rel="mercure" href="/.well-known/mercure" data-last-event-id="earliest">' in response.content.decode()
 
 
 def test_older_pages_come_by_cursor_without_offset(alice, sixty, settings):

@@ -12,7 +12,7 @@ from django.core.handlers.asgi import ASGIHandler
 from django.urls import re_path
 
 from hubbub import _publishing as publishing, testing
-from hubbub.asgi import MERCURE_PATH, HubApplication, project_application, urlpatterns, with_hub
+from hubbub.asgi import MERCURE_PATH, METADATA_PATH, HubApplication, project_application, urlpatterns, with_hub
 from tests.hubbub.asgi import exchange, scope as hub_scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -123,7 +123,9 @@ async def test_the_hub_answers_under_the_root_path():
     for path in ("/app/.well-known/mercure", "/.well-known/mercure"):
         status, headers, _ = await exchange(application, http_scope(path, "POST", root_path="/app"))
         assert status == 401  # the hub's answer to a publish without a token
-        assert headers[b"www-authenticate"] == b"Bearer"
+        # The challenge points at the metadata under the same root path.
+        assert headers[b"www-authenticate"].startswith(b"Bearer resource_metadata=")
+        assert headers[b"www-authenticate"].endswith(b'/app/.well-known/oauth-protected-resource/.well-known/mercure"')
     status, _, body = await exchange(application, http_scope("/app/.well-known/mercure", "POST"))
     assert (status, body) == (200, b"inner")  # without the root path, /app/... is the project's
 
@@ -181,3 +183,13 @@ def test_project_application_is_djangos_with_the_hub_when_asgi_application_is_un
     application = project_application()
     assert isinstance(application, HubApplication)
     assert isinstance(application.application, ASGIHandler)
+
+
+async def test_the_hub_serves_its_protected_resource_metadata_in_front_of_the_project_and_in_channels():
+    inner = Inner()
+    status, headers, body = await exchange(with_hub(inner), http_scope(METADATA_PATH))
+    assert status == 200 and headers[b"content-type"] == b"application/json"
+    assert b'"resource"' in body and not inner.scopes
+    router = URLRouter([*urlpatterns(), re_path(r"", inner)])
+    status, _, body = await exchange(router, http_scope(METADATA_PATH))
+    assert status == 200 and b'"mercure_cookie"' in body and not inner.scopes

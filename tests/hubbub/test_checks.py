@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import jwt.algorithms
 import pytest
 from channels.auth import AuthMiddlewareStack
 from channels.routing import ProtocolTypeRouter, URLRouter
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 from django.apps import apps
 from django.core import checks
 from django.core.handlers.asgi import ASGIHandler
@@ -23,6 +26,8 @@ ALL_IDS = [
     "hubbub.E006",
     "hubbub.E007",
     "hubbub.E008",
+    "hubbub.E009",
+    "hubbub.E010",
     "hubbub.W001",
     "hubbub.W002",
 ]
@@ -257,6 +262,91 @@ def test_a_defined_channel_layer_passes(settings):
 
 def test_no_channel_layers_at_all_passes(settings):
     del settings.CHANNEL_LAYERS  # the hub uses an in-memory layer of its own
+    assert ids() == []
+
+
+# E009: HUBBUB_TOKEN_ISSUERS
+
+PUBLIC_KEY = (
+    ec.generate_private_key(ec.SECP256R1())
+    .public_key()
+    .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+    .decode()
+)
+ISSUER = "https://auth.example.com"
+
+
+@pytest.mark.parametrize(
+    "issuers",
+    [
+        {},
+        {ISSUER: {"keys": [PUBLIC_KEY], "algorithms": ["ES256"]}},
+        {ISSUER: {"jwks_url": "https://auth.example.com/jwks.json"}},
+        {ISSUER: {"keys": [{"kid": "2025", "key": "s" * 32}, "t" * 32], "jwks_url": "http://127.0.0.1/jwks"}},
+    ],
+)
+def test_well_formed_issuers_pass(settings, issuers):
+    settings.HUBBUB_TOKEN_ISSUERS = issuers
+    assert ids() == []
+
+
+@pytest.mark.parametrize(
+    "issuers, problem",
+    [
+        ([ISSUER], "HUBBUB_TOKEN_ISSUERS is 'list', not a dict"),
+        ({ISSUER: ["key"]}, "is 'list', not a dict"),
+        ({"": {"keys": ["s" * 32]}}, "is not a non-empty string"),
+        ({ISSUER: {}}, "has neither keys nor a jwks_url"),
+        ({ISSUER: {"keys": "s" * 32}}, "must be a list of strings"),
+        ({ISSUER: {"keys": [{"id": "1", "key": "s" * 32}]}}, "must be a list of strings"),
+        ({ISSUER: {"keys": [""]}}, "must be a list of strings"),
+        ({ISSUER: {"jwks_url": "file:///etc/keys.json"}}, "must be an http(s) URL"),
+        ({ISSUER: {"keys": ["s" * 32], "algorithms": []}}, "must be a non-empty list"),
+        ({ISSUER: {"keys": ["s" * 32], "algorithms": ["none"]}}, "unknown algorithms ['none']"),
+        ({ISSUER: {"keys": ["s" * 32], "algorithms": ["RS1"]}}, "unknown algorithms ['RS1']"),
+        ({ISSUER: {"keys": ["s" * 32], "audience": "x"}}, "unknown entry 'audience'"),
+        ({ISSUER: {"keys": ["-----BEGIN PUBLIC KEY-----\nnot a key\n-----END PUBLIC KEY-----"]}}, "not a PEM public"),
+        ({"hubbub": {"keys": ["s" * 32]}}, "lists the hub's own issuer 'hubbub'"),
+    ],
+)
+def test_malformed_issuers_are_an_error(settings, issuers, problem):
+    settings.HUBBUB_TOKEN_ISSUERS = issuers
+    [message] = messages()
+    assert message.id == "hubbub.E009"
+    assert problem in message.msg
+
+
+def test_a_short_issuer_secret_is_an_error(settings):
+    settings.HUBBUB_TOKEN_ISSUERS = {ISSUER: {"keys": [PUBLIC_KEY, {"kid": "a", "key": "s" * 31}]}}
+    [message] = messages()
+    assert message.id == "hubbub.E006"
+    assert message.msg.startswith(f"Key 2 of the issuer {ISSUER!r} in HUBBUB_TOKEN_ISSUERS is 31 bytes long")
+
+
+# E010: cryptography
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("HUBBUB_TOKEN_ISSUERS", {ISSUER: {"keys": [PUBLIC_KEY]}}),
+        ("HUBBUB_TOKEN_ISSUERS", {ISSUER: {"jwks_url": "https://auth.example.com/jwks.json"}}),
+        ("HUBBUB_TOKEN_ISSUERS", {ISSUER: {"keys": ["s" * 32], "algorithms": ["HS256", "EdDSA"]}}),
+        ("HUBBUB_JWT_ALGORITHMS", ["HS256", "RS256"]),
+    ],
+)
+def test_asymmetric_algorithms_without_cryptography_are_an_error(settings, monkeypatch, setting, value):
+    setattr(settings, setting, value)
+    assert ids() == []  # cryptography is installed here
+    monkeypatch.setattr(jwt.algorithms, "has_crypto", False)
+    [message] = messages()
+    assert message.id == "hubbub.E010"
+    assert "pip install 'hubbub[crypto]'" in message.hint
+
+
+def test_hmac_issuers_need_no_cryptography(settings, monkeypatch):
+    monkeypatch.setattr(jwt.algorithms, "has_crypto", False)
+    settings.HUBBUB_TOKEN_ISSUERS = {ISSUER: {"keys": ["s" * 32]}}
     assert ids() == []
 
 

@@ -173,8 +173,8 @@ async def test_private_updates_are_filtered_from_replay():
     [
         ({"data": "no topic"}, 400, b'missing "topic"'),
         ({"topic": "t", "id": "#frag"}, 400, b"'#'"),
-        ({"topic": "t", "id": "a\nb"}, 400, b"CR, LF or NUL"),
-        ({"topic": "t", "id": "a\x00b"}, 400, b"CR, LF or NUL"),
+        ({"topic": "t", "id": "a\nb"}, 400, b"control"),
+        ({"topic": "t", "id": "a\x00b"}, 400, b"control"),
         ({"topic": "t", "type": "a\rb"}, 400, b"type"),
         ({"topic": "t", "retry": "12a"}, 400, b"retry"),
         ({"topic": "t", "data": "x" * 2000}, 413, b"larger than"),
@@ -209,7 +209,7 @@ async def test_publishing_requires_a_valid_token():
     status, headers, body = await request(
         "POST", headers={"content-type": "application/x-www-form-urlencoded"}, body=b"topic=t"
     )
-    assert status == 401 and headers[b"www-authenticate"] == b"Bearer"
+    assert status == 401 and headers[b"www-authenticate"].startswith(b"Bearer resource_metadata=")
     status, headers, body = await request(
         "POST",
         headers={"authorization": "Bearer nonsense", "content-type": "application/x-www-form-urlencoded"},
@@ -240,7 +240,7 @@ async def test_publishing_outside_the_token_topics_is_forbidden():
 async def test_token_without_publish_claim_is_forbidden():
     token = tokens.mint(django_settings.HUBBUB_PUBLISHER_JWT_KEY, subscribe=["*"])
     status, body = await publish(token=token, topic="t")
-    assert status == 403 and b"mercure.publish" in body
+    assert status == 403 and b"grants no publishing" in body
 
 
 async def test_publish_must_be_form_encoded():
@@ -256,6 +256,8 @@ async def test_publish_in_cookie_works():
         headers={
             "cookie": f"mercureAuthorization={publisher_token()}",
             "content-type": "application/x-www-form-urlencoded",
+            "host": "testserver",
+            "origin": "http://testserver",
         },
         body=b"topic=t&data=d",
     )
@@ -264,7 +266,7 @@ async def test_publish_in_cookie_works():
 
 async def test_subscribe_errors():
     status, _, body = await request("GET")
-    assert status == 400 and b'missing "topic"' in body
+    assert status == 400 and b'missing "match" parameter' in body
     status, _, _ = await request("GET", "topic=t", headers={"last-event-id": "#bad"})
     assert status == 400
     status, headers, _ = await request("GET", "topic=t", headers={"authorization": "Bearer garbage"})
@@ -284,7 +286,7 @@ async def test_anonymous_subscribers_can_be_refused(settings):
 
 async def test_other_methods_are_405():
     status, headers, _ = await request("DELETE")
-    assert status == 405 and headers[b"allow"] == b"GET, POST, OPTIONS"
+    assert status == 405 and headers[b"allow"] == b"GET, QUERY, POST, OPTIONS"
 
 
 async def test_cors(settings):
@@ -586,3 +588,342 @@ async def test_anonymous_subscribers_get_a_bounded_number_of_templates(settings)
     )
     assert stream.status == 200
     await stream.close()
+
+
+# Mercure 1.0 (draft-08) beside draft-07
+
+
+async def test_match_and_match_urlpattern_select_topics_exactly_and_by_url_pattern():
+    exact = await subscribe(match="https://example.com/books/{id}")
+    by_pattern = await subscribe(match_urlpattern="https://example.com/books/:id")
+    explicit = await subscribe(match_exact="https://example.com/books/1")
+    await publish(topic="https://example.com/books/1", data="b1")
+    await publish(topic="https://example.com/books/{id}", data="braces")
+    # The URL parser escapes the braces ("%7Bid%7D"), a path segment like any other to ":id".
+    assert [e["data"] for e in await by_pattern.read_events(2)] == ["b1", "braces"]
+    assert [e["data"] for e in await explicit.read_events(1)] == ["b1"]
+    # An exact matcher is compared byte for byte: braces are no template there.
+    assert [e["data"] for e in await exact.read_events(1)] == ["braces"]
+    for stream in (exact, by_pattern, explicit):
+        assert await stream.nothing_more()
+        await stream.close()
+
+
+async def test_several_matchers_of_both_types_in_one_request():
+    subscriber = testing.subscribe(
+        query=[("match", "a"), ("match_urlpattern", "https://example.com/users/:id/*"), ("match", "b")]
+    )
+    async with subscriber as stream:
+        await publish(topic="b", data="1")
+        await publish(topic="https://example.com/users/7/books/1", data="2")
+        await publish(topic="c", data="no")
+        await publish(topic="a", data="3")
+        assert [(await stream.next()).data for _ in range(3)] == ["1", "2", "3"]
+        assert await stream.silent(0.2)
+
+
+async def test_relative_url_patterns_and_topics_resolve_against_the_hub_url():
+    stream = await subscribe(match_urlpattern="/books/:id")
+    await publish(topic="/books/1", data="relative")
+    await publish(topic="http://testserver:80/books/2", data="absolute")
+    await publish(topic="https://elsewhere.example/books/3", data="other host")
+    assert [e["data"] for e in await stream.read_events(2)] == ["relative", "absolute"]
+    assert await stream.nothing_more()
+    await stream.close()
+
+
+@pytest.mark.parametrize(
+    "query, reason",
+    [
+        ("matchx=a", b"unknown matcher parameter 'matchx'"),
+        ("Match=a", b"unknown matcher parameter 'Match'"),
+        ("match_regexp=a", b"unknown matcher parameter"),
+        ("match=", b"must not be empty"),
+        ("match=a%E2%80%8Bb", b"invisible"),
+        ("match=a%07b", b"control"),
+        ("match_urlpattern=https%3A%2F%2Fex%2F(%3F%3Da)", b"is not a URL Pattern"),
+        ("match=a&topic=b", b"not both"),
+        ("&".join(["match=t"] * 65), b"more than 64 topic matchers"),
+        ("match=" + "x" * 2049, b"longer than 2048"),
+        ("match=t&last_event_id=%23frag", b"'#'"),
+    ],
+)
+async def test_malformed_mercure_1_0_subscriptions_are_400(query, reason):
+    status, _, body = await request("GET", query)
+    assert status == 400
+    assert reason in body, body
+
+
+async def test_query_method_carries_matchers_in_a_form_body_joined_to_the_query():
+    await publish(topic="q1", data="before", id="before")
+    await publish(topic="q1", data="after", id="after")
+    communicator = ApplicationCommunicator(
+        MercureEndpoint(),
+        scope("QUERY", "match=q2&last_event_id=before", {"content-type": "application/x-www-form-urlencoded"}),
+    )
+    await communicator.send_input({"type": "http.request", "body": b"match=q1&last_event_id=ignored"})
+    start = await communicator.receive_output(2)
+    assert start["status"] == 200
+    # last_event_id in both: the query's wins.
+    assert dict(start["headers"])[b"mercure-last-event-id"] == b"before"
+    await communicator.receive_output(2)  # retry
+    replayed = await communicator.receive_output(2)
+    assert b"id: after\n" in replayed["body"]
+    await publish(topic="q2", data="live from the query's matcher", id="live")
+    live = await communicator.receive_output(2)
+    assert b"id: live\n" in live["body"]
+    await communicator.send_input({"type": "http.disconnect"})
+    await communicator.wait(5)
+
+
+async def test_query_method_needs_a_form_body():
+    status, _, body = await request("QUERY", "", {"content-type": "application/json"}, b"{}")
+    assert status == 400 and b"x-www-form-urlencoded" in body
+
+
+async def test_mercure_last_event_id_names_the_update_before_the_first_one_sent():
+    for n in range(3):
+        await publish(topic="r", data=str(n), id=f"r{n}")
+    resumed = await subscribe(match="r", last_event_id="r0")
+    assert resumed.headers[b"mercure-last-event-id"] == b"r0"
+    assert b"last-event-id" not in resumed.headers
+    assert [e["id"] for e in await resumed.read_events(2)] == ["r1", "r2"]
+    await resumed.close()
+    for asked in ("earliest", "urn:uuid:unknown"):
+        stream = await subscribe(match="r", last_event_id=asked)
+        assert stream.headers[b"mercure-last-event-id"] == b"earliest"
+        assert [e["id"] for e in await stream.read_events(3)] == ["r0", "r1", "r2"]
+        await stream.close()
+    fresh = await subscribe(match="r")
+    assert b"mercure-last-event-id" not in fresh.headers
+    await fresh.close()
+
+
+async def test_draft07_last_event_id_header_names_the_update_before_the_first_one_sent():
+    for n in range(3):
+        await publish(topic="r", data=str(n), id=f"r{n}")
+    resumed = await subscribe("r", lastEventID="r0")
+    # Resuming from r0 replays r1 and r2: the update before the first one sent is r0.
+    assert resumed.headers[b"last-event-id"] == b"r0"
+    await resumed.close()
+    unknown = await subscribe("r", lastEventID="urn:uuid:unknown")
+    assert unknown.headers[b"last-event-id"] == b"earliest"
+    await unknown.close()
+    fresh = await subscribe("r")
+    assert fresh.headers[b"last-event-id"] == b"r2"
+    await fresh.close()
+
+
+async def test_draft07_can_be_turned_off(settings):
+    settings.HUBBUB_MERCURE_DRAFT07 = False
+    status, _, body = await request("GET", "topic=t")
+    assert status == 400 and b"draft-07 subscriptions (topic=) are turned off" in body
+    stream = await subscribe(match="t")
+    assert stream.status == 200
+    await stream.close()
+
+
+@pytest.mark.parametrize(
+    "fields, reason",
+    [
+        ({"topic": "*"}, b"topic '*' is reserved"),
+        ({"topic": "/.well-known/mercure/subscriptions/x"}, b"reserved for the hub"),
+        ({"topic": "https://hub.example/.well-known/%6Dercure/subscriptions"}, b"reserved for the hub"),
+        ({"topic": "https://hub.example/.well-known/mercure/../mercure/x"}, b"reserved for the hub"),
+        ({"topic": "a\u202eb"}, b"invisible"),
+        ({"topic": "t", "type": "mercure"}, b"type 'mercure' is reserved"),
+        ({"topic": "t", "type": "a\u200bb"}, b"invisible"),
+        ({"topic": "t", "id": "earliest"}, b"reserved"),
+        ({"topic": "t", "id": "a\x85b"}, b"control"),
+    ],
+)
+async def test_publications_the_protocol_reserves_or_forbids_are_400(fields, reason):
+    status, body = await publish(**fields)
+    assert status == 400
+    assert reason in body, body
+    assert await stored_count() == 0
+
+
+async def test_the_publish_response_body_is_exactly_the_id():
+    status, headers, body = await request(
+        "POST",
+        headers={
+            "authorization": f"Bearer {publisher_token()}",
+            "content-type": "application/x-www-form-urlencoded",
+        },
+        body=b"topic=t&id=urn%3Aexact",
+    )
+    assert (status, body) == (200, b"urn:exact")
+    assert headers[b"content-type"] == b"text/plain; charset=utf-8"
+
+
+async def test_errors_carry_rfc_6750_challenges_pointing_at_the_metadata():
+    metadata = b'resource_metadata="http://testserver/.well-known/oauth-protected-resource/.well-known/mercure"'
+    form = {"content-type": "application/x-www-form-urlencoded", "host": "testserver"}
+    status, headers, _ = await request("POST", headers=form, body=b"topic=t")
+    assert status == 401 and headers[b"www-authenticate"] == b"Bearer " + metadata
+    status, headers, _ = await request("POST", headers={**form, "authorization": "Bearer x.y.z"}, body=b"topic=t")
+    assert status == 401 and headers[b"www-authenticate"] == b'Bearer error="invalid_token", ' + metadata
+    token = publisher_token("https://example.com/mine")
+    status, headers, _ = await request(
+        "POST", headers={**form, "authorization": f"Bearer {token}"}, body=b"topic=https://example.com/theirs"
+    )
+    assert status == 403 and headers[b"www-authenticate"] == b'Bearer error="insufficient_scope", ' + metadata
+    status, headers, _ = await request("POST", headers={**form, "authorization": "Basic abc"}, body=b"topic=t")
+    assert status == 400 and headers[b"www-authenticate"] == b'Bearer error="invalid_request", ' + metadata
+    status, headers, _ = await request("GET", "match=t&matchy=u")
+    assert status == 400 and b"www-authenticate" not in headers
+
+
+async def test_a_cookie_authenticated_publish_is_accepted_only_from_allowed_origins(settings):
+    cookie = {
+        "cookie": f"mercureAuthorization={publisher_token()}",
+        "content-type": "application/x-www-form-urlencoded",
+        "host": "hub.example.com",
+    }
+    status, _, body = await request("POST", headers=cookie, body=b"topic=t")
+    assert status == 403 and b"needs an Origin or Referer" in body
+    status, _, body = await request("POST", headers={**cookie, "origin": "https://evil.example"}, body=b"topic=t")
+    assert status == 403 and b"https://evil.example may not publish" in body
+    assert await stored_count() == 0
+    status, _, _ = await request("POST", headers={**cookie, "origin": "http://hub.example.com"}, body=b"topic=t")
+    assert status == 200
+    status, _, _ = await request(
+        "POST", headers={**cookie, "referer": "http://hub.example.com/page?x=1"}, body=b"topic=t"
+    )
+    assert status == 200
+    settings.HUBBUB_PUBLISH_ORIGINS = ["https://app.example.com"]
+    status, _, _ = await request("POST", headers={**cookie, "origin": "https://app.example.com"}, body=b"topic=t")
+    assert status == 200
+    # A bearer token in a header is no ambient credential: any origin may use it.
+    bearer = {"authorization": f"Bearer {publisher_token()}", "content-type": "application/x-www-form-urlencoded"}
+    status, _, _ = await request("POST", headers={**bearer, "origin": "https://evil.example"}, body=b"topic=t")
+    assert status == 200
+    assert await stored_count() == 4
+
+
+async def test_a_wildcard_cors_origin_is_never_echoed_with_credentials(settings):
+    settings.HUBBUB_CORS_ALLOWED_ORIGINS = ["*"]
+    stream = await subscribe("t", headers={"origin": "https://anywhere.example"})
+    assert stream.headers[b"access-control-allow-origin"] == b"*"
+    assert b"access-control-allow-credentials" not in stream.headers
+    await stream.close()
+    settings.HUBBUB_CORS_ALLOWED_ORIGINS = ["https://app.example.com"]
+    stream = await subscribe(match="t", last_event_id="earliest", headers={"origin": "https://app.example.com"})
+    assert stream.headers[b"access-control-allow-credentials"] == b"true"
+    assert b"Mercure-Last-Event-ID" in stream.headers[b"access-control-expose-headers"]
+    await stream.close()
+
+
+async def test_the_protected_resource_metadata_document(settings):
+    from hubbub._metadata import ResourceMetadata
+    from tests.hubbub.asgi import exchange
+
+    path = "/.well-known/oauth-protected-resource/.well-known/mercure"
+    request_scope = {**scope("GET", headers={"host": "hub.example.com"}), "path": path, "raw_path": path.encode()}
+    status, headers, body = await exchange(ResourceMetadata(), request_scope)
+    assert status == 200 and headers[b"content-type"] == b"application/json"
+    import json
+
+    document = json.loads(body)
+    assert document == {
+        "resource": "http://hub.example.com/.well-known/mercure",
+        "authorization_details_types_supported": ["https://mercure.rocks/authorization-detail"],
+        "bearer_methods_supported": ["header"],
+        "mercure_cookie": "__Secure-mercure_access_token",
+        "mercure_matcher_types_supported": ["exact", "urlpattern"],
+    }
+    settings.HUBBUB_TOKEN_AUDIENCE = "https://hub.example.com/.well-known/mercure"
+    settings.HUBBUB_TOKEN_ISSUERS = {"https://auth.example.com": {"jwks_url": "https://auth.example.com/jwks"}}
+    status, _, body = await exchange(ResourceMetadata(), request_scope)
+    assert json.loads(body)["resource"] == "https://hub.example.com/.well-known/mercure"
+    assert json.loads(body)["authorization_servers"] == ["https://auth.example.com"]
+    status, _, _ = await exchange(ResourceMetadata(), {**request_scope, "method": "POST"})
+    assert status == 405
+
+
+# The host the tokens of these tests are minted for (the in-process requests have none).
+TESTSERVER = {"host": "testserver"}
+
+
+def token_1_0(*, publish=None, subscribe=None, **kwargs) -> str:
+    return hubbub.mint_token(
+        publish=publish, subscribe=subscribe, draft=8, audience="http://testserver/.well-known/mercure", **kwargs
+    )
+
+
+async def test_a_mercure_1_0_token_reads_the_private_updates_its_authorization_details_grant():
+    books = token_1_0(subscribe=[{"match": "https://example.com/users/42/*", "match_type": "urlpattern"}])
+    reader = await subscribe(
+        match_urlpattern="https://example.com/books/:id", headers={"authorization": f"Bearer {books}"}
+    )
+    anonymous = await subscribe(match_urlpattern="https://example.com/books/:id")
+    # The canonical topic is not granted, the alternate one is: the update is delivered.
+    await publish(
+        topic=["https://example.com/books/1", "https://example.com/users/42/books/1"], data="mine", private="on"
+    )
+    await publish(topic="https://example.com/books/2", data="not mine", private="on")
+    await publish(topic="https://example.com/books/3", data="public")
+    assert [e["data"] for e in await reader.read_events(2)] == ["mine", "public"]
+    assert [e["data"] for e in await anonymous.read_events(1)] == ["public"]
+    for stream in (reader, anonymous):
+        assert await stream.nothing_more()
+        await stream.close()
+
+
+async def test_the_mercure_1_0_cookie_carries_a_token_and_a_header_wins_over_it():
+    everything = token_1_0(subscribe=["*"])
+    nothing = token_1_0(subscribe=["https://example.com/unrelated"])
+    by_cookie = await subscribe(match="p", headers={"cookie": f"__Secure-mercure_access_token={everything}"})
+    header_wins = await subscribe(
+        match="p",
+        headers={"cookie": f"__Secure-mercure_access_token={everything}", "authorization": f"Bearer {nothing}"},
+    )
+    await publish(topic="p", data="private", private="on")
+    await publish(topic="p", data="public")
+    assert [e["data"] for e in await by_cookie.read_events(2)] == ["private", "public"]
+    assert [e["data"] for e in await header_wins.read_events(1)] == ["public"]
+    await by_cookie.close()
+    await header_wins.close()
+
+
+async def test_publishing_with_a_mercure_1_0_token_needs_publish_on_every_topic():
+    token = token_1_0(publish=[{"match": "https://example.com/books/:id", "match_type": "urlpattern"}])
+    assert await publish(headers=TESTSERVER, token=token, topic="https://example.com/books/1", id="ok") == (200, b"ok")
+    status, body = await publish(
+        headers=TESTSERVER, token=token, topic=["https://example.com/books/2", "https://example.com/users/1"]
+    )
+    assert status == 403 and b"https://example.com/users/1" in body
+    subscribe_only = token_1_0(subscribe=["*"], key=django_settings.HUBBUB_PUBLISHER_JWT_KEY)
+    status, body = await publish(headers=TESTSERVER, token=subscribe_only, topic="https://example.com/books/3")
+    assert status == 403 and b"grants no publishing" in body
+    for_another_hub = hubbub.mint_token(publish=["*"], draft=8, audience="https://other.example/.well-known/mercure")
+    status, body = await publish(headers=TESTSERVER, token=for_another_hub, topic="https://example.com/books/4")
+    assert status == 401
+    assert await stored_count() == 1
+
+
+async def test_with_draft07_off_its_tokens_and_query_tokens_are_refused(settings):
+    draft07_token = publisher_token()
+    settings.HUBBUB_MERCURE_DRAFT07 = False
+    status, _ = await publish(headers=TESTSERVER, token=draft07_token, topic="t")
+    assert status == 401
+    status, _, _ = await request("GET", [("match", "t"), ("authorization", token_1_0(subscribe=["*"]))])
+    assert status == 400
+    assert await publish(headers=TESTSERVER, token=token_1_0(publish=["*"]), topic="t", id="1.0") == (200, b"1.0")
+    assert await stored_count() == 1
+
+
+async def test_an_unreachable_key_set_is_503_and_nothing_is_stored(settings):
+    import jwt
+
+    settings.HUBBUB_TOKEN_ISSUERS = {"https://auth.example": {"jwks_url": "http://127.0.0.1:9/jwks.json"}}
+    token = jwt.encode(
+        {"iss": "https://auth.example", "aud": "http://testserver/.well-known/mercure", "exp": time.time() + 60},
+        "a-key-that-is-not-the-issuers-but-long-enough",
+        algorithm="HS256",
+        headers={"typ": "at+jwt", "kid": "k1"},
+    )
+    status, body = await publish(token=token, topic="t")
+    assert status == 503 and b"unreachable" in body
+    assert await stored_count() == 0

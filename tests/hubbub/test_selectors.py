@@ -78,7 +78,7 @@ def _templates(count: int) -> list[str]:
 def test_selector_sets_holding_a_template_share_one_compiled_pattern():
     [template] = _templates(1)
     one, two = SelectorSet([template]), SelectorSet(["a", template])
-    assert one.templates == two.templates == (template,)
+    assert one.pattern_keys == two.pattern_keys == (template,)
     assert one.patterns[0] is two.patterns[0] is template_pattern(template)
     assert one.match(template.replace("{id}", "7")) and two.match(template.replace("{id}", "8"))
 

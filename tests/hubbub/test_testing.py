@@ -3,6 +3,7 @@
 import asyncio
 import re
 import textwrap
+import time
 from contextlib import AsyncExitStack
 
 import pytest
@@ -14,6 +15,8 @@ import hubbub
 from hubbub import _fanout as fanout, _history as history, _publishing as publishing, _tokens as tokens
 from hubbub.testing import Event, _EventParser, capture, publisher_token, subscribe, subscriber_token
 from tests.hubbub.asgi import publish
+
+HUB = "http://testserver/.well-known/mercure"
 
 # What the test authorizer grants: user pk -> selectors; and whom it was asked about.
 GRANTS: dict[int, list[str]] = {}
@@ -160,7 +163,7 @@ async def test_resuming_after_last_event_id_then_live():
         await hubbub.apublish("/r", str(n), id=f"r{n}")
     await hubbub.apublish("/elsewhere", "x", id="e0")
     async with subscribe("/r", last_event_id="r1") as resumed, subscribe("/r", last_event_id="earliest") as everything:
-        assert resumed.headers["last-event-id"] == "e0"
+        assert resumed.headers["last-event-id"] == "r1"  # the id just before the first one sent
         assert [event.id for event in await resumed.take(2)] == ["r2", "r3"]
         assert [event.data for event in await everything.take(4)] == ["0", "1", "2", "3"]
         await hubbub.apublish("/r", "live", id="r4")
@@ -200,8 +203,8 @@ async def test_a_stream_the_hub_ends_raises_eof(settings):
     settings.HUBBUB_ANONYMOUS_SUBSCRIBERS = False
     async with subscribe("/t") as refused:
         assert refused.status == 401 and refused.ended
-        assert "subscribing requires a JWT" in refused.reason
-        assert refused.headers["www-authenticate"] == "Bearer"
+        assert "subscribing requires a token" in refused.reason
+        assert refused.headers["www-authenticate"].startswith("Bearer resource_metadata=")
         with pytest.raises(EOFError):
             await refused.next()
     async with subscribe("/t", token=subscriber_token("/t", expires_in=2)) as expiring:
@@ -230,14 +233,84 @@ async def test_tokens_publish_over_http_and_subscribe_to_private_updates():
 
 
 def test_tokens_are_signed_with_the_configured_keys(settings):
-    publisher = tokens.decode(publisher_token(), settings.HUBBUB_PUBLISHER_JWT_KEY)
+    publisher = tokens.decode(publisher_token(), "publish", hub_url=HUB)
     assert publisher.publish is not None and publisher.publish.match("/anything") and publisher.subscribe is None
-    subscriber = tokens.decode(subscriber_token("/a", expires_in=60), settings.HUBBUB_SUBSCRIBER_JWT_KEY)
+    assert publisher.draft == 7
+    subscriber = tokens.decode(subscriber_token("/a", expires_in=60), "subscribe", hub_url=HUB)
     assert subscriber.subscribe is not None
     assert subscriber.subscribe.match("/a") and not subscriber.subscribe.match("/b")
     assert subscriber.expires is not None and subscriber.publish is None
-    nothing = tokens.decode(subscriber_token(), settings.HUBBUB_SUBSCRIBER_JWT_KEY)
+    nothing = tokens.decode(subscriber_token(), "subscribe", hub_url=HUB)
     assert nothing.subscribe is not None and not nothing.subscribe.match("/a")
+    with pytest.raises(tokens.InvalidToken):
+        tokens.decode(publisher_token(), "subscribe", hub_url=HUB)
+
+
+def test_mercure_1_0_tokens(settings):
+    settings.HUBBUB_TOKEN_AUDIENCE = HUB
+    url_pattern = {"match": "https://example.com/books/:id", "match_type": "urlpattern"}
+    publisher = tokens.decode(publisher_token("/shelf", url_pattern, draft=8), "publish", hub_url=HUB)
+    assert publisher.draft == 8 and publisher.subscribe is None
+    assert publisher.publish.match("/shelf") and publisher.publish.match("https://example.com/books/1")
+    assert not publisher.publish.match("/shelf/1")
+    assert tokens.decode(publisher_token(draft=8), "publish", hub_url=HUB).publish.wildcard
+    subscriber = tokens.decode(subscriber_token("/a", expires_in=60, draft=8), "subscribe", hub_url=HUB)
+    assert subscriber.draft == 8 and subscriber.subscribe.match("/a") and not subscriber.subscribe.match("/b")
+    assert subscriber.expires == pytest.approx(time.time() + 60, abs=2)
+    nothing = tokens.decode(subscriber_token(draft=8), "subscribe", hub_url=HUB)
+    assert (nothing.draft, nothing.subscribe, nothing.publish) == (8, None, None)
+    assert nothing.expires == pytest.approx(time.time() + 3600, abs=2)  # a Mercure 1.0 token always expires
+
+
+def test_the_token_kind_follows_the_draft_07_setting(settings):
+    settings.HUBBUB_MERCURE_DRAFT07 = False
+    with pytest.raises(ValueError, match="HUBBUB_TOKEN_AUDIENCE"):
+        publisher_token()
+    settings.HUBBUB_TOKEN_AUDIENCE = HUB
+    assert tokens.decode(publisher_token(), "publish", hub_url=HUB).draft == 8
+    assert tokens.decode(subscriber_token("/a"), "subscribe", hub_url=HUB).draft == 8
+    with pytest.raises(ValueError, match="draft=8"):
+        publisher_token({"match": "/books/:id", "match_type": "urlpattern"}, draft=7)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_mercure_1_0_tokens_publish_over_http_and_subscribe_to_private_updates(settings):
+    settings.HUBBUB_TOKEN_AUDIENCE = "http://testserver/.well-known/mercure"
+    allowed = subscribe("/private/{id}", token=subscriber_token("/private/1", draft=8))
+    other = subscribe("/private/{id}", token=subscriber_token("/private/2", draft=8))
+    async with allowed, other:
+        assert allowed.status == other.status == 200
+        status, update_id = await publish(
+            token=publisher_token(draft=8), topic="/private/1", data="secret", private="on"
+        )
+        assert status == 200
+        assert (await allowed.next()).id == update_id.decode()
+        assert await other.silent(0.2)
+    books = publisher_token({"match": "https://example.com/books/:id", "match_type": "urlpattern"}, draft=8)
+    assert (await publish(token=books, topic="https://example.com/books/1"))[0] == 200
+    assert (await publish(token=books, topic="https://example.com/authors/1"))[0] == 403
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_subscribe_with_mercure_1_0_matchers(settings):
+    async with (
+        subscribe("/books/1", draft=8) as exact,
+        subscribe(url_patterns=["http://testserver/books/:id"]) as pattern,
+        subscribe("/books/{id}", draft=8) as literal,
+    ):
+        assert exact.status == pattern.status == literal.status == 200
+        await hubbub.apublish("http://testserver/books/2", "two")
+        await hubbub.apublish("/books/1", "one")
+        assert (await pattern.next()).data == "two"
+        assert (await exact.next()).data == "one"
+        assert await literal.silent(0.2)  # an exact matcher is no URI template
+    with pytest.raises(ValueError, match="draft=8"):
+        subscribe(url_patterns=["/books/:id"], draft=7)
+    settings.HUBBUB_MERCURE_DRAFT07 = False
+    async with subscribe("/books/1") as default:  # sent as match=, which the hub then requires
+        assert default.status == 200
+        await hubbub.apublish("/books/1", "one again")
+        assert (await default.next()).data == "one again"
 
 
 # capture()

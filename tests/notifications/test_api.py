@@ -240,3 +240,13 @@ def test_a_recipient_two_users_differ_from_only_by_case_is_404_in_words(alice):
     reason = "ambiguous user name(s): Alice (could be alice and ALICE: give the name exactly)"
     assert response.json() == {"error": reason}
     assert Notification.objects.count() == 0
+
+
+def test_a_mercure_1_0_token_for_this_hub_is_accepted_and_one_for_another_hub_is_401(alice):
+    for_this_hub = hubbub.mint_token(publish=["*"], draft=8, audience="http://testserver/.well-known/mercure")
+    response = post({"recipients": ["alice"], "title": "t"}, f"Bearer {for_this_hub}")
+    assert response.status_code == 201
+    for_another = hubbub.mint_token(publish=["*"], draft=8, audience="https://other.example/.well-known/mercure")
+    response = post({"recipients": ["alice"], "title": "t"}, f"Bearer {for_another}")
+    assert response.status_code == 401
+    assert Notification.objects.count() == 1

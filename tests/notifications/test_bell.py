@@ -47,7 +47,7 @@ def test_with_only_the_request_it_renders_the_bell_with_its_stylesheet_script_an
     assert 'aria-label="Notifications: 2 unread"' in html
     assert f'data-topic="{user_topic(alice)}"' in html and f'data-newest="{newest.pk}"' in html
     assert f'data-last-event-id="{position}"' in html
-    assert 'data-hub-module="/static/hubbub/hubbub.js"' in html
+    assert 'data-hub-module="/static/hubbub/hubbub.js"' in html and 'data-hub-url="/.well-known/mercure"' in html
     assert 'href="/notifications/"' in html
     assert re.search(r'id="notification-count"[^>]*>2</span>', html)
 

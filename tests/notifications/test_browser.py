@@ -6,6 +6,7 @@ import re
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from playwright.sync_api import Browser, expect
@@ -103,6 +104,36 @@ def test_notify_command_updates_open_page_and_reading_in_another_tab_updates_the
     expect(first.locator("#notification-list li.notification.is-unread")).to_have_count(0)
     expect(first.locator("#notification-list li.notification")).to_have_count(1)
     assert errors == []
+    context.close()
+
+
+def test_a_page_with_only_the_bell_subscribes_from_its_render_position_and_misses_nothing(browser, embedded_server):
+    """The bell gives hubbub.js the hub and its position (a <link rel="mercure"> it adds): what is
+    published after the page was rendered, before its stream opened, is replayed."""
+    name, _, session_key = signed_in_user(embedded_server, "carol")
+    context = signed_in_context(browser, embedded_server, session_key)
+    page = context.new_page()
+    streams: list[str] = []
+
+    def publish_before_the_stream_opens(route):
+        if not streams:
+            embedded_server.manage("notify", "--user", name, "--title", "published before subscribing")
+        streams.append(route.request.url)
+        route.continue_()
+
+    page.route("**/.well-known/mercure?*", publish_before_the_stream_opens)
+    page.goto(f"{embedded_server.url}/account/")
+    expect(page.locator("#notification-count")).to_have_text("1")
+    expect(page.locator("#notification-toasts .notification-toast")).to_contain_text("published before subscribing")
+
+    bell = page.locator("#notification-bell")
+    link = page.locator('head link[rel="mercure"]')
+    expect(link).to_have_count(1)
+    position = bell.get_attribute("data-last-event-id")
+    assert link.get_attribute("data-last-event-id") == position
+    assert link.get_attribute("href") == "/.well-known/mercure"
+    query = parse_qs(urlsplit(streams[0]).query)
+    assert query == {"match": [bell.get_attribute("data-topic")], "last_event_id": [position]}
     context.close()
 
 

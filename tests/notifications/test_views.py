@@ -4,6 +4,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+import hubbub
 from hubbub.contrib import notifications
 from hubbub.contrib.notifications.models import Notification
 from hubbub.contrib.notifications.topics import user_topic
@@ -46,6 +47,17 @@ def test_list_shows_newest_first_unread_marked_links_and_escaped_text(alice, bob
     assert 'aria-label="Notifications: 1 unread"' in html
     assert f'data-topic="{user_topic(alice)}"' in html
     assert 'aria-live="polite"' in html
+
+
+def test_the_list_names_the_hub_and_its_position_in_the_page_and_in_the_header(alice, alice_client):
+    notifications.notify(alice, "Before")
+    position = hubbub.last_event_id()
+    response = alice_client.get("/notifications/")
+    html = response.content.decode()
+    assert html.count('rel="mercure"') == 1
+    assert f'<link rel="mercure" href="/.well-known/mercure" data-last-event-id="{position}">' in html
+    assert f'data-last-event-id="{position}"' in html.split('id="notification-list"')[1]
+    assert response["Link"] == f'<http://testserver/.well-known/mercure>; rel="mercure"; last-event-id="{position}"'
 
 
 @pytest.mark.parametrize("path", ["/notifications/", "/rooms/"])

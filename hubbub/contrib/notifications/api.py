@@ -21,6 +21,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 import hubbub
+from hubbub.discovery import hub_url
 
 from .sending import InvalidNotification, clean_fields, notify
 from .topics import user_topic
@@ -57,7 +58,7 @@ def _publish_claim(request: HttpRequest) -> hubbub.SelectorSet | None:
         if scheme.lower() != "bearer" or not token.strip():
             raise ApiError(401, "the Authorization header must be 'Bearer <token>'")
         try:
-            allowed = hubbub.verify_token(token.strip(), publish=True)
+            allowed = hubbub.verify_token(token.strip(), publish=True, hub_url=hub_url(request))
         except hubbub.InvalidToken as error:
             raise ApiError(401, str(error)) from None
         if allowed is None:

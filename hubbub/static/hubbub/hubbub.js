@@ -2,25 +2,48 @@
 // subscribe to, dispatching by event type, resuming after the last event it handled.
 //
 //   import { hub } from "/static/hubbub/hubbub.js";
-//   hub.subscribe("/chat/rooms/lobby");
+//   hub.subscribe("/chat/rooms/lobby");                 // an exact topic
+//   hub.subscribePattern("https://example.com/books/:id"); // a URL Pattern
 //   hub.on("chat.message", (data, event) => { ... });   // data: JSON-parsed when possible
 //   hub.onStatus((status) => { ... });                  // "connecting" | "open" | "reconnecting"
 //
-// The page may give its render-time position in <meta name="hubbub-last-event-id">, so
-// that what was published between rendering and subscribing is replayed.
+// The page names the hub and the position it was rendered at, so that what was published
+// between rendering and subscribing is replayed, with Mercure's discovery link
+// ({% mercure_link %} of {% load hubbub %}):
+//
+//   <link rel="mercure" href="/.well-known/mercure" data-last-event-id="urn:uuid:...">
+//
+// Pages that still have <meta name="hubbub-url"> and <meta name="hubbub-last-event-id"> work too.
 
-const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
+// The query the subscription is sent with: Mercure 1.0's, or draft-07's for an older hub
+// (which has no URL Patterns: there, subscribePattern takes a URI template instead).
+const PROTOCOL = "1.0";
+const QUERY = {
+  "1.0": { exact: "match", pattern: "match_urlpattern", lastEventId: "last_event_id" },
+  "draft-07": { exact: "topic", pattern: "topic", lastEventId: "lastEventID" },
+}[PROTOCOL];
 
+const DEFAULT_HUB = "/.well-known/mercure";
 const MAX_DELAY_MS = 30000;
 const SLEEP_GAP_MS = 30000;
 
+const meta = (name) => document.querySelector(`meta[name="${name}"]`)?.content || "";
+
+// Read when the stream first opens, once every element and script of the page is there.
+function discover() {
+  const link = document.querySelector('link[rel~="mercure"][href]');
+  if (link) return { url: link.href, lastEventId: link.dataset.lastEventId || "" };
+  return { url: meta("hubbub-url") || DEFAULT_HUB, lastEventId: meta("hubbub-last-event-id") };
+}
+
 class Hub {
-  constructor(url) {
-    this.url = url;
+  constructor() {
+    this.url = null;
     this.topics = new Set();
+    this.patterns = new Set();
     this.handlers = new Map();
     this.statusHandlers = new Set();
-    this.lastEventId = meta("hubbub-last-event-id");
+    this.lastEventId = "";
     this.source = null;
     this.status = "idle";
     this.delay = 1000;
@@ -37,11 +60,23 @@ class Hub {
   }
 
   subscribe(topic) {
-    if (!this.topics.has(topic)) {
-      this.topics.add(topic);
+    return this.add(this.topics, topic);
+  }
+
+  subscribePattern(pattern) {
+    return this.add(this.patterns, pattern);
+  }
+
+  add(selectors, selector) {
+    if (!selectors.has(selector)) {
+      selectors.add(selector);
       this.schedule();
     }
     return this;
+  }
+
+  get subscribed() {
+    return this.topics.size + this.patterns.size > 0;
   }
 
   on(type, handler) {
@@ -82,16 +117,18 @@ class Hub {
   }
 
   reconnect() {
-    if (this.topics.size) this.open();
+    if (this.subscribed) this.open();
   }
 
   open() {
     clearTimeout(this.timer);
     if (this.source) this.source.close();
-    if (!this.topics.size) return;
+    if (!this.subscribed) return;
+    if (this.url === null) ({ url: this.url, lastEventId: this.lastEventId } = discover());
     const url = new URL(this.url, window.location.href);
-    for (const topic of this.topics) url.searchParams.append("topic", topic);
-    if (this.lastEventId) url.searchParams.set("lastEventID", this.lastEventId);
+    for (const topic of this.topics) url.searchParams.append(QUERY.exact, topic);
+    for (const pattern of this.patterns) url.searchParams.append(QUERY.pattern, pattern);
+    if (this.lastEventId) url.searchParams.set(QUERY.lastEventId, this.lastEventId);
     const source = new EventSource(url, { withCredentials: true });
     this.source = source;
     this.setStatus(this.status === "idle" ? "connecting" : "reconnecting");
@@ -132,4 +169,4 @@ class Hub {
   }
 }
 
-export const hub = new Hub(meta("hubbub-url") || "/.well-known/mercure");
+export const hub = new Hub();

@@ -7,8 +7,8 @@
 //   "notification"      {id, title, body, url, level, created, read, unread}
 //   "notification.read" {ids, up_to, unread}
 //
-// The bell and the list also carry the hub position they were rendered at (data-last-event-id)
-// and the URL of the hub's client module (data-hub-module).
+// The bell and the list also carry the hub position they were rendered at (data-last-event-id),
+// the hub's URL (data-hub-url) and the URL of the hub's client module (data-hub-module).
 
 const bell = document.getElementById("notification-bell");
 const list = document.getElementById("notification-list");
@@ -268,14 +268,15 @@ function onRead(data) {
 }
 
 function givePosition() {
-  // hubbub.js resumes from <meta name="hubbub-last-event-id">. A page that took its own
-  // position before reading its data (a chat room, the notification centre) gives it; else
-  // the bell's is the page's. Added before hubbub.js is loaded, which reads it once.
-  if (!config.lastEventId || document.querySelector('meta[name="hubbub-last-event-id"]')) return;
-  const meta = document.createElement("meta");
-  meta.name = "hubbub-last-event-id";
-  meta.content = config.lastEventId;
-  document.head.append(meta);
+  // hubbub.js finds the hub and the position to resume from in <link rel="mercure">. A page
+  // that took its own position before reading its data (a chat room, the notification centre)
+  // has one; else the bell's is the page's. Added before hubbub.js opens its stream.
+  if (!config.lastEventId || document.querySelector('link[rel~="mercure"], meta[name="hubbub-last-event-id"]')) return;
+  const link = document.createElement("link");
+  link.rel = "mercure";
+  link.href = config.hubUrl || "/.well-known/mercure";
+  link.dataset.lastEventId = config.lastEventId;
+  document.head.append(link);
 }
 
 async function start() {
