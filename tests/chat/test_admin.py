@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth import get_user_model
 
+from hubbub.contrib.chat import editing, posting
 from hubbub.contrib.chat.models import Message
 from tests.published import published
 
@@ -45,3 +46,14 @@ def test_a_moderator_adds_and_removes_members_and_their_pages_are_told(
     assert published("chat.room.removed") == [
         ([f"/chat/users/{alice.pk}"], {"slug": "secret", "url": "/rooms/secret/"}, True)
     ]
+
+
+def test_a_message_deleted_in_the_chat_stays_in_the_admin_with_its_earlier_texts(moderator, alice, general):
+    message = posting.post(general, alice, "first draft")
+    editing.edit(message, alice, "second draft")
+    editing.delete(message, alice)
+    client = client_for(moderator)
+    listing = client.get("/admin/hubbub_chat/message/?deleted_at__isempty=0").content.decode()
+    assert "second draft" in listing
+    page = client.get(f"/admin/hubbub_chat/message/{message.pk}/change/").content.decode()
+    assert "first draft" in page and "second draft" in page

@@ -717,3 +717,290 @@ def test_messages_are_grouped_by_author_and_day_in_the_readers_time_zone_live_an
     expect(continued.locator(".message-meta")).to_have_css("opacity", "1")
     a.close()
     b.close()
+
+
+def message_with(person: Person, text: str) -> Locator:
+    return person.page.locator("#message-list .message").filter(has=person.page.get_by_text(text, exact=True))
+
+
+def test_the_author_edits_and_deletes_a_message_and_the_other_page_follows_live(
+    people: tuple[Person, Person],
+) -> None:
+    a, b = people
+    room = a.create_room(unique("Edits "))
+    b.open(room)
+    a.say("teh plan")
+    a.say("a slip")
+    b.say("from Ben")
+    expect(b.page.locator("#message-list .message-text")).to_have_text(["teh plan", "a slip", "from Ben"])
+
+    # Only one's own messages can be edited; the room's owner (A) may delete Ben's.
+    expect(message_with(b, "teh plan").get_by_role("button", name="Edit message")).to_be_hidden()
+    expect(message_with(b, "teh plan").get_by_role("button", name="Delete message")).to_be_hidden()
+    expect(message_with(b, "from Ben").get_by_role("button", name="Edit message")).to_have_count(1)
+    expect(message_with(a, "from Ben").get_by_role("button", name="Edit message")).to_be_hidden()
+
+    # Edit with the keyboard: Escape cancels, Enter saves; the text goes through the formatting.
+    mine = message_with(a, "teh plan")
+    mine.hover()
+    mine.get_by_role("button", name="Edit message").click()
+    editor = a.page.get_by_role("textbox", name="Edit message")
+    expect(editor).to_be_focused()
+    expect(editor).to_have_value("teh plan")
+    editor.fill("changed my mind")
+    editor.press("Escape")
+    expect(editor).to_have_count(0)
+    expect(a.page.locator("#message-list .message-text").first).to_have_text("teh plan")
+    mine.get_by_role("button", name="Edit message").click()
+    editor.fill(f"the **plan**, @{b.name}")
+    editor.press("Enter")
+    for person in (a, b):
+        first = person.page.locator("#message-list .message").first
+        expect(first.locator(".message-text")).to_have_text(f"the plan, @{b.name}")
+        expect(first.locator(".message-text strong")).to_have_text("plan")
+        expect(first.locator(".message-edited")).to_be_visible()
+        expect(first.locator(".message-edited")).to_have_attribute("title", re.compile(r"^Edited "))
+
+    # Delete after a question in place; Cancel keeps it.
+    slip = message_with(a, "a slip")
+    slip.hover()
+    slip.get_by_role("button", name="Delete message").click()
+    expect(slip.get_by_role("group", name="Delete this message?")).to_be_visible()
+    slip.get_by_role("button", name="Cancel").click()
+    expect(slip.get_by_role("group", name="Delete this message?")).to_have_count(0)
+    slip.get_by_role("button", name="Delete message").click()
+    slip.get_by_role("button", name="Yes, delete").click()
+    ben = message_with(a, "from Ben")
+    ben.hover()
+    ben.get_by_role("button", name="Delete message").click()
+    ben.get_by_role("button", name="Yes, delete").click()
+    for person in (a, b):
+        expect(person.page.locator("#message-list .message-text")).to_have_text([f"the plan, @{b.name}"])
+
+    # A new page shows the edit, and neither deleted message.
+    b.open(room)
+    expect(b.page.locator("#message-list .message-text")).to_have_text([f"the plan, @{b.name}"])
+    expect(b.page.locator("#message-list .message-edited")).to_be_visible()
+    for person in (a, b):
+        assert person.dialogs == []
+
+
+def test_after_a_cut_the_page_shows_the_edits_and_deletions_it_missed(
+    people: tuple[Person, Person], running: Running
+) -> None:
+    a, b = people
+    room = a.create_room(unique("Resume edits "))
+    b.open(room)
+    for text in ["one", "two", "three"]:
+        a.say(text)
+    expect(b.page.locator("#message-list .message-text")).to_have_text(["one", "two", "three"])
+
+    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    running.restart()
+    expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
+    a.expect_connected()
+
+    def edit(text: str, new: str) -> None:
+        message = message_with(a, text)
+        message.hover()
+        message.get_by_role("button", name="Edit message").click()
+        editor = a.page.get_by_role("textbox", name="Edit message")
+        editor.fill(new)
+        editor.press("Enter")
+        expect(message_with(a, new)).to_have_count(1)
+
+    edit("one", "one, first edit")
+    edit("one, first edit", "one, second edit")
+    message = message_with(a, "two")
+    message.hover()
+    message.get_by_role("button", name="Delete message").click()
+    message.get_by_role("button", name="Yes, delete").click()
+    a.say("four")
+    edit("four", "four, edited")
+    expect(a.page.locator("#message-list .message-text")).to_have_text(["one, second edit", "three", "four, edited"])
+    assert b.texts() == ["one", "two", "three"]
+
+    b.page.unroute("**/.well-known/mercure**")
+    b.expect_connected()
+    expect(b.page.locator("#message-list .message-text")).to_have_text(["one, second edit", "three", "four, edited"])
+    expect(b.page.locator("#message-list .message-edited:visible")).to_have_count(2)
+
+
+def test_reactions_toggle_live_with_who_reacted_and_a_cut_page_catches_up(
+    people: tuple[Person, Person], running: Running
+) -> None:
+    a, b = people
+    room = a.create_room(unique("Reactions "))
+    b.open(room)
+    a.say("lunch at noon?")
+    message_b = message_with(b, "lunch at noon?")
+    message_a = message_with(a, "lunch at noon?")
+
+    # With the keyboard: the React button opens a picker (Escape closes it), Enter picks.
+    react = message_b.get_by_role("button", name="React to this message")
+    react.focus()
+    react.press("Enter")
+    picker = message_b.get_by_role("group", name="Choose a reaction")
+    expect(picker.get_by_role("button")).to_have_count(6)
+    expect(picker.get_by_role("button", name="React with 👍")).to_be_focused()
+    b.page.keyboard.press("Escape")
+    expect(picker).to_have_count(0)
+    expect(react).to_be_focused()
+    expect(react).to_have_attribute("aria-expanded", "false")
+    react.press("Enter")
+    b.page.keyboard.press("Enter")
+
+    thumbs_a = message_a.locator('.reaction[data-emoji="👍"]')
+    expect(thumbs_a).to_have_accessible_name(f"👍 1: {b.name}")
+    expect(thumbs_a).to_have_attribute("aria-pressed", "false")
+    expect(thumbs_a).to_have_attribute("title", b.name)
+    thumbs_a.click()
+    thumbs_b = message_b.locator('.reaction[data-emoji="👍"]')
+    for thumbs in (thumbs_a, thumbs_b):
+        expect(thumbs).to_have_accessible_name(f"👍 2: {a.name}, {b.name}")
+        expect(thumbs.locator(".reaction-count")).to_have_text("2")
+    expect(thumbs_a).to_have_attribute("aria-pressed", "true")
+    expect(thumbs_b).to_have_attribute("aria-pressed", "true")
+    thumbs_b.click()
+    for thumbs in (thumbs_a, thumbs_b):
+        expect(thumbs).to_have_accessible_name(f"👍 1: {a.name}")
+    expect(thumbs_b).to_have_attribute("aria-pressed", "false")
+
+    # Cut off, B misses a heart added and the thumb taken back; it catches up once, in order.
+    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    running.restart()
+    expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
+    a.expect_connected()
+    message_a.hover()
+    message_a.get_by_role("button", name="React to this message").click()
+    message_a.get_by_role("button", name="React with ❤️").click()
+    expect(message_a.locator(".reaction")).to_have_count(2)
+    thumbs_a.click()
+    expect(message_a.locator(".reaction")).to_have_count(1)
+    expect(message_b.locator(".reaction")).to_have_count(1)
+    expect(thumbs_b).to_have_count(1)
+
+    b.page.unroute("**/.well-known/mercure**")
+    b.expect_connected()
+    expect(message_b.locator(".reaction")).to_have_count(1)
+    expect(message_b.locator('.reaction[data-emoji="❤️"]')).to_have_accessible_name(f"❤️ 1: {a.name}")
+
+    # A new page shows them as stored.
+    b.open(room)
+    served = message_with(b, "lunch at noon?").locator(".reaction")
+    expect(served).to_have_count(1)
+    expect(served).to_have_accessible_name(f"❤️ 1: {a.name}")
+
+
+# Lets a test hide and show the page as a browser does when its tab goes to the background.
+VISIBILITY = """
+window.pageHidden = false;
+Object.defineProperty(document, "visibilityState", { get: () => (window.pageHidden ? "hidden" : "visible") });
+Object.defineProperty(document, "hidden", { get: () => window.pageHidden });
+window.setPageHidden = (hidden) => {
+  window.pageHidden = hidden;
+  document.dispatchEvent(new Event("visibilitychange"));
+};
+"""
+
+
+def unread_link(person: Person, name: str, page: Page | None = None) -> Locator:
+    return (page or person.page).locator(".room-links .room-link", has_text=name)
+
+
+def test_unread_counts_follow_live_in_every_tab_and_a_cut_tab_counts_each_message_once(
+    people: tuple[Person, Person], running: Running
+) -> None:
+    a, b = people
+    name = unique("Unread ")
+    room = a.create_room(name)
+    with b.page.expect_response(re.compile(r"/read/$")):
+        b.open(room)  # viewed once: from now on its unread messages are counted
+    b.open("/rooms/general/")
+    rooms_tab = b.context.new_page()
+    rooms_tab.goto("/rooms/")
+    expect(unread_link(b, name, rooms_tab)).to_have_accessible_name(name)
+
+    a.say("first news")
+    a.say("second news")
+    for page in (b.page, rooms_tab):
+        expect(unread_link(b, name, page)).to_have_accessible_name(f"{name} (2 unread)")
+        expect(unread_link(b, name, page).locator(".unread-count")).to_have_text("2")
+    expect(b.page).to_have_title(re.compile(r"^\(2\) #General"))
+
+    # Cut off, the rooms tab misses a message, then gets it once (not the two before again).
+    rooms_tab.route("**/.well-known/mercure**", lambda route: route.abort())
+    running.restart()
+    a.expect_connected()
+    b.expect_connected()
+    a.say("third news")
+    expect(unread_link(b, name)).to_have_accessible_name(f"{name} (3 unread)")
+    expect(unread_link(b, name, rooms_tab)).to_have_accessible_name(f"{name} (2 unread)")  # cut off
+    rooms_tab.unroute("**/.well-known/mercure**")
+    a.say("fourth news")
+    expect(unread_link(b, name, rooms_tab)).to_have_accessible_name(f"{name} (4 unread)")
+    expect(unread_link(b, name)).to_have_accessible_name(f"{name} (4 unread)")
+    rooms_tab.wait_for_timeout(500)  # time for a replay that would count a message twice
+    a.say("fifth news")
+    for page in (b.page, rooms_tab):
+        expect(unread_link(b, name, page)).to_have_accessible_name(f"{name} (5 unread)")
+    expect(rooms_tab).to_have_title(re.compile(r"^\(5\) Rooms"))
+
+    # Opening the room: a line where B left off, and the count goes in B's other tabs too.
+    unread_link(b, name).click()
+    b.page.wait_for_url(room)
+    line = b.page.get_by_role("separator", name="New messages")
+    expect(line).to_have_count(1)
+    expect(b.page.locator(".unread-separator + .message .message-text")).to_have_text("first news")
+    expect(unread_link(b, name, rooms_tab)).to_have_accessible_name(name)
+    expect(unread_link(b, name, rooms_tab).locator(".unread-count")).to_be_hidden()
+    expect(rooms_tab).to_have_title(re.compile(r"^Rooms"))
+    expect(b.page).to_have_title(re.compile(rf"^#{re.escape(name)}"))
+    rooms_tab.close()
+
+
+def test_a_hidden_room_page_counts_in_its_title_and_marks_read_when_shown(
+    people: tuple[Person, Person], browser: Browser
+) -> None:
+    a, b = people
+    name = unique("Hidden ")
+    room = a.create_room(name)
+    b.context.add_init_script(VISIBILITY)
+    b.open(room)
+    a.say("while you look")
+    expect(b.page.locator("#message-list .message-text")).to_have_text(["while you look"])
+    b.page.evaluate("window.setPageHidden(true)")
+    a.say("while you are away")
+    a.say("and more")
+    expect(b.page).to_have_title(re.compile(rf"^\(2\) #{re.escape(name)}"))
+    expect(unread_link(b, name)).to_have_accessible_name(f"{name} (2 unread)")
+    expect(b.page.locator(".unread-separator + .message .message-text")).to_have_text("while you are away")
+
+    b.page.evaluate("window.setPageHidden(false)")
+    expect(b.page).to_have_title(re.compile(rf"^#{re.escape(name)}"))
+    expect(unread_link(b, name)).to_have_accessible_name(name)
+    # Marked read on the server: a new page shows no count and no line.
+    b.open("/rooms/general/")
+    expect(unread_link(b, name)).to_have_accessible_name(name)
+    b.open(room)
+    expect(b.page.get_by_role("separator", name="New messages")).to_have_count(0)
+
+
+def test_a_private_room_joined_counts_its_unread_messages_live_from_the_moment_of_joining(
+    people: tuple[Person, Person],
+) -> None:
+    a, b = people
+    b.expect_connected()
+    name = unique("Joined ")
+    room = a.create_room(name, private=True)
+    a.say("before Ben joins")
+    a.add_member(b.name)
+    a.expect_connected()
+    link = b.expect_private_room_link(name)
+    a.say("welcome")
+    a.say("are you there?")
+    expect(link).to_have_accessible_name(f"{name} (private) (2 unread)")
+    link.click()
+    b.page.wait_for_url(room)
+    expect(b.page.locator(".unread-separator + .message .message-text")).to_have_text("welcome")
+    expect(b.expect_private_room_link(name).locator(".unread-count")).to_be_hidden()

@@ -1,8 +1,8 @@
 import pytest
 from django.contrib.auth.models import AnonymousUser
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 
-from hubbub.contrib.chat.models import Message, Room
+from hubbub.contrib.chat.models import Message, Reaction, Room
 
 from .conftest import make_guest
 
@@ -44,3 +44,30 @@ def test_a_room_is_managed_by_its_owner_and_staff_only(alice, bob, secret):
     staff.is_staff = True
     assert secret.is_managed_by(alice) and secret.is_managed_by(staff)
     assert not secret.is_managed_by(bob) and not secret.is_managed_by(AnonymousUser())
+
+
+def test_reaction_summaries_list_each_chosen_emoji_in_order_with_sorted_names_in_one_query(
+    alice, bob, general, django_assert_num_queries
+):
+    first = Message.objects.create(room=general, author=alice, text="one")
+    second = Message.objects.create(room=general, author=alice, text="two")
+    for user, emoji in [(bob, "🎉"), (alice, "👍"), (bob, "👍")]:
+        Reaction.objects.create(message=first, user=user, emoji=emoji)
+    with django_assert_num_queries(1):
+        summaries = Reaction.objects.summaries([first.pk, second.pk])
+    assert summaries == {
+        first.pk: [
+            {"emoji": "👍", "count": 2, "users": ["alice", "bob"]},
+            {"emoji": "🎉", "count": 1, "users": ["bob"]},
+        ],
+        second.pk: [],
+    }
+
+
+def test_a_reaction_is_stored_once_per_message_user_and_emoji(alice, general):
+    message = Message.objects.create(room=general, author=alice, text="one")
+    Reaction.objects.create(message=message, user=alice, emoji="👍")
+    with pytest.raises(IntegrityError), transaction.atomic():
+        Reaction.objects.create(message=message, user=alice, emoji="👍")
+    Reaction.objects.create(message=message, user=alice, emoji="❤️")
+    assert Reaction.objects.count() == 2

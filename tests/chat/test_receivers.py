@@ -4,7 +4,7 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.db import transaction
 
-from hubbub.contrib.chat import posting, rooms
+from hubbub.contrib.chat import posting, rooms, unread
 from hubbub.contrib.chat.models import Message
 from tests.hubbub.asgi import subscribe
 from tests.published import published
@@ -160,3 +160,18 @@ def test_every_users_name_has_its_skeleton_kept_however_it_is_saved(db):
     assert NameSkeleton.objects.get(user=user).skeleton == lookalikes.skeleton("Oscar")
     user.delete()
     assert not NameSkeleton.objects.exists()
+
+
+def test_a_member_added_to_a_private_room_has_its_later_messages_counted_unread_from_either_side(alice, bob, secret):
+    before = posting.post(secret, alice, "before bob")
+    secret.members.add(bob)
+    carol = make_guest("carol")
+    carol.hubbub_chat_rooms.add(secret)
+    for user in (bob, carol):
+        assert unread.last_read(user, secret) == before.pk
+    posting.post(secret, alice, "after")
+    assert unread.state(bob, secret)["unread"] == 1
+    unread.mark_read(bob, secret, before.pk + 1)
+    secret.members.remove(bob)
+    secret.members.add(bob)  # back: the place is kept
+    assert unread.last_read(bob, secret) == before.pk + 1

@@ -11,8 +11,8 @@ from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import hubbub
-from hubbub.contrib.chat import names, posting, rooms
-from hubbub.contrib.chat.models import Message, Room
+from hubbub.contrib.chat import editing, names, posting, rooms
+from hubbub.contrib.chat.models import Message, Reaction, ReadMarker, Room
 from hubbub.models import StoredUpdate
 from tests.hubbub.asgi import subscribe
 from tests.published import published
@@ -211,7 +211,8 @@ def test_the_room_list_shows_public_rooms_and_private_rooms_of_members_only(alic
 def room_links_tag(user) -> str:
     return (
         '<ul class="room-links" data-room-links data-rooms-topic="/chat/rooms" '
-        f'data-user-topic="/chat/users/{user.pk}">'
+        f'data-user-topic="/chat/users/{user.pk}" data-room-topic-prefix="/chat/rooms/" '
+        f'data-me="{user.get_username()}">'
     )
 
 
@@ -304,7 +305,7 @@ def test_older_pages_come_by_cursor_without_offset(alice, sixty, settings):
     last = client.get(f"/rooms/general/messages/?before={sixty[10].pk}").json()
     assert [m["text"] for m in last["messages"]] == [f"message {n}" for n in range(1, 11)]
     assert last["has_more"] is False
-    assert set(last["messages"][0]) == {"id", "room", "author", "text", "html", "created"}
+    assert set(last["messages"][0]) == {"id", "room", "author", "text", "html", "created", "edited", "reactions"}
 
 
 @pytest.mark.parametrize("before", ["abc", "-1", "1.5", "١٢"])
@@ -539,6 +540,7 @@ def test_posting_stores_and_publishes_the_message(alice, general, django_capture
         "text": "Hello <b>world</b>\nsecond line",
         "html": "<p>Hello &lt;b&gt;world&lt;/b&gt;<br>\nsecond line</p>",
         "created": message.created.isoformat(),
+        "edited": None,
     }
     assert published("chat.message") == [
         (["/chat/rooms/general"], data, True)
@@ -1063,3 +1065,261 @@ def test_the_composer_offers_people_for_mentions(alice, general):
     page = client_for(alice).get("/rooms/general/").content.decode()
     assert 'data-people-url="/rooms/general/people/"' in page
     assert 'id="mention-list" role="listbox"' in page and 'aria-controls="mention-list"' in page
+
+
+# Editing and deleting a message
+
+
+def edit_json(client, message, text, room="general"):
+    return client.post(f"/rooms/{room}/messages/{message.pk}/edit/", {"text": text}, HTTP_ACCEPT="application/json")
+
+
+def delete_json(client, message, room="general"):
+    return client.post(f"/rooms/{room}/messages/{message.pk}/delete/", HTTP_ACCEPT="application/json")
+
+
+def test_the_author_edits_a_message_and_gets_it_back_formatted(alice, general, django_capture_on_commit_callbacks):
+    message = posting.post(general, alice, "helo")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = edit_json(client_for(alice), message, "*hello*")
+    assert response.status_code == 200
+    data = response.json()["message"]
+    message.refresh_from_db()
+    assert (data["text"], data["html"], data["edited"]) == (
+        "*hello*",
+        "<p><em>hello</em></p>",
+        message.edited.isoformat(),
+    )
+    assert published("chat.message.edited") == [(["/chat/rooms/general"], data, True)]
+    body = json.dumps({"text": "hello"})
+    response = client_for(alice).post(
+        f"/rooms/general/messages/{message.pk}/edit/", body, content_type="application/json"
+    )
+    assert response.status_code == 200 and Message.objects.get().text == "hello"
+
+
+def test_an_edit_from_a_form_goes_back_to_the_message(alice, general):
+    message = posting.post(general, alice, "helo")
+    response = client_for(alice).post(f"/rooms/general/messages/{message.pk}/edit/", {"text": "hello"})
+    assert response.status_code == 303 and response["Location"] == f"/rooms/general/#message-{message.pk}"
+
+
+def test_edited_and_deleted_messages_on_the_page_and_in_history(alice, bob, general):
+    kept = posting.post(general, alice, "kept")
+    gone = posting.post(general, alice, "gone for good")
+    edited = posting.post(general, alice, "draft")
+    client = client_for(alice)
+    edit_json(client, edited, "final")
+    delete_json(client, gone)
+    page = client_for(bob).get("/rooms/general/")
+    assert [m.pk for m in page.context["chat_messages"]] == [kept.pk, edited.pk]
+    html = page.content.decode()
+    assert "gone for good" not in html and "final" in html and "draft" not in html
+    assert html.count('class="message-edited"') == 2  # the edited message's, and the template's (hidden)
+    history = client.get(f"/rooms/general/messages/?before={edited.pk + 1}").json()["messages"]
+    assert [m["text"] for m in history] == ["kept", "final"]
+    assert history[0]["edited"] is None and history[1]["edited"]
+
+
+def test_the_author_and_moderators_delete_others_get_403_in_words(alice, bob, general):
+    general.created_by = alice
+    general.save()
+    carol = make_guest("carol")
+    message = posting.post(general, bob, "bob's")
+    response = delete_json(client_for(carol), message)
+    assert response.status_code == 403
+    assert response.json() == {"error": "Only its author, the room's owner or staff can delete a message."}
+    response = edit_json(client_for(alice), message, "owner's")
+    assert response.status_code == 403 and response.json() == {"error": "Only its author can edit a message."}
+    assert delete_json(client_for(alice), message).status_code == 204
+    stored = Message.objects.get()
+    assert (stored.text, stored.deleted_by) == ("bob's", alice)
+    own = posting.post(general, bob, "mine")
+    response = client_for(bob).post(f"/rooms/general/messages/{own.pk}/delete/")
+    assert response.status_code == 303 and response["Location"] == "/rooms/general/"
+    assert Message.objects.visible().count() == 0
+
+
+def test_an_unknown_deleted_or_elsewhere_message_is_404(alice, general, secret):
+    client = client_for(alice)
+    elsewhere = posting.post(secret, alice, "in secret")
+    assert edit_json(client, elsewhere, "moved?").status_code == 404  # not a message of general
+    response = client.post("/rooms/general/messages/999999/delete/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 404 and "has no message 999999" in response.json()["error"]
+    message = posting.post(general, alice, "soon gone")
+    delete_json(client, message)
+    assert delete_json(client, message).status_code == 404
+    assert edit_json(client, message, "back?").status_code == 404
+    assert client.post("/rooms/nowhere/messages/1/delete/").status_code == 404
+    for action in ("edit", "delete", "reactions"):
+        url = f"/rooms/general/messages/{'9' * 30}/{action}/"
+        assert client.post(url, {"text": "x", "emoji": "👍"}, HTTP_ACCEPT="application/json").status_code == 404
+
+
+def test_a_private_rooms_messages_are_403_to_others(alice, bob, secret):
+    message = posting.post(secret, alice, "members only")
+    for response in (
+        edit_json(client_for(bob), message, "x", "secret"),
+        delete_json(client_for(bob), message, "secret"),
+    ):
+        assert response.status_code == 403 and "private room" in response.json()["error"]
+    assert Message.objects.get().deleted_at is None
+
+
+@pytest.mark.parametrize(
+    ("text", "status"), [("  ", 400), ("y" * 2001, 413), (None, 400)], ids=["empty", "long", "not-text"]
+)
+def test_an_edit_to_bad_text_is_refused_in_words(alice, general, text, status):
+    message = posting.post(general, alice, "fine")
+    client = client_for(alice)
+    if text is None:
+        body = json.dumps({"text": ["a list"]})
+        response = client.post(f"/rooms/general/messages/{message.pk}/edit/", body, content_type="application/json")
+    else:
+        response = edit_json(client, message, text)
+    assert response.status_code == status and response.json()["error"]
+    assert Message.objects.get().text == "fine"
+
+
+def test_edits_and_deletions_need_post_a_session_and_csrf(alice, general):
+    message = posting.post(general, alice, "fine")
+    url = f"/rooms/general/messages/{message.pk}/edit/"
+    assert client_for(alice).get(url).status_code == 405
+    assert Client().post(url, {"text": "x"}, HTTP_ACCEPT="application/json").status_code == 401
+    strict = client_for(alice, enforce_csrf_checks=True)
+    assert strict.post(url, {"text": "x"}).status_code == 403
+    assert strict.post(f"/rooms/general/messages/{message.pk}/delete/").status_code == 403
+    assert Message.objects.get().text == "fine" and Message.objects.get().deleted_at is None
+
+
+def test_edits_are_rate_limited_with_posts(alice, general, settings):
+    settings.CHAT_RATE_LIMIT = (2, 60)
+    message = posting.post(general, alice, "one")
+    client = client_for(alice)
+    assert edit_json(client, message, "two").status_code == 200
+    response = edit_json(client, message, "three")
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0
+    assert "too fast" in response.json()["error"]
+
+
+def test_edits_and_deletions_while_the_cache_is_down_are_503_in_words(alice, general, cache_down):
+    message = Message.objects.create(room=general, author=alice, text="fine")
+    client = client_for(alice)
+    response = edit_json(client, message, "better")
+    assert response.status_code == 503 and response.json()["error"].startswith("Your edit was not saved: ")
+    response = delete_json(client, message)
+    assert response.status_code == 503 and response.json()["error"].startswith("The message was not deleted: ")
+    assert Message.objects.get().text == "fine" and Message.objects.get().deleted_at is None
+
+
+# Reactions
+
+
+def react_json(client, message, emoji, room="general"):
+    return client.post(
+        f"/rooms/{room}/messages/{message.pk}/reactions/", {"emoji": emoji}, HTTP_ACCEPT="application/json"
+    )
+
+
+def test_a_reaction_toggles_and_answers_the_whole_set(alice, bob, general, django_capture_on_commit_callbacks):
+    message = posting.post(general, alice, "lunch?")
+    with django_capture_on_commit_callbacks(execute=True):
+        response = react_json(client_for(bob), message, "👍")
+    assert response.status_code == 200
+    body = response.json()
+    assert body["added"] is True and body["reactions"] == [{"emoji": "👍", "count": 1, "users": ["bob"]}]
+    assert isinstance(body["at"], int) and published("chat.message.reactions")[0][1]["reactions"] == body["reactions"]
+    again = react_json(client_for(bob), message, "👍").json()
+    assert again["added"] is False and again["reactions"] == []
+    form = client_for(bob).post(f"/rooms/general/messages/{message.pk}/reactions/", {"emoji": "❤️"})
+    assert form.status_code == 303 and form["Location"] == f"/rooms/general/#message-{message.pk}"
+
+
+def test_the_page_and_history_carry_the_reactions_read_after_their_time(alice, bob, general):
+    message = posting.post(general, alice, "lunch?")
+    react_json(client_for(bob), message, "😂")
+    page = client_for(alice).get("/rooms/general/")
+    assert page.context["chat_messages"][0].reactions_json == '[{"emoji": "😂", "count": 1, "users": ["bob"]}]'
+    assert 'data-emoji="👍 ❤️ 😂 🎉 😮 😢"' in page.content.decode()
+    history = client_for(alice).get(f"/rooms/general/messages/?before={message.pk + 1}").json()
+    assert history["messages"][0]["reactions"] == [{"emoji": "😂", "count": 1, "users": ["bob"]}]
+    assert isinstance(history["at"], int)
+
+
+def test_reaction_errors_in_words(alice, bob, general, secret):
+    message = posting.post(general, alice, "hi")
+    response = react_json(client_for(alice), message, "👎")
+    assert response.status_code == 400 and "React with one of" in response.json()["error"]
+    response = client_for(alice).post(
+        "/rooms/general/messages/999999/reactions/", {"emoji": "👍"}, HTTP_ACCEPT="application/json"
+    )
+    assert response.status_code == 404
+    hidden = posting.post(secret, alice, "members only")
+    response = react_json(client_for(bob), hidden, "👍", "secret")
+    assert response.status_code == 403 and "private room" in response.json()["error"]
+    editing.delete(message, alice)
+    assert react_json(client_for(alice), message, "👍").status_code == 404
+    strict = client_for(alice, enforce_csrf_checks=True)
+    other = posting.post(general, alice, "again")
+    assert strict.post(f"/rooms/general/messages/{other.pk}/reactions/", {"emoji": "👍"}).status_code == 403
+    assert client_for(alice).get(f"/rooms/general/messages/{other.pk}/reactions/").status_code == 405
+    assert not Reaction.objects.exists()
+
+
+def test_reactions_while_the_cache_is_down_are_503_in_words(alice, general, cache_down):
+    message = Message.objects.create(room=general, author=alice, text="fine")
+    response = react_json(client_for(alice), message, "👍")
+    assert response.status_code == 503 and response.json()["error"].startswith("Your reaction was not saved: ")
+
+
+# Unread
+
+
+def test_viewing_marks_read_and_the_room_lists_show_unread_counts(alice, bob, general, secret):
+    secret.members.add(bob)
+    client = client_for(alice)
+    assert client.get("/rooms/general/read/").json() == {"state": None}  # never viewed
+    assert client.get("/rooms/secret/read/").json()["state"]["last_read"] == 0  # a member since it was empty
+    first = posting.post(secret, bob, "one")
+    response = client.post("/rooms/secret/read/", {"last": str(first.pk)}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 200 and response.json()["state"]["unread"] == 0
+    posting.post(secret, bob, "two")
+    posting.post(secret, bob, "three")
+    page = client.get("/rooms/general/")
+    html = page.content.decode()
+    assert '<span class="unread-count" aria-hidden="true">2</span>' in html
+    assert '<span class="visually-hidden unread-label"> (2 unread)</span>' in html
+    links = {room.slug: room for room in page.context["rooms"]}
+    assert json.loads(links["secret"].unread_state)["unread"] == 2 and not hasattr(links["general"], "unread_state")
+    room = client.get("/rooms/secret/")
+    assert room.context["last_read"] == first.pk and f'data-last-read="{first.pk}"' in room.content.decode()
+    assert client.get("/rooms/secret/read/").json()["state"]["unread"] == 2
+
+
+@pytest.mark.parametrize("last", ["", "x", "-1", "١", "9" * 19])
+def test_a_read_marker_needs_a_message_id(alice, general, last):
+    response = client_for(alice).post("/rooms/general/read/", {"last": last}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 400 and "“last”" in response.json()["error"]
+
+
+def test_read_markers_of_a_private_room_are_403_to_others_and_need_csrf(alice, bob, secret, general):
+    response = client_for(bob).post("/rooms/secret/read/", {"last": "1"}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 403 and "private room" in response.json()["error"]
+    assert client_for(bob).get("/rooms/secret/read/", HTTP_ACCEPT="application/json").status_code == 403
+    assert client_for(alice).post("/rooms/nowhere/read/", {"last": "1"}).status_code == 404
+    assert client_for(alice, enforce_csrf_checks=True).post("/rooms/general/read/", {"last": "1"}).status_code == 403
+    assert list(ReadMarker.objects.values_list("user__username", "room__slug")) == [("alice", "secret")]
+
+
+def test_read_markers_over_the_limit_are_429_and_503_without_the_cache(alice, bob, general, settings):
+    settings.CHAT_READ_RATE_LIMIT = (1, 60)
+    messages = [posting.post(general, bob, f"m{n}") for n in range(2)]
+    client = client_for(alice)
+    client.post("/rooms/general/read/", {"last": str(messages[0].pk)})
+    response = client.post("/rooms/general/read/", {"last": str(messages[1].pk)}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 429 and int(response["Retry-After"]) > 0 and response.json()["error"]
+    settings.CACHES = {
+        "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": "redis://127.0.0.1:1/0"}
+    }
+    response = client.post("/rooms/general/read/", {"last": str(messages[1].pk)}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 503 and response.json()["error"].startswith("That was not done: ")

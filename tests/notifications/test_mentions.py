@@ -1,5 +1,6 @@
 import pytest
 from django.contrib.auth import get_user_model
+from django.test import Client
 
 from hubbub.contrib.chat.models import Message, Room
 from hubbub.contrib.chat.signals import message_posted
@@ -122,3 +123,17 @@ def test_a_room_that_cannot_tell_who_may_read_it_notifies_no_one(users):
 
     notify_mentions(sender=object, message=FakeMessage())
     assert not Notification.objects.exists()
+
+
+def test_an_edit_notifies_only_the_people_it_mentions_for_the_first_time(users, room):
+    message = post(room, users["alice"], "hi @bob")
+    client = Client()
+    client.force_login(users["alice"])
+    url = f"/rooms/lobby/messages/{message.pk}/edit/"
+    headers = {"Accept": "application/json"}
+    assert client.post(url, {"text": "hi @bob and @Lady Macbeth"}, headers=headers).status_code == 200
+    assert client.post(url, {"text": "hi @Lady Macbeth"}, headers=headers).status_code == 200
+    assert client.post(url, {"text": "hi @Lady Macbeth, @bob and @o.brien"}, headers=headers).status_code == 200
+    rows = list(Notification.objects.order_by("pk"))
+    assert [n.recipient.username for n in rows] == ["bob", "Lady Macbeth", "o.brien"]
+    assert rows[-1].body == "hi @Lady Macbeth, @bob and @o.brien"

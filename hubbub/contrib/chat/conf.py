@@ -34,6 +34,9 @@ DEFAULTS: dict[str, Any] = {
     # this many seconds (a few tabs' worth). Each change of who is here is published to every
     # page of the room, so toggling it is bounded by this.
     "CHAT_PRESENCE_RATE_LIMIT": (30, 60),
+    # Read markers moved forward (a page marks its room read when it is shown and as messages
+    # arrive while it is) per user and room: at most this many per window of this many seconds.
+    "CHAT_READ_RATE_LIMIT": (60, 60),
 }
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import hubbub
 
 from .formatting import message_html
-from .models import Message, Room
+from .models import Message, Reaction, Room
 from .topics import ROOMS, room_topic, user_topic
 
 
@@ -26,6 +26,7 @@ def now_ms() -> int:
 
 
 def message_data(message: Message) -> dict[str, Any]:
+    """A message as pages show it; ``edited``: when its author last edited it, or null."""
     return {
         "id": message.pk,
         "room": message.room.slug,
@@ -33,6 +34,7 @@ def message_data(message: Message) -> dict[str, Any]:
         "text": message.text,
         "html": message_html(message.text, message.room),
         "created": message.created.isoformat(),
+        "edited": message.edited.isoformat() if message.edited else None,
     }
 
 
@@ -46,7 +48,27 @@ def message_posted(message: Message) -> str:
     return _publish(message.room, "chat.message", message_data(message))
 
 
+def reactions_changed(message: Message) -> str:
+    """The message's whole set of reactions and when it was read (``reactions``): pages keep the latest."""
+    at = now_ms()  # before reading, as members_changed
+    reactions = Reaction.objects.summaries([message.pk])[message.pk]
+    data = {"id": message.pk, "room": message.room.slug, "reactions": reactions, "at": at}
+    return _publish(message.room, "chat.message.reactions", data)
+
+
+def message_edited(message: Message) -> str:
+    """The whole edited message: pages replace the text of one shown with an older ``edited``."""
+    return _publish(message.room, "chat.message.edited", message_data(message))
+
+
+def message_soft_deleted(message: Message) -> str:
+    """A message deleted by its author or a moderator (kept in the database): pages drop it."""
+    data = {"id": message.pk, "room": message.room.slug}
+    return _publish(message.room, "chat.message.deleted", data)
+
+
 def message_deleted(room: Room, message_id: int) -> str:
+    """A message row deleted (the admin, the shell): pages drop it."""
     return _publish(room, "chat.deleted", {"id": message_id, "room": room.slug})
 
 
@@ -62,6 +84,12 @@ def members_changed(room: Room) -> str:
 
 def typing(room: Room, user: str) -> str:
     return _publish(room, "chat.typing", {"room": room.slug, "user": user, "at": now_ms()})
+
+
+def read(user: object, room: Room, state: dict[str, Any]) -> str:
+    """How far the user has read the room, and what is left (``unread.states``): to their own pages."""
+    data = {"room": room.slug, **state}
+    return hubbub.publish(user_topic(user), json.dumps(data), private=True, type="chat.read")
 
 
 def room_data(room: Room) -> dict[str, Any]:

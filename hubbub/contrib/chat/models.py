@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import models
 from django.urls import reverse
 from django.utils import timezone
@@ -60,11 +64,26 @@ class Room(models.Model):
         return sorted(self.members.values_list("username", flat=True), key=lambda name: (name.lower(), name))
 
 
+class MessageQuerySet(models.QuerySet["Message"]):
+    def visible(self) -> MessageQuerySet:
+        """The messages readers see: not deleted (a deleted one stays, for moderators and the admin)."""
+        return self.filter(deleted_at__isnull=True)
+
+
 class Message(models.Model):
     room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="messages")
     author = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hubbub_chat_messages")
     text = models.TextField()
     created = models.DateTimeField(default=timezone.now)
+    # When its author last edited it (its earlier texts are its ``revisions``).
+    edited = models.DateTimeField(null=True, blank=True)
+    # Deleted by its author or a moderator: gone from the room's pages, kept here for moderation.
+    deleted_at = models.DateTimeField(null=True, blank=True)
+    deleted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    objects = MessageQuerySet.as_manager()
 
     class Meta:
         ordering = ["id"]
@@ -76,6 +95,80 @@ class Message(models.Model):
 
     def get_absolute_url(self) -> str:
         return f"{self.room.get_absolute_url()}#message-{self.pk}"
+
+
+class MessageRevision(models.Model):
+    """A message's text as it was before an edit: the original and each later text replaced."""
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="revisions")
+    text = models.TextField()
+    # When this text was replaced by the next one.
+    replaced = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["id"]
+
+    def __str__(self) -> str:
+        return self.text[:50]
+
+
+class ReactionQuerySet(models.QuerySet["Reaction"]):
+    def summaries(self, message_ids: Iterable[int]) -> dict[int, list[dict[str, Any]]]:
+        """Per message, in one query: per emoji with at least one reaction, in ``Reaction.EMOJI``
+        order, who reacted (their names, sorted) and how many."""
+        ids = list(message_ids)
+        names: dict[tuple[int, str], list[str]] = {}
+        name_field = f"user__{get_user_model().USERNAME_FIELD}"
+        rows = self.filter(message_id__in=ids).values_list("message_id", "emoji", name_field)
+        for message_id, emoji, name in rows:
+            names.setdefault((message_id, emoji), []).append(name)
+        return {
+            pk: [
+                {"emoji": emoji, "count": len(users), "users": sorted(users, key=lambda name: (name.lower(), name))}
+                for emoji in Reaction.EMOJI
+                if (users := names.get((pk, emoji)))
+            ]
+            for pk in ids
+        }
+
+
+class Reaction(models.Model):
+    """One person's emoji on a message: one of ``EMOJI``, at most once each."""
+
+    EMOJI = ["👍", "❤️", "😂", "🎉", "😮", "😢"]
+
+    message = models.ForeignKey(Message, on_delete=models.CASCADE, related_name="reactions")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    emoji = models.CharField(max_length=8, choices=[(emoji, emoji) for emoji in EMOJI])
+    created = models.DateTimeField(default=timezone.now)
+
+    objects = ReactionQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["id"]
+        constraints = [
+            models.UniqueConstraint(fields=["message", "user", "emoji"], name="hubbub_chat_reaction_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user} {self.emoji} on {self.message_id}"
+
+
+class ReadMarker(models.Model):
+    """How far a user has read a room: the id of the newest message they have seen there.
+
+    Made the first time they view the room; a room without one shows them no unread count."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    room = models.ForeignKey(Room, on_delete=models.CASCADE, related_name="+")
+    last_read = models.PositiveBigIntegerField(default=0)
+    updated = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "room"], name="hubbub_chat_read_marker")]
+
+    def __str__(self) -> str:
+        return f"{self.user} read {self.room} to {self.last_read}"
 
 
 class Presence(models.Model):

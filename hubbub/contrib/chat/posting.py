@@ -27,6 +27,14 @@ def check(room: Room, user: Any, text: str) -> str:
         raise PostRefused(403, "Only members of this private room can post in it.")
     if room.archived:
         raise PostRefused(403, f"“{room.name}” is archived: it is read-only, and nobody can post in it.")
+    text = clean(text)
+    count(user)
+    return text
+
+
+def clean(text: str) -> str:
+    """The text as stored (line ends made ``\\n``, outer blanks gone), or PostRefused (400, 413)
+    saying why it cannot be: a new message's and an edited one's alike."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
     if not text:
         raise PostRefused(400, "Write a message first: an empty message was not sent.")
@@ -38,14 +46,23 @@ def check(room: Room, user: Any, text: str) -> str:
         raise PostRefused(
             413, f"Your message is {len(text)} characters long; the limit is {limit}. Shorten it and send again."
         )
+    return text
+
+
+def count(user: Any, action: str = "", not_done: str = "Your message was not sent") -> None:
+    """Count one write of ``user`` against ``CHAT_RATE_LIMIT``: a post or an edit (``action`` "",
+    one count for both), a deletion ("delete") or a reaction ("react"), each counted apart;
+    PostRefused (429, 503) over it."""
     try:
-        ratelimit.limit("CHAT_RATE_LIMIT", f"{user.pk}")
+        ratelimit.limit("CHAT_RATE_LIMIT", f"{action}:{user.pk}" if action else f"{user.pk}")
     except ratelimit.Exceeded as over:
         wait = over.retry_after
-        raise PostRefused(429, f"You are sending messages too fast. Wait {wait} s and send again.", wait) from None
+        doing, again = {"delete": ("deleting messages", "try"), "react": ("reacting", "try")}.get(
+            action, ("sending messages", "send")
+        )
+        raise PostRefused(429, f"You are {doing} too fast. Wait {wait} s and {again} again.", wait) from None
     except ratelimit.Unavailable as error:
-        raise PostRefused(503, f"Your message was not sent: {error}") from None
-    return text
+        raise PostRefused(503, f"{not_done}: {error}") from None
 
 
 def post(room: Room, user: Any, text: str) -> Message:

@@ -3,7 +3,8 @@
 
 Every limit of the chat is counted here: posting (``CHAT_RATE_LIMIT``), typing notices
 (``CHAT_TYPING_RATE_LIMIT``), sign-in attempts (``CHAT_SIGNIN_RATE_LIMIT``), guest sign-ups
-(``CHAT_SIGNUP_RATE_LIMIT``) and presence (``CHAT_PRESENCE_RATE_LIMIT``). Over a limit, a view
+(``CHAT_SIGNUP_RATE_LIMIT``), presence (``CHAT_PRESENCE_RATE_LIMIT``) and read markers
+(``CHAT_READ_RATE_LIMIT``). Over a limit, a view
 answers 429 with ``Retry-After``; when the cache cannot be reached nothing can be counted, and
 the view answers 503 (``Unavailable``) rather than letting everything through.
 """

@@ -1,8 +1,9 @@
 """Model signal receivers: a deleted message disappears from open pages, and a private room
 appears in (or leaves) the room lists of a member added (or removed) by any means (the
 members form, the admin, the shell), whose new member list reaches the room's own pages;
-a removed member's streams are authorized anew. Every user's name has its skeleton stored
-(``NameSkeleton``), however the user is made or renamed, for the lobby to refuse look-alikes."""
+an added member's unread count of it starts; a removed member's streams are authorized anew.
+Every user's name has its skeleton stored (``NameSkeleton``), however the user is made or
+renamed, for the lobby to refuse look-alikes."""
 
 from __future__ import annotations
 
@@ -11,13 +12,14 @@ from typing import Any
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Max
 from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 
 import hubbub
 
 from . import events, lookalikes
-from .models import Message, NameSkeleton, Room
+from .models import Message, NameSkeleton, ReadMarker, Room
 
 
 @receiver(post_delete, sender=Message, dispatch_uid="hubbub.contrib.chat.message_deleted")
@@ -55,6 +57,8 @@ def membership_changed(
         pairs = [(room, pk) for room in rooms for pk in pk_set]
     for room, user in pairs:
         transaction.on_commit(partial(announce, room, user), robust=True)
+    if added:
+        start_unread_counts(pairs)
     if not added:
         # The hub asks what a stream may read when it opens: the streams opened while a member
         # would go on receiving the room. Closed after the commit, they reopen without it.
@@ -62,6 +66,18 @@ def membership_changed(
             hubbub.reauthorize(user)
     for room in rooms:
         transaction.on_commit(partial(events.members_changed, room), robust=True)
+
+
+def start_unread_counts(pairs: list[tuple[Room, Any]]) -> None:
+    """A member added to a private room has its messages from then on counted as unread (a
+    marker at its newest message), as if they had viewed it; one who had a marker keeps it."""
+    newest: dict[int, int] = {}
+    for room, user in pairs:
+        if room.pk not in newest:
+            newest[room.pk] = room.messages.aggregate(newest=Max("id"))["newest"] or 0
+        ReadMarker.objects.get_or_create(
+            user_id=getattr(user, "pk", user), room=room, defaults={"last_read": newest[room.pk]}
+        )
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="hubbub.contrib.chat.name_saved")

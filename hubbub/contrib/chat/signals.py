@@ -15,6 +15,19 @@
     logged and does not fail the post. Messages created otherwise (admin, shell)
     do not send it.
 
+``message_edited``
+    Sent once its author's edit of a message is committed, from the request that edited it::
+
+        from hubbub.contrib.chat.signals import message_edited
+
+        def on_edit(sender, message, earlier_texts, **kwargs):
+            ...  # message: the edited Message; earlier_texts: its every earlier text, the original first
+
+        message_edited.connect(on_edit)
+
+    Receivers run as those of ``message_posted`` do (notifications tell only the people an
+    edit mentions for the first time). An edit that changes nothing does not send it.
+
 ``member_added``
     Sent once a user added to a private room with the room's members form is committed
     as a member, from the request that added them::
@@ -34,4 +47,5 @@
 from django.dispatch import Signal
 
 message_posted = Signal()
+message_edited = Signal()
 member_added = Signal()

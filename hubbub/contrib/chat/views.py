@@ -21,10 +21,23 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 import hubbub
 from hubbub.contrib.pages import page_context, render
 
-from . import conf, events, formatting, names, posting, presence, ratelimit, rooms, signals
+from . import (
+    conf,
+    editing,
+    events,
+    formatting,
+    names,
+    posting,
+    presence,
+    ratelimit,
+    reactions,
+    rooms,
+    signals,
+    unread,
+)
 from .forms import LobbyForm, MemberForm, RemoveMemberForm, RoomForm, RoomSettingsForm, SignInForm
-from .models import Message, Room
-from .topics import ROOMS, room_topic, user_topic
+from .models import Message, Reaction, Room
+from .topics import PREFIX, ROOMS, room_topic, user_topic
 
 View = Callable[..., HttpResponseBase]
 
@@ -228,10 +241,16 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 def room_links(user: Any) -> dict[str, Any]:
-    """The context of ``chat/_room_links.html``: the rooms ``user`` may read, and the topics
-    that announce rooms joining (or leaving) that list while the page is open."""
-    rooms = Room.objects.readable_by(user).filter(archived=False)
-    return {"rooms": rooms, "rooms_topic": ROOMS, "user_topic": user_topic(user)}
+    """The context of ``chat/_room_links.html``: the rooms ``user`` may read, each with its
+    unread state (``unread_state``, JSON, for the rooms they have viewed), and the topics that
+    announce rooms joining (or leaving) that list and the user's read markers while the page is open."""
+    rooms = list(Room.objects.readable_by(user).filter(archived=False))
+    states = unread.states(user, rooms)
+    for room in rooms:
+        if room.pk in states:
+            room.unread_state = json.dumps(states[room.pk])  # type: ignore[attr-defined]
+            room.unread_count = states[room.pk]["unread"]  # type: ignore[attr-defined]
+    return {"rooms": rooms, "rooms_topic": ROOMS, "user_topic": user_topic(user), "room_topic_prefix": PREFIX}
 
 
 @signed_in
@@ -261,7 +280,7 @@ def room_list(request: HttpRequest) -> HttpResponse:
 def last_page(room: Room, before: int | None = None) -> tuple[list[Message], bool]:
     """One page of the room's messages, oldest first, ending before ``before``; and whether older ones exist."""
     size = conf.get("CHAT_PAGE_SIZE")
-    query = room.messages.select_related("author", "room").order_by("-id")
+    query = room.messages.visible().select_related("author", "room").order_by("-id")
     if before is not None:
         query = query.filter(id__lt=before)
     page = list(query[: size + 1])
@@ -284,6 +303,10 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
     # The time before reading the lists sent with theirs (presence, members): the page takes
     # any list read later, and a change after its read sends a later one.
     server_time = events.now_ms()
+    # Read after that time, as a later set of reactions is (``reactions``).
+    summaries = Reaction.objects.summaries(message.pk for message in page)
+    for message in page:
+        message.reactions_json = json.dumps(summaries[message.pk], ensure_ascii=False)  # type: ignore[attr-defined]
     context = {
         **room_links(request.user),
         "room": room,
@@ -299,6 +322,8 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
         "settings_form": RoomSettingsForm(initial={"name": room.name, "topic": room.topic}),
         "server_time": server_time,
         "max_length": conf.get("CHAT_MAX_MESSAGE_LENGTH"),
+        "emoji": Reaction.EMOJI,
+        "last_read": unread.last_read(request.user, room),
         "text": text,
         "error": error,
     }
@@ -322,22 +347,16 @@ def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
             return JsonResponse({"error": "“before” must be a message id (a positive whole number)."}, status=400)
         before = int(before_param)
     page, has_more = last_page(room, before)
-    return JsonResponse({"messages": [events.message_data(message) for message in page], "has_more": has_more})
+    at = events.now_ms()  # before reading the reactions, as their events
+    summaries = Reaction.objects.summaries(message.pk for message in page)
+    data = [{**events.message_data(message), "reactions": summaries[message.pk]} for message in page]
+    return JsonResponse({"messages": data, "has_more": has_more, "at": at})
 
 
 def post_message(request: HttpRequest, slug: str) -> HttpResponse:
-    if request.content_type == "application/json":
-        try:
-            payload = json.loads(request.body or b"{}")
-        except (ValueError, UnicodeDecodeError):
-            return error_response(request, 400, "The request body is not valid JSON.")
-        except RecursionError:
-            return error_response(request, 400, 'The request body is JSON nested too deeply: send {"text": "..."}.')
-        text = payload.get("text", "") if isinstance(payload, dict) else None
-    else:
-        text = request.POST.get("text", "")
-    if not isinstance(text, str):
-        return error_response(request, 400, "Send the message as text.")
+    text = text_field(request)
+    if isinstance(text, HttpResponse):
+        return text
     room = get_object_or_404(Room, slug=slug)
     try:
         message = posting.post(room, request.user, text)
@@ -351,8 +370,130 @@ def post_message(request: HttpRequest, slug: str) -> HttpResponse:
         return response
     if wants_json(request):
         return JsonResponse({"message": events.message_data(message)}, status=201)
-    response = redirect(message)
-    response.status_code = 303  # See Other: show the room, do not repeat the post
+    return redirect_see_other(message.get_absolute_url())
+
+
+def refused_response(request: HttpRequest, refused: posting.PostRefused) -> HttpResponse:
+    response = error_response(request, refused.status, refused.reason)
+    if refused.retry_after is not None:
+        response["Retry-After"] = str(refused.retry_after)
+    return response
+
+
+def shown_message(request: HttpRequest, slug: str, message_id: int) -> Message | HttpResponse:
+    """The room's message of that id, unless deleted (404), if the user may read the room (else 403)."""
+    room = readable_room(request, slug)
+    if isinstance(room, HttpResponse):
+        return room
+    message = None
+    if message_id < 2**63:  # what a database's id can hold; the URL takes any number
+        message = room.messages.visible().select_related("author", "room").filter(pk=message_id).first()
+    if message is None:
+        return error_response(request, 404, f"“{room.name}” has no message {message_id}: it may have been deleted.")
+    return message
+
+
+def text_field(request: HttpRequest) -> str | HttpResponse:
+    """The ``text`` of a form or of a JSON body ``{"text": ...}``; 400 in words if there is none."""
+    if request.content_type == "application/json":
+        try:
+            payload = json.loads(request.body or b"{}")
+        except (ValueError, UnicodeDecodeError):
+            return error_response(request, 400, "The request body is not valid JSON.")
+        except RecursionError:
+            return error_response(request, 400, 'The request body is JSON nested too deeply: send {"text": "..."}.')
+        text = payload.get("text", "") if isinstance(payload, dict) else None
+    else:
+        text = request.POST.get("text", "")
+    if not isinstance(text, str):
+        return error_response(request, 400, "Send the message as text.")
+    return text
+
+
+@signed_in
+@require_POST
+def edit_message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
+    """Its author replaces a message's text: JSON ``{"message": ...}``, or back to the room for a form."""
+    message = shown_message(request, slug, message_id)
+    if isinstance(message, HttpResponse):
+        return message
+    text = text_field(request)
+    if isinstance(text, HttpResponse):
+        return text
+    try:
+        message = editing.edit(message, request.user, text)
+    except posting.PostRefused as refused:
+        return refused_response(request, refused)
+    except hubbub.HubbubError as error:
+        return unavailable(request, error)
+    if wants_json(request):
+        return JsonResponse({"message": events.message_data(message)})
+    return redirect_see_other(message.get_absolute_url())
+
+
+@signed_in
+@require_POST
+def delete_message(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
+    """Its author or a moderator deletes a message (kept in the database): 204, or back to the room for a form."""
+    message = shown_message(request, slug, message_id)
+    if isinstance(message, HttpResponse):
+        return message
+    try:
+        editing.delete(message, request.user)
+    except posting.PostRefused as refused:
+        return refused_response(request, refused)
+    except hubbub.HubbubError as error:
+        return unavailable(request, error)
+    if wants_json(request):
+        return HttpResponse(status=204)
+    return redirect_see_other(message.room.get_absolute_url())
+
+
+@signed_in
+@require_POST
+def react(request: HttpRequest, slug: str, message_id: int) -> HttpResponse:
+    """Toggle the user's ``emoji`` on a message: JSON ``{"added": ..., "reactions": [...], "at": ...}``."""
+    message = shown_message(request, slug, message_id)
+    if isinstance(message, HttpResponse):
+        return message
+    emoji = request.POST.get("emoji", "")
+    try:
+        added = reactions.toggle(message, request.user, emoji)
+    except posting.PostRefused as refused:
+        return refused_response(request, refused)
+    except hubbub.HubbubError as error:
+        return unavailable(request, error)
+    at = events.now_ms()
+    summary = Reaction.objects.summaries([message.pk])[message.pk]
+    if wants_json(request):
+        return JsonResponse({"added": added, "reactions": summary, "at": at})
+    return redirect_see_other(message.get_absolute_url())
+
+
+@signed_in
+@require_http_methods(["GET", "POST"])
+@in_readable_room
+def room_read(request: HttpRequest, room: Room) -> HttpResponse:
+    """GET: the user's unread state of the room (``unread.states``; null if never viewed).
+    POST ``last=<message id>``: the page has shown the room up to that message; the new state."""
+    if request.method == "GET":
+        return JsonResponse({"state": unread.state(request.user, room)})
+    last = request.POST.get("last", "")
+    if not (last.isascii() and last.isdigit() and len(last) <= 18):
+        return error_response(request, 400, "Send “last”: the id of the newest message shown (a whole number).")
+    try:
+        state = unread.mark_read(request.user, room, int(last))
+    except ratelimit.Exceeded as over:
+        reason = f"Too many read markers for this room: wait {over.retry_after} s."
+        return too_many(error_response(request, 429, reason), over.retry_after)
+    except (ratelimit.Unavailable, hubbub.HubbubError) as error:
+        return unavailable(request, error)
+    return JsonResponse({"state": state})
+
+
+def redirect_see_other(url: str) -> HttpResponse:
+    response = redirect(url)
+    response.status_code = 303  # See Other: show the room, do not repeat the request
     return response
 
 

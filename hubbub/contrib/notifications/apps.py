@@ -21,10 +21,11 @@ class NotificationsConfig(AppConfig):
                 "notifications: hubbub.contrib.chat is not installed; @mentions and room additions notify no one"
             )
             return
-        from hubbub.contrib.chat.signals import member_added, message_posted
+        from hubbub.contrib.chat.signals import member_added, message_edited, message_posted
 
         from .memberships import notify_member_added
-        from .mentions import notify_mentions
+        from .mentions import notify_mentions, notify_new_mentions
 
         message_posted.connect(notify_mentions, dispatch_uid="hubbub.contrib.notifications.mentions")
+        message_edited.connect(notify_new_mentions, dispatch_uid="hubbub.contrib.notifications.edited_mentions")
         member_added.connect(notify_member_added, dispatch_uid="hubbub.contrib.notifications.memberships")

@@ -79,12 +79,27 @@ def notify_mentions(sender: Any, message: Any, **kwargs: Any) -> None:
 
     Only users who may read the message's room are notified: someone mentioned in a private room
     they are not a member of learns nothing, neither the text nor the room's name."""
+    _notify(message, set())
+
+
+def notify_new_mentions(sender: Any, message: Any, earlier_texts: list[str], **kwargs: Any) -> None:
+    """Receiver of ``hubbub.contrib.chat.signals.message_edited``: the users the edited text
+    mentions and none of its earlier texts did (they were told already), as ``notify_mentions``."""
+    told = {user.pk for text in earlier_texts for user in mentioned_users(text)}
+    _notify(message, told)
+
+
+def _notify(message: Any, told: set[Any]) -> None:
     author = message.author
     may_read = getattr(message.room, "is_readable_by", None)
     if may_read is None:  # who may read it cannot be told: nobody is told of it
         logger.warning("notifications: the room of message %s cannot tell who may read it", message.pk)
         return
-    users = [user for user in mentioned_users(message.text) if user.pk != author.pk and may_read(user)]
+    users = [
+        user
+        for user in mentioned_users(message.text)
+        if user.pk != author.pk and user.pk not in told and may_read(user)
+    ]
     if not users:
         return
     name = getattr(author, "get_username", lambda: str(author))()

@@ -139,17 +139,147 @@ function start(root) {
   const deleted = new Set();
   let hasMore = root.dataset.hasMore === "true";
 
+  const manages = root.dataset.manages === "true";
+  const archived = root.dataset.archived === "true";
+
+  // Its author edits and deletes a message (not in an archived room); the room's owner and staff delete any.
   function decorate(item) {
-    item.classList.toggle("message--own", item.dataset.author === me);
+    const own = item.dataset.author === me;
+    item.classList.toggle("message--own", own);
     showTime(item.querySelector("time"));
+    showEdited(item);
+    const actions = item.querySelector(".message-actions");
+    if (actions) {
+      const canEdit = own && !archived;
+      const canDelete = manages || canEdit;
+      actions.querySelector('[data-action="react"]').hidden = archived;
+      actions.querySelector('[data-action="edit"]').hidden = !canEdit;
+      actions.querySelector('[data-action="delete"]').hidden = !canDelete;
+      actions.hidden = archived && !canDelete;
+    }
+    if (item.dataset.reactions) {
+      let reactions = [];
+      try {
+        reactions = JSON.parse(item.dataset.reactions);
+      } catch (error) {
+        reactions = [];
+      }
+      delete item.dataset.reactions;
+      showReactions(item, reactions, Number(item.dataset.reactionsAt ?? root.dataset.serverTime));
+    }
     return item;
+  }
+
+  // Reactions: a message's whole set comes with the time it was read; an older set is ignored.
+  // Each emoji someone chose is a toggle button: its count, and who in its label and title.
+  function showReactions(item, reactions, at) {
+    if (!Array.isArray(reactions) || !(at >= Number(item.dataset.reactionsAt || 0))) return;
+    item.dataset.reactionsAt = String(at);
+    const row = item.querySelector(".message-reactions");
+    if (!row) return;
+    const focused = row.contains(document.activeElement) ? document.activeElement.dataset.emoji : null;
+    row.replaceChildren(...reactions.filter((reaction) => reaction && Array.isArray(reaction.users) && reaction.users.length).map((reaction) => {
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "reaction";
+      button.dataset.emoji = String(reaction.emoji);
+      const mine = reaction.users.includes(me);
+      button.setAttribute("aria-pressed", String(mine));
+      const names = reaction.users.join(", ");
+      button.title = names;
+      button.setAttribute("aria-label", `${reaction.emoji} ${reaction.users.length}: ${names}`);
+      const emoji = document.createElement("span");
+      emoji.className = "reaction-emoji";
+      emoji.setAttribute("aria-hidden", "true");
+      emoji.textContent = String(reaction.emoji);
+      const count = document.createElement("span");
+      count.className = "reaction-count";
+      count.setAttribute("aria-hidden", "true");
+      count.textContent = String(reaction.users.length);
+      button.append(emoji, count);
+      button.disabled = archived;
+      return button;
+    }));
+    row.hidden = row.childElementCount === 0;
+    if (focused) row.querySelector(`[data-emoji="${CSS.escape(focused)}"]`)?.focus();
+  }
+
+  async function toggleReaction(item, emoji) {
+    actionError(item, "");
+    try {
+      const response = await post(messageUrl(item, "reactions"), { emoji });
+      const body = await response.json().catch(() => null);
+      if (response.ok && body) showReactions(item, body.reactions, Number(body.at));
+      else actionError(item, body?.error || `The reaction was not saved: the server answered ${response.status}.`);
+    } catch (error) {
+      actionError(item, "Could not reach the server: the reaction was not saved.");
+    }
+  }
+
+  function closePicker(item, { focus = false } = {}) {
+    const picker = item.querySelector(".reaction-picker");
+    if (!picker) return;
+    picker.remove();
+    const button = item.querySelector('[data-action="react"]');
+    button.setAttribute("aria-expanded", "false");
+    item.querySelector(".message-actions").classList.remove("message-actions--busy");
+    if (focus) button.focus();
+  }
+
+  function openPicker(item) {
+    if (item.querySelector(".reaction-picker")) return closePicker(item, { focus: true });
+    const picker = document.createElement("div");
+    picker.className = "reaction-picker";
+    picker.setAttribute("role", "group");
+    picker.setAttribute("aria-label", "Choose a reaction");
+    for (const emoji of (root.dataset.emoji || "").split(" ").filter(Boolean)) {
+      const choice = document.createElement("button");
+      choice.type = "button";
+      choice.className = "reaction-choice";
+      choice.dataset.emoji = emoji;
+      choice.setAttribute("aria-label", `React with ${emoji}`);
+      choice.textContent = emoji;
+      picker.append(choice);
+    }
+    picker.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        closePicker(item, { focus: true });
+      }
+    });
+    const actions = item.querySelector(".message-actions");
+    actions.classList.add("message-actions--busy");
+    actions.after(picker);
+    item.querySelector('[data-action="react"]').setAttribute("aria-expanded", "true");
+    picker.firstElementChild?.focus();
+  }
+
+  function showEdited(item) {
+    const marker = item.querySelector(".message-edited");
+    if (!marker) return;
+    const when = new Date(item.dataset.edited || "");
+    marker.hidden = Number.isNaN(when.getTime());
+    if (!marker.hidden) marker.title = `Edited ${full.format(when)}`;
+  }
+
+  function fill(text, message) {
+    if (typeof message.html === "string") {
+      const parsed = document.createElement("template");
+      parsed.innerHTML = message.html;
+      text.replaceChildren(parsed.content);
+    } else {
+      text.textContent = message.text;
+    }
   }
 
   for (const item of list.querySelectorAll(".message")) shown.set(Number(item.dataset.id), decorate(item));
   regroup();
 
-  function render(message) {
+  // A message from the hub or a history page; ``reactions`` (read at ``at``) from a history page.
+  function render(message, { reactions = [], at = 0 } = {}) {
     const item = messageTemplate.content.firstElementChild.cloneNode(true);
+    item.dataset.reactions = JSON.stringify(reactions);
+    item.dataset.reactionsAt = String(at);
     item.id = `message-${message.id}`;
     item.dataset.id = String(message.id);
     item.dataset.author = message.author;
@@ -158,15 +288,32 @@ function start(root) {
     avatar.dataset.hubbubHue = String(hue(message.author));
     item.querySelector(".message-author").textContent = message.author;
     item.querySelector("time").dateTime = message.created;
-    const text = item.querySelector(".message-text");
-    if (typeof message.html === "string") {
-      const parsed = document.createElement("template");
-      parsed.innerHTML = message.html;
-      text.replaceChildren(parsed.content);
-    } else {
-      text.textContent = message.text;
-    }
+    item.dataset.edited = message.edited || "";
+    item.dataset.text = message.text;
+    fill(item.querySelector(".message-text"), message);
     return decorate(item);
+  }
+
+  // An edit (live, replayed, or this page's own): applied to a message shown with an older one.
+  function applyEdit(message) {
+    const item = shown.get(Number(message.id));
+    const when = Date.parse(message.edited);
+    if (!item || Number.isNaN(when)) return;
+    const before = Date.parse(item.dataset.edited || "");
+    if (!Number.isNaN(before) && when <= before) return;
+    item.dataset.edited = message.edited;
+    item.dataset.text = message.text;
+    fill(item.querySelector(".message-text"), message);
+    showEdited(item);
+  }
+
+  function drop(id) {
+    deleted.add(id);
+    const item = shown.get(id);
+    if (item?.contains(document.activeElement)) textarea.focus();
+    item?.remove();
+    shown.delete(id);
+    regroup();
   }
 
   function oldestShown() {
@@ -198,10 +345,12 @@ function start(root) {
     if (index >= 0) messages[index].after(item);
     else list.prepend(item);
     shown.set(id, item);
+    if (!mine && message.author !== me && document.visibilityState !== "visible") markUnreadFrom(item);
     regroup();
     stopTyping(message.author);
     if (follow) scrollToLatest();
     else jumpButton.hidden = false;
+    scheduleRead();
     return true;
   }
 
@@ -234,14 +383,19 @@ function start(root) {
   hub.on("chat.message", (message) => {
     if (message && message.room === slug) insert(message);
   });
-  hub.on("chat.deleted", (data) => {
-    if (!data || data.room !== slug) return;
-    const id = Number(data.id);
-    deleted.add(id);
-    shown.get(id)?.remove();
-    shown.delete(id);
-    regroup();
+  hub.on("chat.message.reactions", (data) => {
+    const item = data && data.room === slug ? shown.get(Number(data.id)) : null;
+    if (item) showReactions(item, data.reactions, Number(data.at));
   });
+  hub.on("chat.message.edited", (message) => {
+    if (message && message.room === slug) applyEdit(message);
+  });
+  // chat.message.deleted: by its author or a moderator (kept in the database); chat.deleted: its row deleted.
+  for (const type of ["chat.message.deleted", "chat.deleted"]) {
+    hub.on(type, (data) => {
+      if (data && data.room === slug) drop(Number(data.id));
+    });
+  }
 
   jumpButton.addEventListener("click", () => {
     scrollToLatest();
@@ -250,6 +404,56 @@ function start(root) {
   scroller.addEventListener("scroll", () => {
     if (isNearBottom()) jumpButton.hidden = true;
   }, { passive: true });
+
+  // Unread: a "New messages" line before the first message of others the person had not seen
+  // (where they left off, or the first to arrive while the page is hidden), and the room marked
+  // read up to the newest message shown whenever the page is visible (rooms.js shows the counts).
+
+  let readUpTo = root.dataset.lastRead === "" ? null : Number(root.dataset.lastRead);
+  let readTimer = null;
+
+  function markUnreadFrom(item) {
+    if (list.querySelector(".unread-separator")) return;
+    const line = document.createElement("li");
+    line.className = "unread-separator";
+    line.setAttribute("role", "separator");
+    line.setAttribute("aria-label", "New messages");
+    const label = document.createElement("span");
+    label.className = "unread-separator-label";
+    label.textContent = "New messages";
+    line.append(label);
+    item.before(line);
+  }
+
+  function newestShown() {
+    const messages = list.querySelectorAll(".message");
+    return messages.length ? Number(messages[messages.length - 1].dataset.id) : 0;
+  }
+
+  async function markRead() {
+    readTimer = null;
+    if (document.visibilityState !== "visible" || !root.dataset.readUrl) return;
+    const last = newestShown();
+    if (readUpTo !== null && last <= readUpTo) return;
+    const before = readUpTo;
+    readUpTo = last;
+    try {
+      const response = await post(root.dataset.readUrl, { last: String(last) });
+      if (!response.ok) readUpTo = before;
+    } catch (error) {
+      readUpTo = before;
+    }
+  }
+
+  function scheduleRead() {
+    if (readTimer === null) readTimer = setTimeout(markRead, 300);
+  }
+
+  if (readUpTo !== null) {
+    const first = [...list.querySelectorAll(".message")].find((item) => Number(item.dataset.id) > readUpTo && item.dataset.author !== me);
+    if (first) markUnreadFrom(first);
+  }
+  document.addEventListener("visibilitychange", scheduleRead);
 
   // Older pages: on scrolling to the top, or with the button.
 
@@ -274,7 +478,7 @@ function start(root) {
       for (const message of body.messages) {
         const id = Number(message.id);
         if (shown.has(id) || deleted.has(id) || id >= oldest) continue;
-        const item = render(message);
+        const item = render(message, { reactions: message.reactions, at: Number(body.at) });
         shown.set(id, item);
         page.append(item);
       }
@@ -299,6 +503,157 @@ function start(root) {
       if (entries.some((entry) => entry.isIntersecting)) loadOlder();
     }, { root: scroller, rootMargin: "200px 0px 0px 0px" }).observe(olderButton);
   }
+
+  // Editing and deleting: Edit opens the text in place (Enter or Save saves, Escape or Cancel
+  // cancels); Delete asks in place first. The server's answer, and the event to every page, show it.
+
+  function messageUrl(item, action) {
+    return `${urls.messages}${item.dataset.id}/${action}/`;
+  }
+
+  function closeEditor(item, { focus = true } = {}) {
+    item.querySelector(".message-editor")?.remove();
+    item.querySelector(".message-confirm")?.remove();
+    item.querySelector(".message-text").hidden = false;
+    item.querySelector(".message-actions").classList.remove("message-actions--busy");
+    if (focus) item.querySelector('.message-action:not([hidden])')?.focus();
+  }
+
+  function actionError(item, text) {
+    let box = item.querySelector(".message-error");
+    if (!box) {
+      box = document.createElement("p");
+      box.className = "message-error";
+      box.setAttribute("role", "alert");
+      item.querySelector(".message-body").append(box);
+    }
+    box.textContent = text;
+    box.hidden = !text;
+  }
+
+  function openEditor(item) {
+    closeEditor(item, { focus: false });
+    actionError(item, "");
+    const editor = document.createElement("form");
+    editor.className = "message-editor";
+    const box = document.createElement("textarea");
+    box.className = "message-editor-text";
+    box.setAttribute("aria-label", "Edit message");
+    box.rows = Math.min(8, (item.dataset.text || "").split("\n").length + 1);
+    box.value = item.dataset.text ?? item.querySelector(".message-text").textContent;
+    const save = document.createElement("button");
+    save.type = "submit";
+    save.className = "button button--primary";
+    save.textContent = "Save";
+    const cancel = document.createElement("button");
+    cancel.type = "button";
+    cancel.className = "button button--quiet";
+    cancel.textContent = "Cancel";
+    const hint = document.createElement("p");
+    hint.className = "message-editor-hint";
+    hint.textContent = "Enter to save · Escape to cancel";
+    const buttons = document.createElement("div");
+    buttons.className = "message-editor-buttons";
+    buttons.append(save, cancel, hint);
+    editor.append(box, buttons);
+    item.querySelector(".message-text").hidden = true;
+    item.querySelector(".message-body").append(editor);
+    cancel.addEventListener("click", () => closeEditor(item));
+    box.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        closeEditor(item);
+      } else if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
+        event.preventDefault();
+        editor.requestSubmit();
+      }
+    });
+    editor.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      if (!box.value.trim()) {
+        actionError(item, "Write something, or delete the message instead.");
+        return;
+      }
+      save.disabled = true;
+      try {
+        const response = await post(messageUrl(item, "edit"), { text: box.value });
+        const body = await response.json().catch(() => null);
+        if (response.ok && body?.message) {
+          applyEdit(body.message);
+          actionError(item, "");
+          closeEditor(item);
+        } else {
+          actionError(item, body?.error || `The edit was not saved: the server answered ${response.status}.`);
+        }
+      } catch (error) {
+        actionError(item, "Could not reach the server: the edit was not saved.");
+      } finally {
+        save.disabled = false;
+      }
+    });
+    box.focus();
+    box.setSelectionRange(box.value.length, box.value.length);
+  }
+
+  function confirmDelete(item) {
+    closeEditor(item, { focus: false });
+    actionError(item, "");
+    const confirm = document.createElement("div");
+    confirm.className = "message-confirm";
+    confirm.setAttribute("role", "group");
+    confirm.setAttribute("aria-label", "Delete this message?");
+    const question = document.createElement("span");
+    question.textContent = "Delete this message?";
+    const yes = document.createElement("button");
+    yes.type = "button";
+    yes.className = "button button--danger";
+    yes.textContent = "Yes, delete";
+    const no = document.createElement("button");
+    no.type = "button";
+    no.className = "button button--quiet";
+    no.textContent = "Cancel";
+    confirm.append(question, yes, no);
+    item.querySelector(".message-body").append(confirm);
+    item.querySelector(".message-actions").classList.add("message-actions--busy");
+    no.addEventListener("click", () => closeEditor(item));
+    confirm.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        closeEditor(item);
+      }
+    });
+    yes.addEventListener("click", async () => {
+      yes.disabled = true;
+      try {
+        const response = await post(messageUrl(item, "delete"), {});
+        if (response.ok) {
+          drop(Number(item.dataset.id));
+          return;
+        }
+        const body = await response.json().catch(() => null);
+        actionError(item, body?.error || `The message was not deleted: the server answered ${response.status}.`);
+        closeEditor(item);
+      } catch (error) {
+        actionError(item, "Could not reach the server: the message was not deleted.");
+      } finally {
+        yes.disabled = false;
+      }
+    });
+    no.focus();
+  }
+
+  list.addEventListener("click", (event) => {
+    const button = event.target.closest(".message-action, .reaction, .reaction-choice");
+    const item = button?.closest(".message");
+    if (!item || !list.contains(item)) return;
+    if (button.classList.contains("reaction")) toggleReaction(item, button.dataset.emoji);
+    else if (button.classList.contains("reaction-choice")) {
+      closePicker(item, { focus: true });
+      toggleReaction(item, button.dataset.emoji);
+    } else if (button.dataset.action === "react") openPicker(item);
+    else if (button.dataset.action === "edit") openEditor(item);
+    else if (button.dataset.action === "delete") confirmDelete(item);
+  });
 
   // Posting.
 
@@ -346,6 +701,7 @@ function start(root) {
         typingSent = 0;
         showError("");
         updateCounter();
+        list.querySelector(".unread-separator")?.remove();
         insert(body.message, { mine: true });
       } else {
         showError(body?.error || statusInWords(response.status));
@@ -586,6 +942,12 @@ function start(root) {
   });
 
   updateCounter();
+  markRead();
   scrollToLatest();
   if (window.location.hash.startsWith("#message-")) document.querySelector(window.location.hash)?.scrollIntoView({ block: "center" });
+  else {
+    // More new messages than fit: start where the person left off.
+    const line = list.querySelector(".unread-separator");
+    if (line && line.getBoundingClientRect().top < scroller.getBoundingClientRect().top) line.scrollIntoView({ block: "start" });
+  }
 }
