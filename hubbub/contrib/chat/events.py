@@ -17,7 +17,7 @@ from typing import Any
 import hubbub
 
 from .formatting import message_html
-from .models import Message, Room
+from .models import Attachment, Message, Room
 from .topics import ROOMS, room_topic, user_topic
 
 
@@ -33,6 +33,22 @@ def message_data(message: Message) -> dict[str, Any]:
         "text": message.text,
         "html": message_html(message.text, message.room),
         "created": message.created.isoformat(),
+        "attachment": attachment_data(getattr(message, "attachment", None)),
+    }
+
+
+def attachment_data(attachment: Attachment | None) -> dict[str, Any] | None:
+    """A message's file: its name, size and download URL; an image's thumbnail URL and size."""
+    if attachment is None:
+        return None
+    return {
+        "name": attachment.name,
+        "size": attachment.size,
+        "url": attachment.get_absolute_url(),
+        "image": attachment.is_image,
+        "thumbnail": attachment.thumbnail_url(),
+        "width": attachment.width,
+        "height": attachment.height,
     }
 
 
@@ -64,8 +80,16 @@ def typing(room: Room, user: str) -> str:
     return _publish(room, "chat.typing", {"room": room.slug, "user": user, "at": now_ms()})
 
 
-def room_data(room: Room) -> dict[str, Any]:
-    return {"slug": room.slug, "name": room.name, "url": room.get_absolute_url(), "private": room.is_private}
+def room_data(room: Room, viewer: object = None) -> dict[str, Any]:
+    """A room as the room lists show it; a direct conversation is named, for ``viewer`` (a user
+    or their pk), by the other people in it."""
+    return {
+        "slug": room.slug,
+        "name": room.title_for(viewer),
+        "url": room.get_absolute_url(),
+        "private": room.is_private,
+        "direct": room.is_direct,
+    }
 
 
 def room_opened(room: Room) -> str:
@@ -75,7 +99,7 @@ def room_opened(room: Room) -> str:
 
 def member_added(room: Room, user: object) -> str:
     """Announce a private room to its new member's pages alone, as ``room_opened`` does a public one to all."""
-    return hubbub.publish(user_topic(user), json.dumps(room_data(room)), private=True, type="chat.room")
+    return hubbub.publish(user_topic(user), json.dumps(room_data(room, user)), private=True, type="chat.room")
 
 
 def member_removed(room: Room, user: object) -> str:
