@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('hubbub_chat', '0006_message_search'),
+        ('hubbub_chat', '0009_message_search'),
     ]
 
     operations = [

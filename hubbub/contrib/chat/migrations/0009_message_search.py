@@ -17,6 +17,6 @@ def uninstall(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("hubbub_chat", "0005_room_direct")]
+    dependencies = [("hubbub_chat", "0008_room_direct")]
 
     operations = [migrations.RunPython(install, uninstall, elidable=False)]

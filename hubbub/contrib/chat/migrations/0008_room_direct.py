@@ -2,7 +2,7 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-    dependencies = [("hubbub_chat", "0004_room_topic_archived")]
+    dependencies = [("hubbub_chat", "0007_read_markers")]
 
     operations = [
         migrations.AddField(
