@@ -168,6 +168,8 @@ USE_TZ = True
 
 STATIC_URL = "/static/"
 STATIC_ROOT = VAR_DIR / "static"
+# Where the chat's attachments are stored (default_storage), out of the static files.
+MEDIA_ROOT = VAR_DIR / "media"
 SERVESTATIC_USE_FINDERS = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

@@ -7,7 +7,7 @@ from django.core.exceptions import ImproperlyConfigured
 from hubbub.contrib.chat import apps as chat_apps
 
 
-@pytest.mark.parametrize("missing", ["confusable_homoglyphs", "markdown_it", "nh3"])
+@pytest.mark.parametrize("missing", ["confusable_homoglyphs", "markdown_it", "nh3", "PIL"])
 def test_the_chat_without_its_extra_says_how_to_install_it(monkeypatch, missing):
     find_spec = importlib.util.find_spec
     monkeypatch.setattr(

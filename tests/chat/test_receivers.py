@@ -37,7 +37,7 @@ def test_deleting_a_room_deletes_its_messages_quietly_enough(alice, secret, djan
 
 
 def room_data(room) -> dict:
-    return {"slug": room.slug, "name": room.name, "url": room.get_absolute_url(), "private": True}
+    return {"slug": room.slug, "name": room.name, "url": room.get_absolute_url(), "private": True, "direct": False}
 
 
 def test_joining_or_leaving_a_private_room_by_any_means_tells_that_member(

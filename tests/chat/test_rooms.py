@@ -34,6 +34,7 @@ def test_renaming_keeps_the_slug_and_tells_the_rooms_pages_and_the_directory(
                 "name": "Town Square",
                 "url": "/rooms/general/",
                 "private": False,
+                "direct": False,
                 "topic": "Anything goes",
                 "archived": False,
             },

@@ -1,18 +1,20 @@
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
 from asgiref.sync import sync_to_async
 from django.contrib.auth import get_user_model
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 
 import hubbub
-from hubbub.contrib.chat import editing, names, posting, rooms
-from hubbub.contrib.chat.models import Message, Reaction, ReadMarker, Room
+from hubbub.contrib.chat import direct, editing, names, posting, rooms
+from hubbub.contrib.chat.models import Attachment, Message, Reaction, ReadMarker, Room
 from hubbub.models import StoredUpdate
 from tests.hubbub.asgi import subscribe
 from tests.published import published
@@ -190,10 +192,14 @@ def test_a_new_public_room_is_announced_to_signed_in_pages_and_a_private_one_to_
     assert published("chat.room") == [
         (
             ["/chat/rooms"],
-            {"slug": "book-club", "name": "Book Club", "url": "/rooms/book-club/", "private": False},
+            {"slug": "book-club", "name": "Book Club", "url": "/rooms/book-club/", "private": False, "direct": False},
             True,
         ),
-        ([f"/chat/users/{alice.pk}"], {"slug": "hush", "name": "Hush", "url": "/rooms/hush/", "private": True}, True),
+        (
+            [f"/chat/users/{alice.pk}"],
+            {"slug": "hush", "name": "Hush", "url": "/rooms/hush/", "private": True, "direct": False},
+            True,
+        ),
     ]
 
 
@@ -208,9 +214,10 @@ def test_the_room_list_shows_public_rooms_and_private_rooms_of_members_only(alic
     assert "General" in content and "Secret" not in content
 
 
-def room_links_tag(user) -> str:
+def room_links_tag(user, kind: str = "rooms") -> str:
+    classes = "room-links room-links--direct" if kind == "direct" else "room-links"
     return (
-        '<ul class="room-links" data-room-links data-rooms-topic="/chat/rooms" '
+        f'<ul class="{classes}" data-room-links data-kind="{kind}" data-rooms-topic="/chat/rooms" '
         f'data-user-topic="/chat/users/{user.pk}" data-room-topic-prefix="/chat/rooms/" '
         f'data-me="{user.get_username()}">'
     )
@@ -220,6 +227,7 @@ def room_links_tag(user) -> str:
 def test_every_room_list_names_the_topics_that_keep_it_live_and_loads_the_one_module(alice, general, path):
     content = client_for(alice).get(path).content.decode()
     assert content.count(room_links_tag(alice)) == 1
+    assert content.count(room_links_tag(alice, "direct")) == 1
     assert content.count('<script type="module" src="/static/hubbub/chat/rooms.js"></script>') == 1
 
 
@@ -305,7 +313,18 @@ def test_older_pages_come_by_cursor_without_offset(alice, sixty, settings):
     last = client.get(f"/rooms/general/messages/?before={sixty[10].pk}").json()
     assert [m["text"] for m in last["messages"]] == [f"message {n}" for n in range(1, 11)]
     assert last["has_more"] is False
-    assert set(last["messages"][0]) == {"id", "room", "author", "text", "html", "created", "edited", "reactions"}
+    assert set(last["messages"][0]) == {
+        "id",
+        "room",
+        "author",
+        "text",
+        "html",
+        "created",
+        "edited",
+        "reactions",
+        "attachment",
+    }
+    assert last["messages"][0]["attachment"] is None
 
 
 @pytest.mark.parametrize("before", ["abc", "-1", "1.5", "١٢"])
@@ -346,7 +365,7 @@ def test_an_added_member_alone_is_told_of_the_room_after_the_commit(
     assert published("chat.room") == [
         (
             [f"/chat/users/{bob.pk}"],
-            {"slug": "secret", "name": "Secret", "url": "/rooms/secret/", "private": True},
+            {"slug": "secret", "name": "Secret", "url": "/rooms/secret/", "private": True, "direct": False},
             True,
         )
     ]
@@ -395,6 +414,7 @@ async def test_adding_a_member_reaches_that_members_pages_and_nobody_elses():
             "name": "Secret",
             "url": "/rooms/secret/",
             "private": True,
+            "direct": False,
         }
         assert await carol_page.nothing_more() and await anonymous.nothing_more()
         assert await room.members.filter(pk=bob.pk).aexists()
@@ -541,6 +561,7 @@ def test_posting_stores_and_publishes_the_message(alice, general, django_capture
         "html": "<p>Hello &lt;b&gt;world&lt;/b&gt;<br>\nsecond line</p>",
         "created": message.created.isoformat(),
         "edited": None,
+        "attachment": None,
     }
     assert published("chat.message") == [
         (["/chat/rooms/general"], data, True)
@@ -1323,3 +1344,352 @@ def test_read_markers_over_the_limit_are_429_and_503_without_the_cache(alice, bo
     }
     response = client.post("/rooms/general/read/", {"last": str(messages[1].pk)}, HTTP_ACCEPT="application/json")
     assert response.status_code == 503 and response.json()["error"].startswith("That was not done: ")
+
+
+# Direct messages
+
+
+def test_a_message_link_opens_the_direct_conversation_and_reuses_it_from_either_side(alice, bob):
+    response = client_for(alice).post("/direct/", {"to": "Bob"})  # names are found ignoring case
+    assert response.status_code == 303
+    room = Room.objects.get(is_direct=True)
+    assert response["Location"] == f"/rooms/{room.slug}/"
+    assert set(room.members.all()) == {alice, bob}
+    again = client_for(bob).post("/direct/", {"to": "@alice"})
+    assert (again.status_code, again["Location"]) == (303, response["Location"])
+    assert Room.objects.filter(is_direct=True).count() == 1
+
+    page = client_for(bob).get(response["Location"]).content.decode()
+    assert '<span id="room-name">alice</span>' in page and "Direct messages" in page
+    assert 'name="username"' not in page and "Leave this room" not in page  # its people are fixed
+    lists = client_for(alice).get("/rooms/").content.decode()
+    direct_list = lists.split('data-kind="direct"')[1].split("</ul>")[0]
+    assert f'href="/rooms/{room.slug}/"' in direct_list and '<span class="room-name">bob</span>' in direct_list
+    rooms_list = lists.split('data-kind="rooms"')[1].split("</ul>")[0]
+    assert room.slug not in rooms_list
+
+
+def test_a_group_conversation_takes_several_names(alice, bob):
+    carol = make_guest("carol")
+    response = client_for(alice).post("/direct/", {"to": "bob, carol"})
+    assert response.status_code == 303
+    room = Room.objects.get(is_direct=True)
+    assert set(room.members.all()) == {alice, bob, carol}
+    assert client_for(carol).post("/direct/", {"to": "bob alice"})["Location"] == response["Location"]
+
+
+def test_outsiders_cannot_read_or_post_in_a_direct_conversation(alice, bob):
+    carol = make_guest("carol")
+    location = client_for(alice).post("/direct/", {"to": "bob"})["Location"]
+    outsider = client_for(carol)
+    assert outsider.get(location).status_code == 403
+    assert outsider.get(f"{location}messages/", HTTP_ACCEPT="application/json").status_code == 403
+    assert outsider.post(f"{location}messages/", {"text": "hi"}).status_code == 403
+    assert not Message.objects.exists()
+    assert client_for(bob).post(f"{location}messages/", {"text": "hi"}).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("to", "reason"),
+    [
+        ("", "Say whom to message"),
+        ("   ", "Say whom to message"),
+        ("nobody", "Nobody is called “nobody”"),
+        ("alice", "someone other than yourself"),
+        ("bob\x00", "NUL"),
+        (" ".join(f"p{n}" for n in range(12)), "at most 9 people"),
+    ],
+)
+def test_a_conversation_that_cannot_be_started_is_400_in_words(alice, bob, to, reason):
+    response = client_for(alice).post("/direct/", {"to": to}, HTTP_ACCEPT="application/json")
+    assert response.status_code == 400 and reason in response.json()["error"]
+    assert not Room.objects.filter(is_direct=True).exists()
+
+
+def test_starting_a_conversation_needs_a_post_and_a_signed_in_user(client, alice, bob):
+    assert client_for(alice).get("/direct/").status_code == 405
+    assert client.post("/direct/", {"to": "bob"}).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "reason"),
+    [
+        ("members/", {"username": "carol"}, "never change"),
+        ("members/remove/", {"username": "bob"}, "never change"),
+        ("leave/", {}, "never change"),
+        ("settings/", {"name": "Renamed", "topic": ""}, "cannot be renamed"),
+        ("archive/", {"archived": "yes"}, "cannot be archived"),
+    ],
+)
+def test_the_people_of_a_conversation_are_fixed_and_it_has_no_settings(alice, bob, path, data, reason):
+    make_guest("carol")
+    alice.is_staff = True  # even staff
+    alice.save()
+    location = client_for(alice).post("/direct/", {"to": "bob"})["Location"]
+    response = client_for(alice).post(f"{location}{path}", data, HTTP_ACCEPT="application/json")
+    assert response.status_code == 400 and reason in response.json()["error"]
+    room = Room.objects.get(is_direct=True)
+    assert set(room.members.all()) == {alice, bob} and not room.archived and room.name == "alice, bob"
+
+
+def test_the_starter_of_a_conversation_does_not_manage_it(alice, bob):
+    location = client_for(alice).post("/direct/", {"to": "bob"})["Location"]
+    assert client_for(alice).post(f"{location}delete/", {"confirm": "yes"}).status_code == 403
+    assert Room.objects.filter(is_direct=True).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_conversation_appears_live_in_the_other_persons_lists_and_nobody_elses():
+    alice, bob, carol = [await sync_to_async(make_guest)(name) for name in ("alice", "bob", "carol")]
+    bob_page = await subscribe(f"/chat/users/{bob.pk}", headers={"cookie": await sync_to_async(session_cookie)(bob)})
+    carol_page = await subscribe(
+        f"/chat/users/{carol.pk}", "/chat/rooms", headers={"cookie": await sync_to_async(session_cookie)(carol)}
+    )
+    try:
+        client = await sync_to_async(client_for)(alice)
+        response = await sync_to_async(client.post)("/direct/", {"to": "bob"})
+        assert response.status_code == 303
+        [event] = await bob_page.read_events(1)
+        room = await Room.objects.aget(is_direct=True)
+        assert event["event"] == "chat.room"
+        assert json.loads(event["data"]) == {
+            "slug": room.slug,
+            "name": "alice",
+            "url": f"/rooms/{room.slug}/",
+            "private": True,
+            "direct": True,
+        }
+        assert await carol_page.nothing_more()
+    finally:
+        for stream in (bob_page, carol_page):
+            await stream.close()
+
+
+# Search and permalinks
+
+
+def test_the_search_page_without_words_is_the_form(alice):
+    response = client_for(alice).get("/search/", {"q": "  "})
+    assert response.status_code == 200
+    content = response.content.decode()
+    assert 'name="q"' in content and "search-result" not in content and "No messages found" not in content
+
+
+def test_search_results_show_room_author_time_and_a_marked_snippet_linking_to_the_message(alice, bob, general, secret):
+    hit = Message.objects.create(room=general, author=bob, text="the <b>deploy</b> is done")
+    Message.objects.create(room=secret, author=alice, text="deploy the secret thing")
+    content = client_for(bob).get("/search/", {"q": "deploy"}).content.decode()
+    assert content.count('class="search-result"') == 1 and "secret thing" not in content
+    assert f'href="/rooms/general/?around={hit.pk}#message-{hit.pk}"' in content
+    assert '<span class="search-result-room">#General</span>' in content
+    assert '<span class="search-result-author">bob</span>' in content
+    assert f'<time datetime="{hit.created.isoformat()}">' in content
+    assert "the &lt;b&gt;<mark>deploy</mark>&lt;/b&gt; is done" in content
+    mine = client_for(alice).get("/search/", {"q": "deploy"}).content.decode()
+    assert mine.count('class="search-result"') == 2 and "secret thing" in mine
+    assert client_for(bob).get("/search/", {"q": "nothing"}).content.decode().count("No messages found") == 1
+
+
+def test_a_direct_conversation_is_named_for_the_reader_in_results(alice, bob):
+    room, _ = direct.start(alice, [bob])
+    Message.objects.create(room=room, author=alice, text="lunch tomorrow?")
+    content = client_for(bob).get("/search/", {"q": "lunch"}).content.decode()
+    assert '<span class="search-result-room">@alice</span>' in content
+    outsider = client_for(make_guest("carol")).get("/search/", {"q": "lunch"}).content.decode()
+    assert 'class="search-result"' not in outsider and "No messages found" in outsider
+
+
+@pytest.mark.parametrize(
+    ("q", "reason"), [("?!", "at least one word"), ("x" * 201, "at most 200 characters"), ("a\x00", "NUL")]
+)
+def test_a_search_that_cannot_be_done_is_400_with_its_reason(alice, q, reason):
+    response = client_for(alice).get("/search/", {"q": q})
+    assert response.status_code == 400 and reason in response.content.decode()
+    scripted = client_for(alice).get("/search/", {"q": q}, HTTP_ACCEPT="application/json")
+    assert scripted.status_code == 400 and reason in scripted.json()["error"]
+
+
+def test_searching_needs_a_signed_in_user(client):
+    assert client.get("/search/", {"q": "x"}).status_code == 302
+
+
+def test_a_permalink_opens_the_page_around_an_old_message(alice, general, settings):
+    settings.CHAT_PAGE_SIZE = 4
+    ids = [Message.objects.create(room=general, author=alice, text=f"number {n}").pk for n in range(12)]
+    latest = client_for(alice).get("/rooms/general/").content.decode()
+    assert f'id="message-{ids[3]}"' not in latest
+    around = client_for(alice).get("/rooms/general/", {"around": ids[3]}).content.decode()
+    shown = [pk for pk in ids if f'id="message-{pk}"' in around]
+    assert shown == ids[1:5]  # the message, two older and one newer
+    assert 'data-has-more="true"' in around and 'data-has-newer="true"' in around
+    assert f'data-around="{ids[3]}"' in around and 'id="load-newer"' in around
+    first = client_for(alice).get("/rooms/general/", {"around": ids[1]}).content.decode()
+    assert [pk for pk in ids if f'id="message-{pk}"' in first] == ids[0:4] and 'data-has-more="false"' in first
+    last = client_for(alice).get("/rooms/general/", {"around": ids[-1]}).content.decode()
+    assert 'data-has-newer="false"' in last and 'id="load-newer"' not in last
+
+
+def test_newer_pages_come_after_an_id(alice, general, settings):
+    settings.CHAT_PAGE_SIZE = 3
+    ids = [Message.objects.create(room=general, author=alice, text=f"n{n}").pk for n in range(5)]
+    client = client_for(alice)
+    page = client.get("/rooms/general/messages/", {"after": ids[0]}, HTTP_ACCEPT="application/json").json()
+    assert [m["id"] for m in page["messages"]] == ids[1:4] and page["has_more"] is True
+    page = client.get("/rooms/general/messages/", {"after": ids[3]}, HTTP_ACCEPT="application/json").json()
+    assert [m["id"] for m in page["messages"]] == ids[4:] and page["has_more"] is False
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "reason"),
+    [
+        ("/rooms/general/", {"around": "x1"}, "“around” must be a message id"),
+        ("/rooms/general/", {"around": "²"}, "“around” must be a message id"),
+        ("/rooms/general/messages/", {"after": "-1"}, "“after” must be a message id"),
+        ("/rooms/general/messages/", {"after": "1", "before": "9"}, "not both"),
+    ],
+)
+def test_bad_cursors_are_400_in_words(alice, general, path, params, reason):
+    response = client_for(alice).get(path, params, HTTP_ACCEPT="application/json")
+    assert response.status_code == 400 and reason in response.json()["error"]
+
+
+def test_a_permalink_into_a_private_room_is_403_for_outsiders(bob, secret):
+    message = Message.objects.create(room=secret, author=secret.created_by, text="hush")
+    assert client_for(bob).get("/rooms/secret/", {"around": message.pk}).status_code == 403
+
+
+# Files and images
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+def png(size=(40, 30)) -> bytes:
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", size, (10, 120, 200)).save(out, format="PNG")
+    return out.getvalue()
+
+
+def send_file(client, name: str, content: bytes, text: str = "", room: str = "general"):
+    upload = SimpleUploadedFile(name, content, content_type="image/png")
+    return client.post(f"/rooms/{room}/messages/", {"text": text, "file": upload}, HTTP_ACCEPT="application/json")
+
+
+def test_an_image_is_posted_shown_as_a_thumbnail_and_published_live(
+    alice, bob, general, media, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = send_file(client_for(alice), "cat.png", png(), text="look")
+    assert response.status_code == 201
+    attachment = Attachment.objects.get()
+    data = response.json()["message"]
+    assert data["text"] == "look" and data["attachment"] == {
+        "name": "cat.png",
+        "size": len(png()),
+        "url": f"/attachments/{attachment.pk}/",
+        "image": True,
+        "thumbnail": f"/attachments/{attachment.pk}/thumbnail/",
+        "width": 40,
+        "height": 30,
+    }
+    assert published("chat.message") == [(["/chat/rooms/general"], data, True)]
+    page = client_for(bob).get("/rooms/general/").content.decode()
+    assert f'<img src="/attachments/{attachment.pk}/thumbnail/" width="40" height="30" alt="cat.png"' in page
+    history = client_for(bob).get("/rooms/general/messages/", HTTP_ACCEPT="application/json").json()
+    assert history["messages"][-1]["attachment"] == data["attachment"]
+
+    thumbnail = client_for(bob).get(f"/attachments/{attachment.pk}/thumbnail/")
+    assert thumbnail.status_code == 200 and thumbnail["Content-Type"] == "image/jpeg"
+    assert thumbnail["X-Content-Type-Options"] == "nosniff"
+    assert b"".join(thumbnail.streaming_content)[:2] == b"\xff\xd8"
+    original = client_for(bob).get(f"/attachments/{attachment.pk}/")
+    assert original["Content-Type"] == "image/png" and original["X-Content-Type-Options"] == "nosniff"
+    assert original["Content-Disposition"] == 'attachment; filename="cat.png"'
+    assert "sandbox" in original["Content-Security-Policy"]
+    assert b"".join(original.streaming_content) == png()
+
+
+def test_a_file_that_only_calls_itself_an_image_is_served_as_a_download(alice, general, media):
+    response = send_file(client_for(alice), "evil.png", b"<script>alert(1)</script>")
+    assert response.status_code == 201
+    data = response.json()["message"]["attachment"]
+    assert data["image"] is False and data["thumbnail"] == "" and data["width"] == 0
+    attachment = Attachment.objects.get()
+    download = client_for(alice).get(data["url"])
+    assert download["Content-Type"] == "application/octet-stream"
+    assert download["Content-Disposition"] == 'attachment; filename="evil.png"'
+    assert download["X-Content-Type-Options"] == "nosniff"
+    page = client_for(alice).get("/rooms/general/").content.decode()
+    assert "<img" not in page.split('id="message-list"')[1].split("</ol>")[0]
+    thumbnail = client_for(alice).get(f"/attachments/{attachment.pk}/thumbnail/", HTTP_ACCEPT="application/json")
+    assert thumbnail.status_code == 404 and "not an image" in thumbnail.json()["error"]
+
+
+def test_a_file_over_the_limit_is_413_with_the_limit_and_nothing_is_kept(alice, general, media, settings):
+    settings.CHAT_MAX_UPLOAD_BYTES = 100
+    response = send_file(client_for(alice), "big.bin", b"x" * 101)
+    assert response.status_code == 413
+    assert response.json()["error"] == "The file is 101 bytes; the limit is 100 bytes. Send a smaller one."
+    assert not Message.objects.exists() and not (media / "hubbub_chat").exists()
+
+
+def test_an_empty_file_is_400(alice, general, media):
+    response = send_file(client_for(alice), "empty.txt", b"")
+    assert response.status_code == 400 and "empty" in response.json()["error"]
+
+
+def test_a_private_rooms_files_are_403_to_outsiders(alice, bob, secret, media):
+    response = send_file(client_for(alice), "plan.png", png(), room="secret")
+    attachment = Attachment.objects.get()
+    assert response.status_code == 201
+    for url in (f"/attachments/{attachment.pk}/", f"/attachments/{attachment.pk}/thumbnail/"):
+        refused = client_for(bob).get(url, HTTP_ACCEPT="application/json")
+        assert refused.status_code == 403 and "private room" in refused.json()["error"]
+        assert client_for(alice).get(url).status_code == 200
+    assert Client().get(f"/attachments/{attachment.pk}/").status_code == 302  # to the lobby
+    assert client_for(bob).get("/attachments/999999/").status_code == 404
+    # Outsiders cannot post one there either, and nothing is stored for them.
+    before = sorted((media / "hubbub_chat").iterdir())
+    assert send_file(client_for(bob), "x.png", png(), room="secret").status_code == 403
+    assert sorted((media / "hubbub_chat").iterdir()) == before
+
+
+def test_a_file_gone_from_the_storage_is_404_in_words(alice, general, media):
+    send_file(client_for(alice), "gone.bin", b"bytes")
+    attachment = Attachment.objects.get()
+    (media / attachment.path).unlink()
+    response = client_for(alice).get(f"/attachments/{attachment.pk}/", HTTP_ACCEPT="application/json")
+    assert response.status_code == 404 and "no longer stored" in response.json()["error"]
+
+
+def test_files_are_refused_in_an_archived_room(alice, general, media):
+    general.archived = True
+    general.save()
+    response = send_file(client_for(alice), "a.png", png())
+    assert response.status_code == 403 and not (media / "hubbub_chat").exists()
+
+
+def test_a_deleted_messages_file_is_no_longer_served(alice, general, media):
+    send_file(client_for(alice), "plan.png", png(), text="see")
+    attachment = Attachment.objects.get()
+    client = client_for(alice)
+    assert client.get(f"/attachments/{attachment.pk}/").status_code == 200
+    deleted = client.post(f"/rooms/general/messages/{attachment.message_id}/delete/", HTTP_ACCEPT="application/json")
+    assert deleted.status_code == 204
+    for url in (f"/attachments/{attachment.pk}/", f"/attachments/{attachment.pk}/thumbnail/"):
+        assert client.get(url, HTTP_ACCEPT="application/json").status_code == 404
+    # Kept for moderation, with the message.
+    assert Attachment.objects.filter(pk=attachment.pk).exists()
+
+
+def test_search_leaves_deleted_messages_out(alice, general):
+    kept = posting.post(general, alice, "the quarterly numbers")
+    gone = posting.post(general, alice, "the quarterly secret")
+    editing.delete(gone, alice)
+    page = client_for(alice).get("/search/", {"q": "quarterly"}).content.decode()
+    assert f"message-{kept.pk}" in page and f"message-{gone.pk}" not in page

@@ -7,8 +7,8 @@ from .models import Message, MessageRevision, Room
 
 @admin.register(Room)
 class RoomAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "is_private", "created_by", "created"]
-    list_filter = ["is_private"]
+    list_display = ["name", "slug", "is_private", "is_direct", "created_by", "created"]
+    list_filter = ["is_private", "is_direct"]
     search_fields = ["name", "slug"]
     prepopulated_fields = {"slug": ["name"]}
     filter_horizontal = ["members"]

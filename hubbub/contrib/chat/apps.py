@@ -13,7 +13,7 @@ class ChatConfig(AppConfig):
     hubbub_authorizers = ["hubbub.contrib.chat.authorization.room_topics"]
 
     def ready(self) -> None:
-        for module in ("confusable_homoglyphs", "markdown_it", "nh3"):
+        for module in ("confusable_homoglyphs", "markdown_it", "nh3", "PIL"):
             if importlib.util.find_spec(module) is None:
                 raise ImproperlyConfigured(
                     f"hubbub.contrib.chat needs {module}, which the chat's extra installs: pip install 'hubbub[chat]'"

@@ -11,6 +11,12 @@ DEFAULTS: dict[str, Any] = {
     "CHAT_DEFAULT_ROOM": "general",
     # Longest message, in characters; a longer one is refused with 413.
     "CHAT_MAX_MESSAGE_LENGTH": 2000,
+    # Largest attached file, in bytes; a larger one is refused with 413.
+    "CHAT_MAX_UPLOAD_BYTES": 10 * 1024 * 1024,
+    # The storage (an alias of Django's STORAGES) attachments and their thumbnails are kept in.
+    # They are served only through the chat's views, to those who may read the room: never
+    # give it a public URL (MEDIA_URL served as is) for private rooms' files.
+    "CHAT_ATTACHMENT_STORAGE": "default",
     # Messages per page of history (the chat page renders the newest page).
     "CHAT_PAGE_SIZE": 50,
     # At most this many messages per user per window of this many seconds.

@@ -17,7 +17,7 @@ from typing import Any
 import hubbub
 
 from .formatting import message_html
-from .models import Message, Reaction, Room
+from .models import Attachment, Message, Reaction, Room
 from .topics import ROOMS, room_topic, user_topic
 
 
@@ -35,6 +35,22 @@ def message_data(message: Message) -> dict[str, Any]:
         "html": message_html(message.text, message.room),
         "created": message.created.isoformat(),
         "edited": message.edited.isoformat() if message.edited else None,
+        "attachment": attachment_data(getattr(message, "attachment", None)),
+    }
+
+
+def attachment_data(attachment: Attachment | None) -> dict[str, Any] | None:
+    """A message's file: its name, size and download URL; an image's thumbnail URL and size."""
+    if attachment is None:
+        return None
+    return {
+        "name": attachment.name,
+        "size": attachment.size,
+        "url": attachment.get_absolute_url(),
+        "image": attachment.is_image,
+        "thumbnail": attachment.thumbnail_url(),
+        "width": attachment.width,
+        "height": attachment.height,
     }
 
 
@@ -92,8 +108,16 @@ def read(user: object, room: Room, state: dict[str, Any]) -> str:
     return hubbub.publish(user_topic(user), json.dumps(data), private=True, type="chat.read")
 
 
-def room_data(room: Room) -> dict[str, Any]:
-    return {"slug": room.slug, "name": room.name, "url": room.get_absolute_url(), "private": room.is_private}
+def room_data(room: Room, viewer: object = None) -> dict[str, Any]:
+    """A room as the room lists show it; a direct conversation is named, for ``viewer`` (a user
+    or their pk), by the other people in it."""
+    return {
+        "slug": room.slug,
+        "name": room.title_for(viewer),
+        "url": room.get_absolute_url(),
+        "private": room.is_private,
+        "direct": room.is_direct,
+    }
 
 
 def room_opened(room: Room) -> str:
@@ -103,7 +127,7 @@ def room_opened(room: Room) -> str:
 
 def member_added(room: Room, user: object) -> str:
     """Announce a private room to its new member's pages alone, as ``room_opened`` does a public one to all."""
-    return hubbub.publish(user_topic(user), json.dumps(room_data(room)), private=True, type="chat.room")
+    return hubbub.publish(user_topic(user), json.dumps(room_data(room, user)), private=True, type="chat.room")
 
 
 def member_removed(room: Room, user: object) -> str:

@@ -31,6 +31,11 @@ class Room(models.Model):
     is_private = models.BooleanField(
         "private", default=False, help_text="Only members can read and post in a private room."
     )
+    is_direct = models.BooleanField(
+        "direct messages",
+        default=False,
+        help_text="A private conversation between a fixed set of people (``direct``): its members never change.",
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
@@ -57,7 +62,20 @@ class Room(models.Model):
         """Its owner (who created it) and staff rename, archive and delete it and remove members."""
         if not getattr(user, "is_authenticated", False):
             return False
-        return bool(getattr(user, "is_staff", False)) or self.created_by_id == user.pk  # type: ignore[attr-defined]
+        if getattr(user, "is_staff", False):
+            return True
+        return not self.is_direct and self.created_by_id == user.pk  # type: ignore[attr-defined]
+
+    def title_for(self, user: object) -> str:
+        """The room's name, as ``user`` sees it: for direct messages, the other people's names."""
+        if not self.is_direct:
+            return self.name
+        me = getattr(user, "pk", user)
+        names = sorted(
+            (member.get_username() for member in self.members.all() if member.pk != me),
+            key=lambda name: (name.lower(), name),
+        )
+        return ", ".join(names) or self.name
 
     def member_names(self) -> list[str]:
         """The members' names, sorted case-insensitively (as presence lists are)."""
@@ -196,3 +214,32 @@ class NameSkeleton(models.Model):
 
     def __str__(self) -> str:
         return self.skeleton
+
+
+class Attachment(models.Model):
+    """A file sent with a message, kept in the storage ``CHAT_ATTACHMENT_STORAGE`` under a random
+    name and served only through the chat's views (``attachments``), to those who may read the room.
+    An image (checked by Pillow) has a thumbnail, made without its metadata."""
+
+    message = models.OneToOneField(Message, on_delete=models.CASCADE, related_name="attachment")
+    name = models.CharField(max_length=255, help_text="The file's name as sent (shown, and offered on download).")
+    path = models.CharField(max_length=255, help_text="Where the file is in the storage.")
+    content_type = models.CharField(max_length=100)
+    size = models.PositiveBigIntegerField()
+    thumbnail_path = models.CharField(max_length=255, blank=True)
+    # The thumbnail's size in pixels (0 for a file that is no image).
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def is_image(self) -> bool:
+        return bool(self.thumbnail_path)
+
+    def get_absolute_url(self) -> str:
+        return reverse("chat:attachment", args=[self.pk])
+
+    def thumbnail_url(self) -> str:
+        return reverse("chat:thumbnail", args=[self.pk]) if self.thumbnail_path else ""

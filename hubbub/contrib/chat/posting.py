@@ -1,13 +1,15 @@
-"""Posting a message: the checks, the row, the hub update and the signal, in that order."""
+"""Posting a message (with a file, or without): the checks, the row, the hub update and the
+signal, in that order."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 
-from . import conf, events, ratelimit
-from .models import Message, Room
+from . import attachments, conf, events, ratelimit
+from .models import Attachment, Message, Room
 from .signals import message_posted
 
 
@@ -21,22 +23,27 @@ class PostRefused(Exception):
         self.retry_after = retry_after
 
 
-def check(room: Room, user: Any, text: str) -> str:
-    """The text to store, or PostRefused (403, 400, 413, 429 or 503) saying why not."""
+def check(room: Room, user: Any, text: str, upload: UploadedFile | None = None) -> str:
+    """The text to store (empty only with a file), or PostRefused (403, 400, 413, 429 or 503) saying why not."""
     if not room.is_readable_by(user):
         raise PostRefused(403, "Only members of this private room can post in it.")
     if room.archived:
         raise PostRefused(403, f"“{room.name}” is archived: it is read-only, and nobody can post in it.")
-    text = clean(text)
+    text = clean(text, upload)
     count(user)
     return text
 
 
-def clean(text: str) -> str:
-    """The text as stored (line ends made ``\\n``, outer blanks gone), or PostRefused (400, 413)
-    saying why it cannot be: a new message's and an edited one's alike."""
+def clean(text: str, upload: UploadedFile | None = None) -> str:
+    """The text as stored (line ends made ``\\n``, outer blanks gone; empty only with a file), or
+    PostRefused (400, 413) saying why it cannot be: a new message's and an edited one's alike."""
     text = text.replace("\r\n", "\n").replace("\r", "\n").strip()
-    if not text:
+    if upload is not None:
+        try:
+            attachments.check_size(upload)
+        except attachments.Refused as refused:
+            raise PostRefused(refused.status, refused.reason) from None
+    elif not text:
         raise PostRefused(400, "Write a message first: an empty message was not sent.")
     if "\x00" in text:
         # PostgreSQL cannot store it in a text column; no keyboard types it.
@@ -65,11 +72,26 @@ def count(user: Any, action: str = "", not_done: str = "Your message was not sen
         raise PostRefused(503, f"{not_done}: {error}") from None
 
 
-def post(room: Room, user: Any, text: str) -> Message:
-    """Store the message, publish it to the room after commit, then send ``message_posted``."""
-    text = check(room, user, text)
-    with transaction.atomic():
-        message = Message.objects.create(room=room, author=user, text=text)
-        events.message_posted(message)
-        transaction.on_commit(lambda: message_posted.send(sender=Message, message=message), robust=True)
+def post(room: Room, user: Any, text: str, upload: UploadedFile | None = None) -> Message:
+    """Store the message (and its file: ``attachments``), publish it to the room after commit,
+    then send ``message_posted``."""
+    text = check(room, user, text, upload)
+    prepared = None
+    if upload is not None:
+        try:
+            prepared = attachments.prepare(upload)
+        except attachments.Refused as refused:
+            raise PostRefused(refused.status, refused.reason) from None
+        attachments.store(prepared)
+    try:
+        with transaction.atomic():
+            message = Message.objects.create(room=room, author=user, text=text)
+            if prepared is not None:
+                Attachment.objects.create(message=message, **prepared.fields())
+            events.message_posted(message)
+            transaction.on_commit(lambda: message_posted.send(sender=Message, message=message), robust=True)
+    except BaseException:
+        if prepared is not None:
+            attachments.discard(prepared.paths)  # nothing refers to them
+        raise
     return message

@@ -3,7 +3,9 @@ appears in (or leaves) the room lists of a member added (or removed) by any mean
 members form, the admin, the shell), whose new member list reaches the room's own pages;
 an added member's unread count of it starts; a removed member's streams are authorized anew.
 Every user's name has its skeleton stored (``NameSkeleton``), however the user is made or
-renamed, for the lobby to refuse look-alikes."""
+renamed, for the lobby to refuse look-alikes. After every ``migrate`` on SQLite, the triggers
+of message search are made whole again. A deleted attachment (with its message, its room) has
+its files deleted from the storage once committed."""
 
 from __future__ import annotations
 
@@ -11,15 +13,15 @@ from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Max
-from django.db.models.signals import m2m_changed, post_delete, post_save
+from django.db.models.signals import m2m_changed, post_delete, post_migrate, post_save
 from django.dispatch import receiver
 
 import hubbub
 
-from . import events, lookalikes
-from .models import Message, NameSkeleton, ReadMarker, Room
+from . import attachments, events, lookalikes, search
+from .models import Attachment, Message, NameSkeleton, ReadMarker, Room
 
 
 @receiver(post_delete, sender=Message, dispatch_uid="hubbub.contrib.chat.message_deleted")
@@ -88,3 +90,17 @@ def name_saved(sender: type, instance: Any, raw: bool, update_fields: Any, **kwa
         return
     shape = lookalikes.skeleton(str(instance.get_username()))
     NameSkeleton.objects.update_or_create(user_id=instance.pk, defaults={"skeleton": shape})
+
+
+@receiver(post_migrate, dispatch_uid="hubbub.contrib.chat.search_triggers")
+def search_triggers(sender: Any, using: str, **kwargs: Any) -> None:
+    """A later migration that alters the message table on SQLite copies it and drops the old one
+    with the search triggers: made again (and the search table rebuilt) after ``migrate``."""
+    if getattr(sender, "label", None) == "hubbub_chat" and connections[using].vendor == "sqlite":
+        search.ensure_sqlite_triggers(connections[using])
+
+
+@receiver(post_delete, sender=Attachment, dispatch_uid="hubbub.contrib.chat.attachment_deleted")
+def attachment_deleted(sender: type[Attachment], instance: Attachment, **kwargs: Any) -> None:
+    paths = [instance.path, instance.thumbnail_path]
+    transaction.on_commit(partial(attachments.discard, paths), robust=True)

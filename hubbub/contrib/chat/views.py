@@ -13,7 +13,7 @@ from django.contrib import messages as notices
 from django.contrib.auth import get_user_model, login, update_session_auth_hash, views as auth_views
 from django.contrib.auth.forms import PasswordChangeForm, SetPasswordForm
 from django.db import IntegrityError, transaction
-from django.http import HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -22,7 +22,9 @@ import hubbub
 from hubbub.contrib.pages import page_context, render
 
 from . import (
+    attachments,
     conf,
+    direct,
     editing,
     events,
     formatting,
@@ -32,11 +34,12 @@ from . import (
     ratelimit,
     reactions,
     rooms,
+    search,
     signals,
     unread,
 )
 from .forms import LobbyForm, MemberForm, RemoveMemberForm, RoomForm, RoomSettingsForm, SignInForm
-from .models import Message, Reaction, Room
+from .models import Attachment, Message, Reaction, Room
 from .topics import PREFIX, ROOMS, room_topic, user_topic
 
 View = Callable[..., HttpResponseBase]
@@ -241,16 +244,25 @@ def account(request: HttpRequest) -> HttpResponse:
 
 
 def room_links(user: Any) -> dict[str, Any]:
-    """The context of ``chat/_room_links.html``: the rooms ``user`` may read, each with its
-    unread state (``unread_state``, JSON, for the rooms they have viewed), and the topics that
-    announce rooms joining (or leaving) that list and the user's read markers while the page is open."""
-    rooms = list(Room.objects.readable_by(user).filter(archived=False))
-    states = unread.states(user, rooms)
-    for room in rooms:
+    """The context of ``chat/_room_links.html``: the rooms ``user`` may read (direct
+    conversations apart, named after the others), each with its unread state (``unread_state``,
+    JSON, for the rooms they have viewed), and the topics that announce rooms joining (or
+    leaving) that list and the user's read markers while the page is open."""
+    readable = list(Room.objects.readable_by(user).filter(archived=False).prefetch_related("members"))
+    states = unread.states(user, readable)
+    for room in readable:
         if room.pk in states:
             room.unread_state = json.dumps(states[room.pk])  # type: ignore[attr-defined]
             room.unread_count = states[room.pk]["unread"]  # type: ignore[attr-defined]
-    return {"rooms": rooms, "rooms_topic": ROOMS, "user_topic": user_topic(user), "room_topic_prefix": PREFIX}
+    return {
+        "rooms": [room for room in readable if not room.is_direct],
+        "direct_rooms": sorted(
+            ((room, room.title_for(user)) for room in readable if room.is_direct), key=lambda pair: pair[1].lower()
+        ),
+        "rooms_topic": ROOMS,
+        "user_topic": user_topic(user),
+        "room_topic_prefix": PREFIX,
+    }
 
 
 @signed_in
@@ -280,26 +292,73 @@ def room_list(request: HttpRequest) -> HttpResponse:
 def last_page(room: Room, before: int | None = None) -> tuple[list[Message], bool]:
     """One page of the room's messages, oldest first, ending before ``before``; and whether older ones exist."""
     size = conf.get("CHAT_PAGE_SIZE")
-    query = room.messages.visible().select_related("author", "room").order_by("-id")
+    query = room.messages.visible().select_related("author", "room", "attachment").order_by("-id")
     if before is not None:
         query = query.filter(id__lt=before)
     page = list(query[: size + 1])
     return page[:size][::-1], len(page) > size
 
 
+def next_page(room: Room, after: int) -> tuple[list[Message], bool]:
+    """One page of the room's messages after ``after``, oldest first; and whether newer ones exist."""
+    size = conf.get("CHAT_PAGE_SIZE")
+    query = room.messages.visible().select_related("author", "room", "attachment").filter(id__gt=after)
+    page = list(query.order_by("id")[: size + 1])
+    return page[:size], len(page) > size
+
+
+def page_around(room: Room, around: int) -> tuple[list[Message], bool, bool]:
+    """A page of the room's messages with ``around`` (a message id) in its middle, oldest first;
+    whether older ones exist, and whether newer ones do (then the page does not reach the latest)."""
+    size = conf.get("CHAT_PAGE_SIZE")
+    older_count = size // 2 + 1  # the message itself among the older
+    query = room.messages.visible().select_related("author", "room", "attachment")
+    older = list(query.filter(id__lte=around).order_by("-id")[: older_count + 1])
+    has_older, older = len(older) > older_count, older[:older_count]
+    newer_count = size - len(older)  # near the start, more of the newer ones
+    newer = list(query.filter(id__gt=around).order_by("id")[: newer_count + 1])
+    return older[::-1] + newer[:newer_count], has_older, len(newer) > newer_count
+
+
+def message_id_param(value: str) -> int | None:
+    """A message id from a query parameter: ASCII digits only (int() takes "²" and other scripts'
+    digits too), and few enough for the database; None otherwise."""
+    if value.isascii() and value.isdigit() and len(value) <= 18:
+        return int(value)
+    return None
+
+
 @signed_in
 @require_GET
 def room_page(request: HttpRequest, slug: str) -> HttpResponse:
-    return render_room(request, slug)
+    """The room with its latest page of messages; ``?around=<id>``: the page with that message
+    (a search result's permalink), newer ones loaded on scrolling down."""
+    around_param = request.GET.get("around", "")
+    around = message_id_param(around_param) if around_param else None
+    if around_param and around is None:
+        return error_response(request, 400, "“around” must be a message id (a positive whole number).")
+    return render_room(request, slug, around=around)
 
 
-def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str = "", status: int = 200) -> HttpResponse:
+def render_room(
+    request: HttpRequest,
+    slug: str,
+    *,
+    text: str = "",
+    error: str = "",
+    status: int = 200,
+    around: int | None = None,
+) -> HttpResponse:
     # The hub position first: whatever is published after it is replayed to the page.
     hub_last_event_id = hubbub.last_event_id()
     room = readable_room(request, slug)
     if isinstance(room, HttpResponse):
         return room
-    page, has_more = last_page(room)
+    if around is None:
+        page, has_more = last_page(room)
+        has_newer = False
+    else:
+        page, has_more, has_newer = page_around(room, around)
     # The time before reading the lists sent with theirs (presence, members): the page takes
     # any list read later, and a change after its read sends a later one.
     server_time = events.now_ms()
@@ -310,20 +369,24 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
     context = {
         **room_links(request.user),
         "room": room,
+        "room_title": room.title_for(request.user),
         "topic": room_topic(room.slug),
         "hub_last_event_id": hub_last_event_id,
         "chat_messages": page,
         "has_more": has_more,
+        "has_newer": has_newer,
+        "around": around,
         "present": presence.present_users(room),
         "presence_every_ms": presence.heartbeat_ms(),
         "members": room.member_names() if room.is_private else None,
-        "member_form": MemberForm() if room.is_private else None,
+        "member_form": MemberForm() if room.is_private and not room.is_direct else None,
         "manages": room.is_managed_by(request.user),
         "settings_form": RoomSettingsForm(initial={"name": room.name, "topic": room.topic}),
         "server_time": server_time,
         "max_length": conf.get("CHAT_MAX_MESSAGE_LENGTH"),
         "emoji": Reaction.EMOJI,
         "last_read": unread.last_read(request.user, room),
+        "max_upload_bytes": conf.get("CHAT_MAX_UPLOAD_BYTES"),
         "text": text,
         "error": error,
     }
@@ -333,20 +396,28 @@ def render_room(request: HttpRequest, slug: str, *, text: str = "", error: str =
 @signed_in
 @require_http_methods(["GET", "POST"])
 def room_messages(request: HttpRequest, slug: str) -> HttpResponse:
-    """GET: a page of history as JSON (``?before=<id>``). POST: post a message."""
+    """GET: a page of history as JSON (``?before=<id>``, or the newer page ``?after=<id>``, where
+    ``has_more`` says whether there are newer still). POST: post a message."""
     if request.method == "POST":
         return post_message(request, slug)
     room = readable_room(request, slug)
     if isinstance(room, HttpResponse):
         return room
-    before_param = request.GET.get("before", "")
-    before = None
-    if before_param:
-        # ASCII digits only (int() takes "²" and other scripts' digits too), and few enough for the database.
-        if not (before_param.isascii() and before_param.isdigit() and len(before_param) <= 18):
-            return JsonResponse({"error": "“before” must be a message id (a positive whole number)."}, status=400)
-        before = int(before_param)
-    page, has_more = last_page(room, before)
+    before_param, after_param = request.GET.get("before", ""), request.GET.get("after", "")
+    if before_param and after_param:
+        return JsonResponse({"error": "Send “before” (older messages) or “after” (newer ones), not both."}, status=400)
+    if after_param:
+        after = message_id_param(after_param)
+        if after is None:
+            return JsonResponse({"error": "“after” must be a message id (a positive whole number)."}, status=400)
+        page, has_more = next_page(room, after)
+    else:
+        before = None
+        if before_param:
+            before = message_id_param(before_param)
+            if before is None:
+                return JsonResponse({"error": "“before” must be a message id (a positive whole number)."}, status=400)
+        page, has_more = last_page(room, before)
     at = events.now_ms()  # before reading the reactions, as their events
     summaries = Reaction.objects.summaries(message.pk for message in page)
     data = [{**events.message_data(message), "reactions": summaries[message.pk]} for message in page]
@@ -359,7 +430,7 @@ def post_message(request: HttpRequest, slug: str) -> HttpResponse:
         return text
     room = get_object_or_404(Room, slug=slug)
     try:
-        message = posting.post(room, request.user, text)
+        message = posting.post(room, request.user, text, request.FILES.get("file"))
     except posting.PostRefused as refused:
         if wants_json(request) or refused.status == 403:
             response = error_response(request, refused.status, refused.reason)
@@ -560,6 +631,8 @@ def room_people(request: HttpRequest, room: Room) -> HttpResponse:
 def room_members(request: HttpRequest, room: Room) -> HttpResponse:
     if not room.is_private:
         return error_response(request, 400, "Public rooms are open to everyone: they have no member list.")
+    if room.is_direct:
+        return error_response(request, 400, DIRECT_MEMBERS_FIXED)
     form = MemberForm(request.POST)
     if form.is_valid():
         user = form.cleaned_data["username"]
@@ -575,6 +648,105 @@ def room_members(request: HttpRequest, room: Room) -> HttpResponse:
         for error in form.errors.get("username", []):
             notices.error(request, str(error))
     return redirect(room)
+
+
+@signed_in
+@require_GET
+def attachment_file(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """A message's file, to those who may read its room: always a download, never shown by
+    the browser as a page (an "image" that is a page or a script included)."""
+    attachment = readable_attachment(request, pk)
+    if isinstance(attachment, HttpResponse):
+        return attachment
+    return serve_stored(request, attachment.path, attachment.content_type, as_attachment=True, name=attachment.name)
+
+
+@signed_in
+@require_GET
+def attachment_thumbnail(request: HttpRequest, pk: int) -> HttpResponseBase:
+    """An image's thumbnail (made by the chat, so shown inline), to those who may read its room."""
+    attachment = readable_attachment(request, pk)
+    if isinstance(attachment, HttpResponse):
+        return attachment
+    if not attachment.thumbnail_path:
+        return error_response(request, 404, f"“{attachment.name}” is not an image: it has no thumbnail.")
+    content_type = "image/png" if attachment.thumbnail_path.endswith(".png") else "image/jpeg"
+    return serve_stored(request, attachment.thumbnail_path, content_type, as_attachment=False, name=attachment.name)
+
+
+def readable_attachment(request: HttpRequest, pk: int) -> Attachment | HttpResponse:
+    """A message's file, for those who may read its room (else 403); a deleted message's is gone (404)."""
+    attachment = get_object_or_404(
+        Attachment.objects.select_related("message__room").filter(message__deleted_at__isnull=True), pk=pk
+    )
+    room = attachment.message.room
+    if not room.is_readable_by(request.user):
+        return error_response(request, 403, f"“{room.name}” is a private room: only its members can read it.")
+    return attachment
+
+
+def serve_stored(
+    request: HttpRequest, path: str, content_type: str, *, as_attachment: bool, name: str
+) -> HttpResponseBase:
+    try:
+        stored = attachments.storage().open(path, "rb")
+    except FileNotFoundError:
+        return error_response(request, 404, f"“{name}” is no longer stored.")
+    except OSError as error:
+        return unavailable(request, error)
+    response = FileResponse(stored, as_attachment=as_attachment, filename=name, content_type=content_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    # Even opened directly, nothing in it runs, and it is for this person alone.
+    response["Content-Security-Policy"] = "default-src 'none'; sandbox"
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
+
+
+@signed_in
+@require_GET
+def search_page(request: HttpRequest) -> HttpResponse:
+    """``?q=<words>``: the messages the user may read with all of them, newest first; the form alone without."""
+    query = request.GET.get("q", "")
+    context: dict[str, Any] = {"query": query, "hits": None, "max_results": search.MAX_RESULTS}
+    if query.strip():
+        try:
+            hits = search.search(request.user, query)
+        except search.BadQuery as bad:
+            if wants_json(request):
+                return error_response(request, 400, str(bad))
+            return render(request, "hubbub/chat/search.html", {**context, "error": str(bad)}, status=400)
+        context["hits"] = [(hit, hit.message.room.title_for(request.user)) for hit in hits]
+    return render(request, "hubbub/chat/search.html", context)
+
+
+DIRECT_MEMBERS_FIXED = "The people in a direct conversation never change: start another conversation for other people."
+
+
+@signed_in
+@require_POST
+def direct_start(request: HttpRequest) -> HttpResponse:
+    """``to``: the names of the people (commas or spaces between them) to talk with, besides the
+    user. Opens their direct conversation, created the first time (303 to it)."""
+    wanted = [name.lstrip("@") for name in request.POST.get("to", "").replace(",", " ").split()]
+    if not wanted:
+        return error_response(request, 400, "Say whom to message: “to” holds their names.")
+    if len(wanted) > direct.MAX_PEOPLE:
+        return error_response(request, 400, f"A direct conversation is for at most {direct.MAX_PEOPLE} people.")
+    others = []
+    for name in wanted:
+        if "\x00" in name:
+            return error_response(request, 400, "A name cannot contain a NUL character (\\x00).")
+        person = names.find_user(name[:150])
+        if person is None:
+            return error_response(request, 400, f"Nobody is called “{name[:150]}”: the conversation was not started.")
+        others.append(person)
+    try:
+        room, _ = direct.start(request.user, others)
+    except ValueError as error:
+        return error_response(request, 400, str(error))
+    response = redirect(room)
+    response.status_code = 303
+    return response
 
 
 # A room's owner (or staff): name and topic, archiving, deletion, members; and leaving a room.
@@ -604,6 +776,9 @@ def managed_room(view: Callable[..., HttpResponse]) -> Callable[..., HttpRespons
 @managed_room
 def room_settings(request: HttpRequest, room: Room) -> HttpResponse:
     """Rename the room and set its topic; the slug, and so the room's address, stays."""
+    if room.is_direct:
+        reason = "Direct messages are named after the people in them: they cannot be renamed."
+        return error_response(request, 400, reason)
     form = RoomSettingsForm(request.POST)
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
@@ -619,6 +794,8 @@ def room_settings(request: HttpRequest, room: Room) -> HttpResponse:
 @managed_room
 def room_archive(request: HttpRequest, room: Room) -> HttpResponse:
     """``archived=yes``: the room becomes read-only and leaves the room lists; ``archived=no`` brings it back."""
+    if room.is_direct:
+        return error_response(request, 400, "Direct messages cannot be archived: delete the conversation instead.")
     archived = request.POST.get("archived", "")
     if archived not in ("yes", "no"):
         return error_response(request, 400, "Send “archived” as yes (archive the room) or no (bring it back).")
@@ -651,6 +828,8 @@ def room_remove_member(request: HttpRequest, room: Room) -> HttpResponse:
     """Take a member out of a private room: their pages lose it and their streams stop receiving it."""
     if not room.is_private:
         return error_response(request, 400, "Public rooms are open to everyone: they have no member list.")
+    if room.is_direct:
+        return error_response(request, 400, DIRECT_MEMBERS_FIXED)
     form = RemoveMemberForm(request.POST)
     if not form.is_valid():
         return error_response(request, 400, str(form.errors["username"][0]))
@@ -672,6 +851,8 @@ def room_leave(request: HttpRequest, room: Room) -> HttpResponse:
         return error_response(
             request, 400, f"“{room.name}” is a public room: anyone signed in can read it, so it cannot be left."
         )
+    if room.is_direct:
+        return error_response(request, 400, DIRECT_MEMBERS_FIXED)
     user: Any = request.user  # signed in
     try:
         room.members.remove(user)  # announced, and the streams reauthorized (receivers)

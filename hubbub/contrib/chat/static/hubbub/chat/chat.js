@@ -138,6 +138,10 @@ function start(root) {
   const shown = new Map();
   const deleted = new Set();
   let hasMore = root.dataset.hasMore === "true";
+  // A page opened around a message (a search result, ?around=<id>) may not reach the latest:
+  // newer pages come on scrolling down, and live messages past it wait until they have.
+  let hasNewer = root.dataset.hasNewer === "true";
+  const waiting = new Map();
 
   const manages = root.dataset.manages === "true";
   const archived = root.dataset.archived === "true";
@@ -290,7 +294,9 @@ function start(root) {
     item.querySelector("time").dateTime = message.created;
     item.dataset.edited = message.edited || "";
     item.dataset.text = message.text;
-    fill(item.querySelector(".message-text"), message);
+    const text = item.querySelector(".message-text");
+    fill(text, message);
+    if (message.attachment?.url) text.after(attachmentOf(message.attachment));
     return decorate(item);
   }
 
@@ -316,6 +322,53 @@ function start(root) {
     regroup();
   }
 
+  // A message's file, as chat/_attachment.html draws it: an image's thumbnail, and the file's link.
+  function attachmentOf(file) {
+    const box = document.createElement("div");
+    box.className = "message-attachment";
+    if (file.image && file.thumbnail) {
+      const link = document.createElement("a");
+      link.className = "attachment-image";
+      link.href = file.url;
+      const image = document.createElement("img");
+      image.src = file.thumbnail;
+      image.alt = String(file.name);
+      image.loading = "lazy";
+      if (file.width && file.height) {
+        image.width = Number(file.width);
+        image.height = Number(file.height);
+      }
+      link.append(image);
+      box.append(link);
+    }
+    const link = document.createElement("a");
+    link.className = "attachment-file";
+    link.href = file.url;
+    link.download = String(file.name);
+    const name = document.createElement("span");
+    name.className = "attachment-name";
+    name.textContent = String(file.name);
+    const size = document.createElement("span");
+    size.className = "attachment-size";
+    size.textContent = sizeInWords(Number(file.size));
+    link.append(name, " ", size);
+    box.append(link);
+    return box;
+  }
+
+  function sizeInWords(bytes) {
+    // As Django's filesizeformat: 1 KB is 1024 bytes, one decimal.
+    const units = ["bytes", "KB", "MB", "GB"];
+    let value = bytes;
+    let unit = 0;
+    while (value >= 1024 && unit < units.length - 1) {
+      value /= 1024;
+      unit++;
+    }
+    if (unit === 0) return `${bytes} byte${bytes === 1 ? "" : "s"}`;
+    return `${value.toFixed(1)}\u00a0${units[unit]}`;
+  }
+
   function oldestShown() {
     const first = list.querySelector(".message");
     return first ? Number(first.dataset.id) : null;
@@ -330,12 +383,21 @@ function start(root) {
     jumpButton.hidden = true;
   }
 
+  function newestShown() {
+    const messages = list.querySelectorAll(".message");
+    return messages.length ? Number(messages[messages.length - 1].dataset.id) : null;
+  }
+
   // Insert a live message in id order; returns false if it is already shown (a replay).
   function insert(message, { mine = false } = {}) {
     const id = Number(message.id);
     if (shown.has(id) || deleted.has(id)) return false;
     const oldest = oldestShown();
     if (hasMore && oldest !== null && id < oldest) return false; // older pages will bring it
+    if (hasNewer) {
+      waiting.set(id, message); // after the newer pages, unless one of them brings it
+      return false;
+    }
     const follow = mine || isNearBottom();
     const item = render(message);
     item.classList.add("message--live");
@@ -398,11 +460,15 @@ function start(root) {
   }
 
   jumpButton.addEventListener("click", () => {
+    if (hasNewer) {
+      window.location.assign(root.dataset.roomUrl); // the latest page, rather than every page up to it
+      return;
+    }
     scrollToLatest();
     textarea.focus();
   });
   scroller.addEventListener("scroll", () => {
-    if (isNearBottom()) jumpButton.hidden = true;
+    if (isNearBottom() && !hasNewer) jumpButton.hidden = true;
   }, { passive: true });
 
   // Unread: a "New messages" line before the first message of others the person had not seen
@@ -655,6 +721,63 @@ function start(root) {
     else if (button.dataset.action === "delete") confirmDelete(item);
   });
 
+  // Newer pages, on a page opened around a message: on scrolling to the bottom, or with the button.
+
+  const newerButton = document.getElementById("load-newer");
+  let loadingNewer = false;
+
+  async function loadNewer() {
+    if (loadingNewer || !hasNewer) return;
+    const newest = newestShown();
+    if (newest === null) return;
+    loadingNewer = true;
+    newerButton.disabled = true;
+    newerButton.textContent = "Loading newer messages…";
+    try {
+      const response = await fetch(`${urls.messages}?after=${newest}`, {
+        headers: { Accept: "application/json" },
+        credentials: "same-origin",
+      });
+      const body = await response.json();
+      if (!response.ok) throw new Error(body.error || `the server answered ${response.status}`);
+      const page = document.createDocumentFragment();
+      for (const message of body.messages) {
+        const id = Number(message.id);
+        waiting.delete(id);
+        if (shown.has(id) || deleted.has(id) || id <= newest) continue;
+        const item = render(message, { reactions: message.reactions, at: Number(body.at) });
+        shown.set(id, item);
+        page.append(item);
+      }
+      list.append(page);
+      hasNewer = body.has_more;
+      if (!hasNewer) {
+        // Up to date: what came live meanwhile goes in now (once; a page may have brought it).
+        const late = [...waiting.values()].sort((a, b) => Number(a.id) - Number(b.id));
+        waiting.clear();
+        for (const message of late) insert(message);
+        jumpButton.hidden = true;
+        jumpButton.textContent = jumpText;
+      }
+      regroup();
+      newerButton.textContent = "Load newer messages";
+    } catch (error) {
+      newerButton.textContent = "Could not load newer messages. Try again";
+    } finally {
+      loadingNewer = false;
+      newerButton.disabled = false;
+      newerButton.parentElement.hidden = !hasNewer;
+    }
+  }
+
+  const jumpText = jumpButton.textContent;
+  if (newerButton) {
+    newerButton.addEventListener("click", loadNewer);
+    new IntersectionObserver((entries) => {
+      if (entries.some((entry) => entry.isIntersecting)) loadNewer();
+    }, { root: scroller, rootMargin: "0px 0px 200px 0px" }).observe(newerButton);
+  }
+
   // Posting.
 
   function showError(text) {
@@ -665,7 +788,7 @@ function start(root) {
   function statusInWords(status) {
     if (status === 401) return "Your session has ended: reload the page to sign in again. Your message is still in the box.";
     if (status === 403) return "The server refused the message (403): reload the page and try again. Your message is still in the box.";
-    if (status === 413) return `Your message is too long: the limit is ${maxLength} characters.`;
+    if (status === 413) return `Your message or its file is too large: the limit is ${maxLength} characters.`;
     if (status === 429) return "You are sending messages too fast. Wait a moment and send again.";
     return `The message was not sent: the server answered ${status}. Try again in a moment.`;
   }
@@ -677,10 +800,81 @@ function start(root) {
     counter.classList.toggle("composer-count--over", length > maxLength);
   }
 
+  // A file: the attach button (a label of the file input), pasted or dropped in the composer.
+  // One per message; its name shows above the box until it is sent or removed.
+
+  const fileInput = document.getElementById("attach-input");
+  const fileLine = document.getElementById("composer-file");
+  const fileName = document.getElementById("composer-file-name");
+  const maxUpload = Number(root.dataset.maxUploadBytes);
+
+  function chosenFile() {
+    return fileInput.files && fileInput.files.length ? fileInput.files[0] : null;
+  }
+
+  function showFile() {
+    const file = chosenFile();
+    fileLine.hidden = !file;
+    fileName.textContent = file ? `${file.name} (${sizeInWords(file.size)})` : "";
+    if (file && maxUpload && file.size > maxUpload) {
+      showError(`“${file.name}” is ${sizeInWords(file.size)}; the limit is ${sizeInWords(maxUpload)}.`);
+    } else if (file) {
+      showError("");
+    }
+  }
+
+  function takeFile(file) {
+    if (!file || fileInput.disabled) return;
+    const transfer = new DataTransfer();
+    transfer.items.add(file);
+    fileInput.files = transfer.files;
+    showFile();
+    textarea.focus();
+  }
+
+  function dropFile() {
+    fileInput.value = "";
+    showFile();
+  }
+
+  fileInput.addEventListener("change", showFile);
+  document.getElementById("composer-file-remove").addEventListener("click", () => {
+    dropFile();
+    showError("");
+    textarea.focus();
+  });
+  textarea.addEventListener("paste", (event) => {
+    const file = event.clipboardData?.files?.[0];
+    if (file) {
+      event.preventDefault();
+      takeFile(file);
+    }
+  });
+  form.addEventListener("dragover", (event) => {
+    if (event.dataTransfer?.types?.includes("Files")) {
+      event.preventDefault();
+      form.classList.add("composer--drop");
+    }
+  });
+  form.addEventListener("dragleave", () => form.classList.remove("composer--drop"));
+  form.addEventListener("drop", (event) => {
+    form.classList.remove("composer--drop");
+    const file = event.dataTransfer?.files?.[0];
+    if (file) {
+      event.preventDefault();
+      takeFile(file);
+    }
+  });
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     const text = textarea.value;
-    if (!text.trim()) {
+    const file = chosenFile();
+    if (file && maxUpload && file.size > maxUpload) {
+      showError(`“${file.name}” is ${sizeInWords(file.size)}; the limit is ${sizeInWords(maxUpload)}. Remove it or choose a smaller one.`);
+      return;
+    }
+    if (!text.trim() && !file) {
       showError("Write a message first: an empty message was not sent.");
       textarea.focus();
       return;
@@ -698,6 +892,7 @@ function start(root) {
       const body = await response.json().catch(() => null);
       if (response.ok && body?.message) {
         if (textarea.value === text) textarea.value = "";
+        if (chosenFile() === file) dropFile();
         typingSent = 0;
         showError("");
         updateCounter();
@@ -879,11 +1074,19 @@ function start(root) {
     avatar.textContent = name.slice(0, 1).toUpperCase();
     avatar.dataset.hubbubHue = String(hue(name));
     item.querySelector(".person-name").textContent = name;
+    const message = item.querySelector(".person-message");
     if (name === me) {
+      message?.remove();
       const you = document.createElement("span");
       you.className = "person-you";
       you.textContent = " (you)";
       item.append(you);
+    } else if (message) {
+      // Starts (or reopens) a direct conversation with this person.
+      message.querySelector("input[name=to]").value = name;
+      const button = message.querySelector("button");
+      button.setAttribute("aria-label", `Message ${name}`);
+      button.title = `Send ${name} a direct message`;
     }
     return item;
   }
@@ -943,11 +1146,21 @@ function start(root) {
 
   updateCounter();
   markRead();
-  scrollToLatest();
-  if (window.location.hash.startsWith("#message-")) document.querySelector(window.location.hash)?.scrollIntoView({ block: "center" });
-  else {
-    // More new messages than fit: start where the person left off.
-    const line = list.querySelector(".unread-separator");
-    if (line && line.getBoundingClientRect().top < scroller.getBoundingClientRect().top) line.scrollIntoView({ block: "start" });
+  const target = root.dataset.around ? shown.get(Number(root.dataset.around)) : null;
+  if (target) {
+    target.classList.add("message--target");
+    target.scrollIntoView({ block: "center" });
+  } else {
+    scrollToLatest();
+    if (window.location.hash.startsWith("#message-")) document.querySelector(window.location.hash)?.scrollIntoView({ block: "center" });
+    else {
+      // More new messages than fit: start where the person left off.
+      const line = list.querySelector(".unread-separator");
+      if (line && line.getBoundingClientRect().top < scroller.getBoundingClientRect().top) line.scrollIntoView({ block: "start" });
+    }
+  }
+  if (hasNewer) {
+    jumpButton.textContent = "Jump to the latest messages ↓";
+    jumpButton.hidden = false;
   }
 }

@@ -4,7 +4,8 @@
 // (announced on the user's own chat topic). A room renamed takes its new name in place, an
 // archived or deleted one leaves every list (chat.room.changed, chat.room.deleted: to the
 // directory for a public room, to each member's topic for a private one). Each list is a ul[data-room-links] naming both
-// topics (chat/_room_links.html).
+// topics (chat/_room_links.html). A list is of rooms or of direct conversations (data-kind): a
+// room joins only the lists of its kind, named (for direct ones) by the other people in it.
 //
 // Replays are harmless: a room is listed once, by its URL. Names go in through textContent.
 //
@@ -30,7 +31,8 @@ function item(list, room) {
   const hash = document.createElement("span");
   hash.className = "room-hash";
   hash.setAttribute("aria-hidden", "true");
-  if (room.private) hash.append(list.querySelector("template[data-room-lock]").content.cloneNode(true));
+  if (room.direct) hash.textContent = "@";
+  else if (room.private) hash.append(list.querySelector("template[data-room-lock]").content.cloneNode(true));
   else hash.textContent = "#";
   const name = document.createElement("span");
   name.className = "room-name";
@@ -39,7 +41,7 @@ function item(list, room) {
   if (room.private) {
     const hint = document.createElement("span");
     hint.className = "visually-hidden";
-    hint.textContent = " (private)";
+    hint.textContent = room.direct ? " (direct messages)" : " (private)";
     link.append(hint);
   }
   const li = document.createElement("li");
@@ -53,7 +55,7 @@ function shown(list) {
 }
 
 function add(list, room) {
-  if (linkIn(list, room.url)) return;
+  if (linkIn(list, room.url) || (list.dataset.kind === "direct") !== Boolean(room.direct)) return;
   insertSorted(list, item(list, room), room.name);
 }
 
