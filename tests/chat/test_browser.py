@@ -406,25 +406,85 @@ def test_a_guest_sets_a_password_from_the_chat_page_and_signs_in_with_it(browser
     guest.close()
 
 
+def screenshot_image() -> bytes:
+    import io
+
+    from PIL import Image, ImageDraw
+
+    image = Image.new("RGB", (640, 400), (250, 230, 190))
+    draw = ImageDraw.Draw(image)
+    draw.ellipse((220, 90, 420, 290), fill=(240, 150, 40))
+    draw.rectangle((0, 300, 640, 400), fill=(70, 150, 90))
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
 def test_room_screenshots(browser: Browser, running: Running) -> None:
+    """The chat as people see it, with what it does: formatting, mentions, an edited message,
+    reactions, an image, a direct conversation and unread counts; desktop and phone, light and
+    dark (looked at by a person: test-artifacts/)."""
     shots = [
-        ("chat-room-light", {"color_scheme": "light", "viewport": {"width": 1280, "height": 760}}),
-        ("chat-room-dark", {"color_scheme": "dark", "viewport": {"width": 1280, "height": 760}}),
+        ("chat-room-light", {"color_scheme": "light", "viewport": {"width": 1280, "height": 800}}),
+        ("chat-room-dark", {"color_scheme": "dark", "viewport": {"width": 1280, "height": 800}}),
         ("chat-room-phone", {"color_scheme": "light", "viewport": {"width": 390, "height": 844}, "is_mobile": True}),
+        (
+            "chat-room-phone-dark",
+            {"color_scheme": "dark", "viewport": {"width": 390, "height": 844}, "is_mobile": True},
+        ),
     ]
     host = Person(browser, running.url).join(unique("Viola"))
+    other_room = host.create_room(unique("Garden "))
+    host.say("Seedlings are up 🌱")
     room = host.create_room(unique("Tour "))
-    for text in ["Welcome to the tour!", "Messages arrive live, in every open tab.", "Shift+Enter\nmakes a new line."]:
+    guest_name = unique("Puck")
+    for text in [
+        "Welcome to the tour! Messages arrive **live**, in every open tab.",
+        "Formatting: *italic*, `code`, lists:\n- one\n- two\n\nand links: https://example.com",
+        "A first draft of this line",
+    ]:
         host.say(text)
+    edited = host.page.locator("#message-list .message").last
+    edited.hover()
+    edited.get_by_role("button", name="Edit message").click()
+    editor = edited.get_by_role("textbox", name="Edit message")
+    editor.fill("This line was edited: see the mark beside the time")
+    editor.press("Enter")
+    expect(edited.locator(".message-edited")).to_be_visible()
+    host.page.get_by_label("Attach a file").set_input_files(
+        files=[{"name": "sunrise.png", "mimeType": "image/png", "buffer": screenshot_image()}]
+    )
+    host.say("The view this morning")
+    expect(host.page.locator("#message-list .attachment-image img")).to_have_count(1)
+    first = host.page.locator("#message-list .message").first
+    for emoji in ("👍", "🎉"):
+        first.hover()
+        first.get_by_role("button", name="React to this message").click()
+        first.get_by_role("button", name=f"React with {emoji}").click()
+    expect(first.locator(".reaction")).to_have_count(2)
     ARTIFACTS.mkdir(exist_ok=True)
-    for name, options in shots:
-        guest = Person(browser, running.url, **options).join(unique("Puck"))
+    for index, (name, options) in enumerate(shots):
+        guest = Person(browser, running.url, **options).join(f"{guest_name}{index}")
+        guest.open(other_room)  # a read marker there, so that what follows shows as unread
         guest.open(room)
-        expect(guest.page.locator("#message-list .message")).to_have_count(3)
+        expect(guest.page.locator("#message-list .message")).to_have_count(4)
+        expect(guest.page.locator("#message-list .attachment-image img")).to_have_js_property("complete", True)
+        if index == 0:
+            # A direct conversation with the host, and a message in the other room, unread.
+            guest.page.locator("#presence-list").get_by_role("button", name=f"Message {host.name}").click()
+            guest.say(f"@{host.name} are you free later?")
+            guest.open(room)
+        host.page.goto(other_room)
+        host.say(f"New seeds for everyone, {guest.name}")
+        host.page.goto(room)
+        expect(guest.page.locator(".room-link .unread-count:not([hidden])").first).to_be_visible()
         guest.page.screenshot(path=ARTIFACTS / f"{name}.png")
         guest.close()
     host.page.goto("/rooms/")
     host.page.screenshot(path=ARTIFACTS / "chat-rooms.png")
+    host.page.goto("/search/?q=seeds")
+    expect(host.page.locator("mark").first).to_be_visible()
+    host.page.screenshot(path=ARTIFACTS / "chat-search.png")
     host.close()
 
 
