@@ -38,7 +38,7 @@ from . import (
     _tokens as tokens,
 )
 from ._selectors import InvalidPattern, SelectorSet
-from ._server import DROP_CONNECTION
+from ._server import DIRECT_WRITE, DROP_CONNECTION
 from ._subscriptions import Subscription
 from ._tokens import InvalidRequest, InvalidToken
 from ._updates import MERCURE_PATH, Update, check_event_id, check_text
@@ -436,6 +436,10 @@ class MercureEndpoint:
         if last_event_id:
             after = await self.replay(send, subscription, after)
             subscription.finish_replay(after)
+        direct = (request.scope.get("extensions") or {}).get(DIRECT_WRITE)
+        writer = direct["open"]() if direct is not None else None
+        if writer is not None:
+            subscription.attach(writer)  # from now on the fan-out writes events itself
         while (chunk := await subscription.next()) is not None:
             subscription.sending_since = time.monotonic()
             await send({"type": "http.response.body", "body": chunk, "more_body": True})

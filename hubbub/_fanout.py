@@ -34,6 +34,7 @@ from django.db import close_old_connections
 from . import _conf as conf, _history as history, _layers as layers, _links as links
 from ._background import in_background
 from ._selectors import Pattern
+from ._server import frame
 from ._subscriptions import Subscription
 from ._updates import Update
 from .exceptions import HistoryUnavailable, LayerUnavailable
@@ -232,8 +233,9 @@ class Fanout:
         if not targets:
             return 0
         chunk = update.encode()
+        framed = frame(chunk)  # for the subscribers written to directly: framed once for all
         for subscription in targets:
-            subscription.push(seq, chunk)
+            subscription.push(seq, chunk, framed)
         self.delivered += len(targets)
         return len(targets)
 

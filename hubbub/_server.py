@@ -12,6 +12,13 @@ It also offers applications the ``hubbub.drop_connection`` extension: a callable
 with whatever was not yet written. The hub calls it for a subscriber that stopped reading:
 uvicorn would otherwise wait for ever to flush the stream to a client that does not read.
 
+And the ``hubbub.direct_write`` extension: ``scope["extensions"]["hubbub.direct_write"]["open"]()``,
+called once the response has started with chunked encoding (and not ended), returns the
+connection's transport, for the application to write already-framed chunks (``frame``) on
+it, or None where that is not possible (h11's protocol, another response). The fan-out
+writes each event to every subscriber that way, framed once for all of them: no task wakes up
+per subscriber and event, and uvicorn's ``send`` is not in the way.
+
 ``uvicorn_options()`` is what the commands pass to uvicorn: httptools' protocol when httptools
 is installed (the ``hubbub[server]`` extra), else h11's, each with these bounds.
 """
@@ -33,6 +40,7 @@ from . import _conf as conf
 logger = logging.getLogger(__name__)
 
 DROP_CONNECTION = "hubbub.drop_connection"
+DIRECT_WRITE = "hubbub.direct_write"
 
 _App = Callable[[MutableMapping[str, Any], Any, Any], Awaitable[None]]
 
@@ -41,8 +49,14 @@ class _Cycle:
     """What the head limits read of uvicorn's request-response cycle (both protocols have one)."""
 
     scope: MutableMapping[str, Any]
+    response_started: bool
     response_complete: bool
     disconnected: bool
+
+
+def frame(chunk: bytes) -> bytes:
+    """``chunk`` as one HTTP/1.1 chunk of a chunked response body."""
+    return b"%x\r\n%s\r\n" % (len(chunk), chunk)
 
 
 class BoundedHead(asyncio.Protocol):
@@ -71,7 +85,12 @@ class BoundedHead(asyncio.Protocol):
         application = self.app
 
         async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-            scope.setdefault("extensions", {})[DROP_CONNECTION] = {"drop": functools.partial(self._drop, scope)}
+            # One dictionary serves both extensions: each costs every open stream its memory.
+            extensions = scope.setdefault("extensions", {})
+            extensions[DROP_CONNECTION] = extensions[DIRECT_WRITE] = {
+                "drop": functools.partial(self._drop, scope),
+                "open": functools.partial(self._direct_writer, scope),
+            }
             await application(scope, receive, send)
 
         self.app = app
@@ -169,6 +188,22 @@ class BoundedHead(asyncio.Protocol):
         if cycle is not None and cycle.scope is scope and not cycle.response_complete:
             cycle.disconnected = True  # dropped on purpose: uvicorn need not report an unfinished response
         self.transport.abort()
+
+    # hubbub.direct_write
+
+    def _direct_writer(self, scope: MutableMapping[str, Any]) -> asyncio.WriteTransport | None:
+        cycle = self._cycle()
+        if (
+            cycle is None
+            or cycle.scope is not scope
+            or not cycle.response_started
+            or cycle.response_complete
+            or cycle.disconnected
+            or getattr(cycle, "chunked_encoding", None) is not True  # httptools' cycle; h11 frames itself
+            or self.transport.is_closing()
+        ):
+            return None
+        return self.transport
 
     def _cycle(self) -> _Cycle | None:
         return cast("_Cycle | None", getattr(self, "cycle", None))

@@ -8,9 +8,14 @@ import time
 from collections import deque
 
 from ._selectors import SelectorSet
+from ._server import frame
 from ._updates import Update
 
 HEARTBEAT = b":\n\n"
+FRAMED_HEARTBEAT = frame(HEARTBEAT)
+# A direct writer's client is behind when more than this waits in the transport: uvicorn's own
+# high-water mark, past which its ``send`` would wait.
+BEHIND_BYTES = 64 * 1024
 
 
 class Subscription:
@@ -27,6 +32,12 @@ class Subscription:
     write pending for more than ``write_timeout`` seconds (or pending at all, once closed),
     is abandoned: its stream task is cancelled (the client has stopped reading; the
     endpoint lets go of it and has the server drop the connection).
+
+    Under the hub's own server, once the replay is over, the stream hands the subscription its
+    connection's transport (``attach``): while the client keeps up, events then go straight to the
+    connection as they are pushed, framed once per update for every subscriber (``framed``),
+    and no task wakes up for them; a client that falls behind is served through the buffer
+    as above.
     """
 
     __slots__ = (
@@ -47,6 +58,7 @@ class Subscription:
         "_pending",
         "_size",
         "_waiter",
+        "_writer",
     )
 
     def __init__(
@@ -77,6 +89,7 @@ class Subscription:
         self._pending: list[tuple[int, bytes]] | None = [] if replaying else None
         self._size = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._writer: asyncio.WriteTransport | None = None
 
     def may_read(self, update: Update) -> bool:
         return not update.private or self.grants.match_any(update.topics)
@@ -84,8 +97,14 @@ class Subscription:
     def wants(self, update: Update) -> bool:
         return self.selectors.match_any(update.topics) and self.may_read(update)
 
-    def push(self, seq: int, chunk: bytes) -> None:
+    def push(self, seq: int, chunk: bytes, framed: bytes | None = None) -> None:
+        """Deliver one event (``framed``: the same as an HTTP/1.1 chunk, if the caller has it)."""
         if self.closed or seq <= self.floor:
+            return
+        writer = self._direct()
+        if writer is not None:
+            writer.write(framed if framed is not None else frame(chunk))
+            self.idle = False
             return
         waiting = len(self._pending) if self._pending is not None else len(self._chunks)
         if waiting >= self.limit or self._size + len(chunk) > self.limit_bytes:
@@ -99,6 +118,26 @@ class Subscription:
         self.idle = False
         self._wake()
 
+    def _direct(self) -> asyncio.WriteTransport | None:
+        """The writer, if an event can go straight to the connection now: nothing waits here
+        or in the stream task's write (order), and the client keeps up. A client that falls
+        behind gets its events through the buffer and the stream task again, whose writes
+        wait for it, with the buffer's bounds and the write timeout."""
+        writer = self._writer
+        if (
+            writer is None
+            or self._pending is not None
+            or self._chunks
+            or self.sending_since
+            or writer.get_write_buffer_size() > BEHIND_BYTES
+        ):
+            return None
+        return writer
+
+    def attach(self, writer: asyncio.WriteTransport) -> None:
+        """Write events straight to the connection when they can go at once (``_direct``)."""
+        self._writer = writer
+
     def heartbeat(self) -> None:
         if self.sending_since:
             if self.closed:
@@ -108,8 +147,12 @@ class Subscription:
                 self.close(f"write timeout: the client took no data for {self.write_timeout:g} s")
                 return
         if self.idle and not self.closed and self._pending is None:
-            self._chunks.append(HEARTBEAT)
-            self._wake()
+            writer = self._direct()
+            if writer is not None:
+                writer.write(FRAMED_HEARTBEAT)
+            else:
+                self._chunks.append(HEARTBEAT)
+                self._wake()
         self.idle = True
 
     def finish_replay(self, replayed_up_to: int) -> None:

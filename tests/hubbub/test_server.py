@@ -133,3 +133,55 @@ def test_the_hub_protocol_is_httptools_when_installed():
     options = _server.uvicorn_options()
     assert options["http"] is _server.HttpToolsHubProtocol
     assert options["h11_max_incomplete_event_size"] == 8192  # h11 too refuses longer heads
+
+
+@both
+async def test_an_application_may_write_its_chunked_body_directly_under_httptools(protocol):
+    opened = []
+
+    async def direct(scope, receive, send):
+        open_writer = scope["extensions"][_server.DIRECT_WRITE]["open"]
+        opened.append(open_writer())  # before the response: none
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        writer = open_writer()
+        opened.append(writer)
+        if writer is not None:
+            writer.write(_server.frame(b"written directly"))
+        else:
+            await send({"type": "http.response.body", "body": b"written directly", "more_body": True})
+        await send({"type": "http.response.body", "body": b""})
+
+    async with running(direct, protocol=protocol) as server:
+        response = await exchange(server.port, b"GET / HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n")
+    assert body_of(response) == b"10\r\nwritten directly\r\n0\r\n\r\n"
+    assert opened[0] is None
+    # h11 frames chunks itself: no direct writer there.
+    assert (opened[1] is not None) is (protocol is _server.HttpToolsHubProtocol)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_the_hubs_server_the_fanout_writes_to_subscribers_directly():
+    import re
+
+    import hubbub
+    from hubbub import _fanout as fanout
+
+    hub = fanout.current()
+    async with running(protocol=_server.HttpToolsHubProtocol) as server:
+        client = await connect(server.port)
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(client, b"GET /.well-known/mercure?match=d HTTP/1.1\r\nHost: hub\r\n\r\n")
+        head = b""
+        async with asyncio.timeout(5):
+            while b"retry:" not in head:
+                head += await loop.sock_recv(client, 65536)
+        [subscription] = hub.subscriptions
+        assert subscription._writer is not None
+        for n in range(3):
+            await hubbub.apublish("d", f"event {n}", id=f"d{n}")
+        received = b""
+        async with asyncio.timeout(5):
+            while received.count(b"data: event") < 3:
+                received += await loop.sock_recv(client, 65536)
+        client.close()
+    assert re.findall(rb"id: (d\d)\n", received) == [b"d0", b"d1", b"d2"]

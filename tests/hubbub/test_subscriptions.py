@@ -156,3 +156,76 @@ async def test_a_closed_stream_whose_last_write_waits_is_abandoned_at_the_next_h
     assert sub.abandoned and sub.reason == "maximum connection lifetime reached"
     await asyncio.wait({task}, timeout=1)
     assert task.cancelled()
+
+
+class Transport:
+    """A connection's transport: the bytes written, and how many the client has not taken."""
+
+    def __init__(self) -> None:
+        self.written: list[bytes] = []
+        self.waiting = 0
+
+    def write(self, data: bytes) -> None:
+        self.written.append(data)
+        self.waiting += len(data)
+
+    def get_write_buffer_size(self) -> int:
+        return self.waiting
+
+
+def attached(**kwargs) -> tuple[Subscription, Transport]:
+    sub = subscription(**kwargs)
+    transport = Transport()
+    sub.attach(transport)
+    return sub, transport
+
+
+async def test_an_attached_subscription_writes_events_straight_to_the_connection_framed_once():
+    from hubbub._server import frame
+
+    sub, transport = attached()
+    framed = frame(b"data: a\n\n")
+    sub.push(1, b"data: a\n\n", framed)
+    sub.push(2, b"data: b\n\n")  # framed here when the caller has no framed copy
+    assert transport.written[0] is framed
+    assert transport.written == [b"9\r\ndata: a\n\n\r\n", b"9\r\ndata: b\n\n\r\n"]
+    waiting = asyncio.ensure_future(sub.next())
+    await asyncio.sleep(0)
+    assert not waiting.done()  # nothing for the stream task to do
+    sub.close("done")
+    assert await waiting is None
+
+
+def test_an_attached_subscription_writes_its_heartbeat_when_idle():
+    sub, transport = attached()
+    sub.heartbeat()
+    assert transport.written == [b"3\r\n:\n\n\r\n"]
+
+
+async def test_a_client_that_falls_behind_is_served_through_the_buffer_in_order_then_directly_again():
+    from hubbub._subscriptions import BEHIND_BYTES
+
+    sub, transport = attached(limit=3)
+    transport.waiting = BEHIND_BYTES + 1  # the client stopped taking bytes
+    sub.push(1, b"one")
+    sub.push(2, b"two")
+    assert transport.written == []
+    assert await sub.next() == b"onetwo"  # the stream task writes them, waiting for the client
+    sub.sending_since = time.monotonic()  # ...as long as its write waits
+    transport.waiting = 0
+    sub.push(3, b"three")  # not before what the stream task is writing
+    assert transport.written == []
+    sub.sending_since = 0.0
+    assert await sub.next() == b"three"
+    sub.push(4, b"four")  # caught up: straight to the connection again
+    assert transport.written == [b"4\r\nfour\r\n"]
+
+
+def test_a_client_far_behind_overflows_the_buffer_and_is_closed():
+    from hubbub._subscriptions import BEHIND_BYTES
+
+    sub, transport = attached(limit=2)
+    transport.waiting = BEHIND_BYTES + 1
+    for seq in range(1, 4):
+        sub.push(seq, b"x")
+    assert sub.closed and "too slow" in sub.reason
