@@ -15,6 +15,7 @@ with ``last_event_id``. Tokens tell the same way (see ``hubbub._tokens``).
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import random
 import time
@@ -386,7 +387,11 @@ class MercureEndpoint:
             raise LayerUnavailable(f"the channel layer is unreachable: {error}") from error
         task = asyncio.current_task()
         subscription.task = task
-        watcher = asyncio.ensure_future(_watch_disconnect(receive, subscription))
+        direct = (request.scope.get("extensions") or {}).get(DIRECT_WRITE)
+        watching = direct is not None and direct["on_lost"](
+            functools.partial(subscription.close, "client disconnected")
+        )
+        watcher = None if watching else asyncio.ensure_future(_watch_disconnect(receive, subscription))
         closer = _close_later(claims.expires if claims is not None else None, subscription)
         try:
             await self.stream(request, send, subscription, asked, token_source)
@@ -402,7 +407,10 @@ class MercureEndpoint:
                 drop["drop"]()
         finally:
             subscription.task = None
-            watcher.cancel()
+            if watcher is not None:
+                watcher.cancel()
+            elif direct is not None:
+                direct["on_lost"](None)
             if closer is not None:
                 closer.cancel()
             await hub.remove(subscription)

@@ -15,7 +15,10 @@ uvicorn would otherwise wait for ever to flush the stream to a client that does 
 And the ``hubbub.direct_write`` extension: ``scope["extensions"]["hubbub.direct_write"]["open"]()``,
 called once the response has started with chunked encoding (and not ended), returns the
 connection's transport, for the application to write already-framed chunks (``frame``) on
-it, or None where that is not possible (h11's protocol, another response). The fan-out
+it, or None where that is not possible (h11's protocol, another response). Its
+``on_lost(callback)`` has ``callback`` called when the connection is lost (``on_lost(None)``
+forgets it): a stream learns that its client went away without a task of its own waiting on
+``receive`` (each such task costs every open stream about a kilobyte). The fan-out
 writes each event to every subscriber that way, framed once for all of them: no task wakes up
 per subscriber and event, and uvicorn's ``send`` is not in the way.
 
@@ -68,7 +71,7 @@ class BoundedHead(asyncio.Protocol):
 
     # Slots, not the instance dictionary of uvicorn's protocol: grown past its size, that
     # dictionary would cost each open connection more than a kilobyte.
-    __slots__ = ("_max_head", "_head_seconds", "_head_bytes", "_heads", "_head_timer", "_refused")
+    __slots__ = ("_max_head", "_head_seconds", "_head_bytes", "_heads", "_head_timer", "_refused", "_on_lost")
 
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
@@ -82,6 +85,7 @@ class BoundedHead(asyncio.Protocol):
         self._heads = 0  # request heads read whole on this connection
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
+        self._on_lost: Callable[[], None] | None = None
         application = self.app
 
         async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
@@ -90,6 +94,7 @@ class BoundedHead(asyncio.Protocol):
             extensions[DROP_CONNECTION] = extensions[DIRECT_WRITE] = {
                 "drop": functools.partial(self._drop, scope),
                 "open": functools.partial(self._direct_writer, scope),
+                "on_lost": functools.partial(self._watch, scope),
             }
             await application(scope, receive, send)
 
@@ -108,6 +113,9 @@ class BoundedHead(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_head_timer()
         super().connection_lost(exc)
+        on_lost, self._on_lost = self._on_lost, None
+        if on_lost is not None:
+            on_lost()
 
     def data_received(self, data: bytes) -> None:
         if self._refused:
@@ -204,6 +212,15 @@ class BoundedHead(asyncio.Protocol):
         ):
             return None
         return self.transport
+
+    def _watch(self, scope: MutableMapping[str, Any], callback: Callable[[], None] | None) -> bool:
+        """Have ``callback`` called when the connection is lost (None: no longer); False if
+        this is not the connection's current request (the caller then watches ``receive``)."""
+        cycle = self._cycle()
+        if cycle is None or cycle.scope is not scope or cycle.disconnected or self.transport.is_closing():
+            return False
+        self._on_lost = callback
+        return True
 
     def _cycle(self) -> _Cycle | None:
         return cast("_Cycle | None", getattr(self, "cycle", None))

@@ -185,3 +185,27 @@ async def test_under_the_hubs_server_the_fanout_writes_to_subscribers_directly()
                 received += await loop.sock_recv(client, 65536)
         client.close()
     assert re.findall(rb"id: (d\d)\n", received) == [b"d0", b"d1", b"d2"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_under_the_hubs_server_a_stream_learns_of_its_clients_departure_without_a_watcher_task():
+    from hubbub import _fanout as fanout
+
+    hub = fanout.current()
+    async with running(protocol=_server.HttpToolsHubProtocol) as server:
+        client = await connect(server.port)
+        loop = asyncio.get_running_loop()
+        await loop.sock_sendall(client, b"GET /.well-known/mercure?match=w HTTP/1.1\r\nHost: hub\r\n\r\n")
+        head = b""
+        async with asyncio.timeout(5):
+            while b"retry:" not in head:
+                head += await loop.sock_recv(client, 65536)
+        [subscription] = hub.subscriptions
+        # No task waits on receive() for the disconnect.
+        assert not [task for task in asyncio.all_tasks() if task.get_coro().__name__ == "_watch_disconnect"]
+        client.close()
+        deadline = time.monotonic() + 5
+        while hub.subscriptions and time.monotonic() < deadline:
+            await asyncio.sleep(0.02)
+        assert subscription.closed and subscription.reason == "client disconnected"
+        assert not hub.subscriptions
