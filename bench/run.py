@@ -52,6 +52,8 @@ def run_one(system: System, scenario: Scenario, quick: bool, profile_to: Path | 
             "subscribe_path": system.subscribe_path,
             "publish_path": system.publish_path,
             "authorization": system.authorization,
+            "transport": system.transport,
+            "ws_path": system.ws_path,
         }
     )
     loadgen = subprocess.Popen(

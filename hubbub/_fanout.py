@@ -231,9 +231,18 @@ class Fanout:
     def _push(self, targets: set[Subscription], update: Update, seq: int) -> int:
         if not targets:
             return 0
-        chunk = update.encode()
+        # Each wire form is encoded once, on first use, for all the subscribers that take it.
+        event: bytes | None = None
+        message: bytes | None = None
         for subscription in targets:
-            subscription.push(seq, chunk)
+            if subscription.over_socket:
+                if message is None:
+                    message = update.encode_json()
+                subscription.push(seq, message)
+            else:
+                if event is None:
+                    event = update.encode()
+                subscription.push(seq, event)
         self.delivered += len(targets)
         return len(targets)
 

@@ -6,6 +6,7 @@ import asyncio
 import sys
 import time
 from collections import deque
+from typing import ClassVar
 
 from ._selectors import SelectorSet
 from ._updates import Update
@@ -48,6 +49,10 @@ class Subscription:
         "_size",
         "_waiter",
     )
+
+    # Whether the fan-out pushes the update's socket message (``Update.encode_json``) rather
+    # than its server-sent event (``Update.encode``).
+    over_socket: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests import servers
-from tests.browser import ARTIFACTS, chromium
+from tests.browser import ARTIFACTS, HubCut, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -220,7 +220,7 @@ def test_after_a_cut_the_page_shows_what_it_missed_once_each_in_order(
     a.say("before the cut")
     expect(b.page.locator("#message-list .message-text").last).to_have_text("before the cut")
 
-    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    cut = HubCut(b.page)
     running.restart()
     expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
     a.expect_connected()
@@ -229,7 +229,7 @@ def test_after_a_cut_the_page_shows_what_it_missed_once_each_in_order(
         a.say(text)
     assert b.texts() == ["before the cut"]
 
-    b.page.unroute("**/.well-known/mercure**")
+    cut.restore()
     b.expect_connected()
     expect(b.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])
     expect(a.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser import chromium
+from tests.browser import HubCut, chromium
 from tests.notifications.live import signed_in_user
 from tests.servers import ROOT, Server
 
@@ -313,7 +313,7 @@ def test_with_the_stream_down_the_mark_read_reply_sets_the_bell(browser, embedde
     for title in ("first", "second"):
         embedded_server.manage("notify", "--user", name, "--title", title)
     context = signed_in_context(browser, embedded_server, session_key)
-    context.route(re.compile(r"/\.well-known/mercure"), lambda route: route.abort())
+    HubCut(context)
     context.add_init_script(COUNT_HANDLED_REPLIES)
     page = context.new_page()
     page.goto(f"{embedded_server.url}/notifications/")
