@@ -1,11 +1,13 @@
-"""The load generator: N SSE subscribers and an HTTP publisher in one asyncio (uvloop) process.
+"""The load generator: N SSE (or WebSocket) subscribers and an HTTP publisher in one asyncio (uvloop) process.
 
 It speaks HTTP/1.1 by hand over ``asyncio.open_connection`` streams (no client library
 in the hot path), de-chunks the SSE responses and finds the marker
 ``bench-<n>-<t>`` that every published update carries: ``n`` numbers the update,
 ``t`` is ``time.monotonic_ns()`` taken just before its POST was written, so the latency
 is computed in this process with one clock. It reads the server's CPU time and RSS from
-``/proc`` at the edges of each phase.
+``/proc`` at the edges of each phase. With ``"transport": "ws"`` the subscribers open the
+hub's WebSocket instead (RFC 6455 by hand as well: the upgrade, one masked ``subscribe``
+frame, then unmasked frames read and their payloads searched for the marker; pings answered).
 
 Run by ``bench/run.py``: the configuration is a JSON object in ``argv[1]``; progress and
 the result are JSON lines on stdout; before publishing it prints
@@ -24,6 +26,7 @@ import re
 import resource
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from urllib.parse import quote
 
@@ -183,6 +186,59 @@ class Publisher:
         self.reader = self.writer = None
 
 
+# WebSocket by hand (RFC 6455)
+
+WS_UPGRADE = (
+    "GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+OP_TEXT, OP_CLOSE, OP_PING, OP_PONG = 0x1, 0x8, 0x9, 0xA
+
+
+def client_frame(opcode: int, payload: bytes) -> bytes:
+    """One final client frame; masked (clients must mask) with the all-zero key, which leaves
+    the payload as it is."""
+    length = len(payload)
+    if length < 126:
+        head = bytes([0x80 | opcode, 0x80 | length])
+    elif length < 65536:
+        head = bytes([0x80 | opcode, 0x80 | 126]) + length.to_bytes(2, "big")
+    else:
+        head = bytes([0x80 | opcode, 0x80 | 127]) + length.to_bytes(8, "big")
+    return head + b"\x00\x00\x00\x00" + payload
+
+
+class FrameReader:
+    """Splits the server's (unmasked) frames out of what arrives, whatever the read boundaries."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self) -> None:
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> list[tuple[int, bytes]]:
+        buf = self.buffer + data if self.buffer else data
+        frames: list[tuple[int, bytes]] = []
+        pos, end = 0, len(buf)
+        while end - pos >= 2:
+            length = buf[pos + 1] & 0x7F
+            head = 2
+            if length == 126:
+                if end - pos < 4:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 4], "big"), 4
+            elif length == 127:
+                if end - pos < 10:
+                    break
+                length, head = int.from_bytes(buf[pos + 2 : pos + 10], "big"), 10
+            if end - pos < head + length:
+                break
+            frames.append((buf[pos] & 0x0F, buf[pos + head : pos + head + length]))
+            pos += head + length
+        self.buffer = buf[pos:]
+        return frames
+
+
 # Subscribers
 
 
@@ -286,6 +342,77 @@ class Run:
             if writer is not None:
                 writer.close()
 
+    async def ws_subscriber(self, sub: Subscriber, gate: asyncio.Semaphore, counted: bool = True) -> None:
+        """A subscriber over the hub's WebSocket: ready at its ``subscribed`` answer."""
+        writer = None
+        released = False
+        await gate.acquire()
+        try:
+            reader, writer = await asyncio.open_connection(self.host, self.port)
+            path = self.config["ws_path"]
+            writer.write(WS_UPGRADE.format(path=path, host=self.host, port=self.port).encode())
+            head = await reader.readuntil(b"\r\n\r\n")
+            status = int(head[9:12])
+            if status != 101:
+                sub.error = f"HTTP {status}"
+                return
+            request = json.dumps({"type": "subscribe", "id": "s", "topics": [sub.topic]}).encode()
+            writer.write(client_frame(OP_TEXT, request))
+            frames = FrameReader()
+            latencies, seen, slowest = self.latencies, sub.seen, self.slowest
+            while True:
+                data = await reader.read(262144)
+                now = time.monotonic_ns()
+                if not data:
+                    break
+                for opcode, payload in frames.feed(data):
+                    if opcode == OP_PING:
+                        writer.write(client_frame(OP_PONG, payload))
+                        continue
+                    if opcode == OP_CLOSE:
+                        sub.error = f"closed {int.from_bytes(payload[:2], 'big')} {payload[2:].decode()}"
+                        break
+                    if not sub.ready:
+                        if b'"subscribed"' not in payload:
+                            sub.error = payload.decode()[:200]
+                            return
+                        sub.ready = True
+                        if counted:
+                            self.ready_count += 1
+                        gate.release()
+                        released = True
+                        self._settle()
+                        continue
+                    for match in MARK.finditer(payload):
+                        n = int(match.group(1))
+                        if n == 0 and counted:
+                            continue
+                        if n in seen:
+                            sub.duplicates += 1
+                            continue
+                        seen.add(n)
+                        latency = now - int(match.group(2))
+                        latencies.append(latency)
+                        if latency > slowest.get(n, 0):
+                            slowest[n] = latency
+                        self.delivered += 1
+                        self.last_delivery_ns = now
+            sub.ended = True
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            sub.error = f"{type(error).__name__}: {error}"
+            sub.ended = True
+        finally:
+            if not released:
+                gate.release()
+                self._settle()
+            if writer is not None:
+                writer.close()
+
+    def subscribe_with(self) -> Callable[[Subscriber, asyncio.Semaphore, bool], Awaitable[None]]:
+        return self.ws_subscriber if self.config.get("transport") == "ws" else self.subscriber
+
     def _settle(self) -> None:
         self.settled += 1
         if self.settled >= len(self.subscribers):
@@ -299,7 +426,8 @@ class Run:
         rss_before = rss_kb(self.pids)
         cpu_before = cpu_seconds(self.pids)
         started = time.monotonic()
-        self.tasks = [asyncio.create_task(self.subscriber(sub, gate)) for sub in self.subscribers]
+        subscribe = self.subscribe_with()
+        self.tasks = [asyncio.create_task(subscribe(sub, gate, True)) for sub in self.subscribers]
         try:
             await asyncio.wait_for(self.all_settled.wait(), self.config.get("connect_timeout", 120))
         except TimeoutError:
@@ -333,7 +461,7 @@ class Run:
         sub = Subscriber(WARMUP_TOPIC)
         gate = asyncio.Semaphore(1)
         self.subscribers = [sub]
-        task = asyncio.create_task(self.subscriber(sub, gate, counted=False))
+        task = asyncio.create_task(self.subscribe_with()(sub, gate, False))
         await asyncio.wait_for(self.all_settled.wait(), 30)
         publisher = self.publisher()
         status, body = await publisher.post(self.body(0, WARMUP_TOPIC))

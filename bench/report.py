@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-HUBBUB = ("hubbub-embedded", "hubbub-redis")
+HUBBUB = ("hubbub-embedded", "hubbub-redis", "hubbub-embedded-ws", "hubbub-redis-ws")
+# Each WebSocket system and the SSE system it is compared with (the same server, subscribers over SSE).
+WEBSOCKET = {"hubbub-embedded-ws": "hubbub-embedded", "hubbub-redis-ws": "hubbub-redis"}
 COLUMNS = [
     ("system", "system"),
     ("connected", "connected"),
@@ -188,6 +190,18 @@ def targets(results: list[dict]) -> list[dict]:
             )
         else:
             add("10,000 subscribers on one worker", system, "not measured", None)
+    for system, sse in WEBSOCKET.items():
+        over_ws, over_sse = _find(results, "fanout", system), _find(results, "fanout", sse)
+        if over_ws and over_sse and over_ws.get("cpu_us_per_event") and over_sse.get("cpu_us_per_event"):
+            ratio = over_ws["cpu_us_per_event"] / over_sse["cpu_us_per_event"]
+            add(
+                "WebSocket CPU per delivered event ≤ 1.25× SSE's (fanout)",
+                system,
+                f"{over_ws['cpu_us_per_event']:.1f} µs = {ratio:.2f}× ({over_sse['cpu_us_per_event']:.1f} µs over SSE)",
+                ratio <= 1.25,
+            )
+        else:
+            add("WebSocket CPU per delivered event ≤ 1.25× SSE's (fanout)", system, "not measured", None)
     throughput = _find(results, "publish-max", "hubbub-redis")
     if throughput:
         p99 = throughput["latency_ms"]["p99"]

@@ -52,6 +52,8 @@ def run_one(system: System, scenario: Scenario, quick: bool, profile_to: Path | 
             "subscribe_path": system.subscribe_path,
             "publish_path": system.publish_path,
             "authorization": system.authorization,
+            "transport": system.transport,
+            "ws_path": system.ws_path,
         }
     )
     loadgen = subprocess.Popen(
@@ -250,8 +252,8 @@ def main() -> int:
         target = next(s for s in scenarios(args.quick) if s.name == scenario_name)
         if target.mode == "paced":
             target = dataclasses.replace(target, updates=args.profile_updates)
-        for name in ("hubbub-embedded", "hubbub-redis"):
-            if args.system and name not in args.system:
+        for name in ("hubbub-embedded", "hubbub-redis", "hubbub-embedded-ws", "hubbub-redis-ws"):
+            if (args.system and name not in args.system) or (not args.system and name.endswith("-ws")):
                 continue
             print(f"== profile: {name} under {target.name}", flush=True)
             raw = RESULTS / f"profile-{name}-{target.name}.txt"

@@ -84,6 +84,8 @@ class System:
     has_topics: bool = True
     max_subscribers: int | None = None
     workers: int = 1
+    transport: str = "sse"  # or "ws": the load generator's subscribers open ``ws_path`` instead
+    ws_path: str | None = None
     env: dict[str, str] = field(default_factory=dict)
     workdir: Path | None = None
     database: str | None = None
@@ -149,7 +151,9 @@ def publisher_token() -> str:
 class Hubbub(System):
     """Hubbub, served by its ``serve`` command (uvicorn), or by granian or daphne to compare servers."""
 
-    def __init__(self, name: str, label: str, *, redis: bool, workers: int = 1, server: str = "serve") -> None:
+    def __init__(
+        self, name: str, label: str, *, redis: bool, workers: int = 1, server: str = "serve", transport: str = "sse"
+    ) -> None:
         super().__init__(
             name,
             label,
@@ -157,6 +161,8 @@ class Hubbub(System):
             publish_path="/.well-known/mercure",
             authorization=publisher_token(),
             workers=workers,
+            transport=transport,
+            ws_path="/.well-known/mercure",
         )
         self.redis = redis
         self.server = server
@@ -275,6 +281,8 @@ def all_systems() -> dict[str, System]:
         ),
         Hubbub("hubbub-embedded", "Hubbub embedded (SQLite + in-memory)", redis=False),
         Hubbub("hubbub-redis", "Hubbub on Redis + PostgreSQL", redis=True),
+        Hubbub("hubbub-embedded-ws", "Hubbub embedded, subscribers over WebSocket", redis=False, transport="ws"),
+        Hubbub("hubbub-redis-ws", "Hubbub on Redis + PostgreSQL, over WebSocket", redis=True, transport="ws"),
         Hubbub("hubbub-redis-2w", "Hubbub on Redis + PostgreSQL, 2 workers", redis=True, workers=2),
         Hubbub("hubbub-embedded-granian", "Hubbub embedded, served by granian", redis=False, server="granian"),
         Hubbub("hubbub-embedded-daphne", "Hubbub embedded, served by daphne", redis=False, server="daphne"),

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import os
 
-from bench.loadgen import MARK, Dechunker, cpu_seconds, read_response, rss_kb
+from bench.loadgen import MARK, OP_TEXT, Dechunker, FrameReader, client_frame, cpu_seconds, read_response, rss_kb
 
 EVENTS = [
     b"retry: 3000\n\n",
@@ -81,3 +81,29 @@ def test_proc_readings_of_this_process() -> None:
     sum(range(2_000_000))
     assert cpu_seconds([os.getpid()]) > 0
     assert rss_kb([os.getpid()]) > 1000
+
+
+def test_frame_reader_splits_frames_of_every_length_whatever_the_read_boundaries() -> None:
+    payloads = [b'{"type":"subscribed","id":"s"}', b"bench-7-123" * 20, b"x" * 70_000, b""]
+    wire = b""
+    for payload in payloads:
+        length = len(payload)
+        if length < 126:
+            wire += bytes([0x81, length]) + payload
+        elif length < 65536:
+            wire += bytes([0x81, 126]) + length.to_bytes(2, "big") + payload
+        else:
+            wire += bytes([0x81, 127]) + length.to_bytes(8, "big") + payload
+    for split in (1, 2, 3, 5, 40, 300, len(wire) - 1):
+        reader = FrameReader()
+        frames = reader.feed(wire[:split]) + reader.feed(wire[split:])
+        assert frames == [(OP_TEXT, payload) for payload in payloads], split
+        assert reader.buffer == b""
+
+
+def test_client_frames_are_masked_with_the_length_encoded() -> None:
+    for length, header in ((5, 2), (200, 4), (70_000, 10)):
+        frame = client_frame(OP_TEXT, b"a" * length)
+        assert frame[0] == 0x81 and frame[1] & 0x80  # final, text; masked
+        assert frame[header : header + 4] == b"\x00\x00\x00\x00"
+        assert frame[header + 4 :] == b"a" * length

@@ -18,6 +18,7 @@ import asyncio
 import logging
 from collections.abc import Callable, Iterable
 from functools import cache
+from importlib import import_module
 from types import SimpleNamespace
 from typing import Any
 
@@ -59,7 +60,7 @@ def user_from_cookies(cookies: dict[str, str]) -> object:
     session_key = cookies.get(settings.SESSION_COOKIE_NAME)
     if not session_key:
         return AnonymousUser()
-    engine = import_string(settings.SESSION_ENGINE)
+    engine = import_module(settings.SESSION_ENGINE)  # a module: import_string needs it imported already
     return get_user(SimpleNamespace(session=engine.SessionStore(session_key)))  # type: ignore[arg-type]
 
 

@@ -75,6 +75,9 @@ DEFAULTS: dict[str, Any] = {
     "HUBBUB_MAX_CONNECTIONS": 10_000,
     "HUBBUB_MAX_CONNECTIONS_PER_IP": 256,
     "HUBBUB_MAX_CONNECTIONS_PER_USER": 32,
+    # Subscriptions one WebSocket may hold open at once (hubbub._websocket); the socket
+    # itself counts as one stream towards the limits above.
+    "HUBBUB_MAX_SUBSCRIPTIONS_PER_SOCKET": 64,
     # A stream is closed cleanly after this many seconds, each drawn in [0.9, 1.0] of it
     # (the client resumes by Last-Event-ID); spreads reconnections and rebalances workers.
     "HUBBUB_MAX_CONNECTION_SECONDS": 3600.0,

@@ -232,10 +232,22 @@ class Fanout:
     def _push(self, targets: set[Subscription], update: Update, seq: int) -> int:
         if not targets:
             return 0
-        chunk = update.encode()
-        framed = frame(chunk)  # for the subscribers written to directly: framed once for all
+        # Each wire form is encoded once, on first use, for all the subscribers that take it: an
+        # SSE event (and, for the streams written to directly, framed as an HTTP/1.1 chunk), a
+        # WebSocket message.
+        event: bytes | None = None
+        framed: bytes | None = None
+        message: bytes | None = None
         for subscription in targets:
-            subscription.push(seq, chunk, framed)
+            if subscription.over_socket:
+                if message is None:
+                    message = update.encode_json()
+                subscription.push(seq, message)
+            else:
+                if event is None:
+                    event = update.encode()
+                    framed = frame(event)
+                subscription.push(seq, event, framed)
         self.delivered += len(targets)
         return len(targets)
 

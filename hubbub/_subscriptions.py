@@ -6,16 +6,14 @@ import asyncio
 import sys
 import time
 from collections import deque
+from typing import ClassVar
 
 from ._selectors import SelectorSet
-from ._server import frame
+from ._server import BEHIND_BYTES, frame
 from ._updates import Update
 
 HEARTBEAT = b":\n\n"
 FRAMED_HEARTBEAT = frame(HEARTBEAT)
-# A direct writer's client is behind when more than this waits in the transport: uvicorn's own
-# high-water mark, past which its ``send`` would wait.
-BEHIND_BYTES = 64 * 1024
 
 
 class Subscription:
@@ -60,6 +58,10 @@ class Subscription:
         "_waiter",
         "_writer",
     )
+
+    # Whether the fan-out pushes the update's socket message (``Update.encode_json``) rather
+    # than its server-sent event (``Update.encode``).
+    over_socket: ClassVar[bool] = False
 
     def __init__(
         self,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
 import uuid
@@ -163,6 +164,19 @@ class Update:
             parts.append(f"data: {line}\n")
         parts.append("\n")
         return "".join(parts).encode()
+
+    def encode_json(self) -> bytes:
+        """The update's fields as the tail of a WebSocket ``event`` message: a JSON object
+        without its opening brace, which each socket's subscription prefixes with its own
+        fields (``hubbub._websocket``)."""
+        fields: dict[str, object] = {"id": self.id}
+        if self.type:
+            fields["event"] = self.type
+        fields["topics"] = self.topics
+        fields["data"] = self.data
+        if self.retry is not None:
+            fields["retry"] = self.retry
+        return json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()[1:]
 
     def as_message(self) -> list[object]:
         """A compact form for the channel layer (msgpack-friendly)."""

@@ -5,9 +5,14 @@ The one line most projects need, in ``asgi.py``::
     application = hubbub.asgi.with_hub(get_asgi_application())
 
 A project that already has a ``ProtocolTypeRouter`` (WebSocket consumers, say) puts the
-hub's route first in its HTTP router instead::
+hub's route first in its HTTP router, and its WebSocket route in its WebSocket router::
 
-    ProtocolTypeRouter({"http": URLRouter([*hubbub.asgi.urlpatterns(), re_path(r"", django_app)]), ...})
+    ProtocolTypeRouter({
+        "http": URLRouter([*hubbub.asgi.urlpatterns(), re_path(r"", django_app)]),
+        "websocket": AuthMiddlewareStack(URLRouter([*hubbub.asgi.websocket_urlpatterns(), ...])),
+    })
+
+The WebSocket endpoint is the same URL, upgraded (docs/websocket.md).
 """
 
 from __future__ import annotations
@@ -22,12 +27,21 @@ from ._updates import MERCURE_PATH
 if TYPE_CHECKING:
     from ._endpoint import MercureEndpoint
     from ._metadata import ResourceMetadata
+    from ._websocket import WebSocketEndpoint
 
 # Where the hub's OAuth protected resource metadata lives (RFC 9728: the well-known prefix,
 # then the hub's path).
 METADATA_PATH = "/.well-known/oauth-protected-resource" + MERCURE_PATH
 
-__all__ = ["MERCURE_PATH", "METADATA_PATH", "HubApplication", "project_application", "urlpatterns", "with_hub"]
+__all__ = [
+    "MERCURE_PATH",
+    "METADATA_PATH",
+    "HubApplication",
+    "project_application",
+    "urlpatterns",
+    "websocket_urlpatterns",
+    "with_hub",
+]
 
 
 Scope = MutableMapping[str, Any]
@@ -51,28 +65,42 @@ def urlpatterns() -> list[URLPattern]:
     return [path(MERCURE_PATH.lstrip("/"), endpoint), path(METADATA_PATH.lstrip("/"), metadata)]
 
 
+def websocket_urlpatterns() -> list[URLPattern]:
+    """The hub's WebSocket route (the same path), for a project's own WebSocket ``URLRouter``
+    (under ``AuthMiddlewareStack``, the hub takes the session user from ``scope["user"]``)."""
+    from ._websocket import WebSocketEndpoint
+
+    endpoint: Any = WebSocketEndpoint()
+    return [path(MERCURE_PATH.lstrip("/"), endpoint)]
+
+
 class HubApplication:
-    """Serves ``/.well-known/mercure`` (under the scope's ``root_path``) and hands every
-    other request (other HTTP paths, WebSocket, lifespan) to the project's application
-    unchanged."""
+    """Serves ``/.well-known/mercure`` (under the scope's ``root_path``), over HTTP and as a
+    WebSocket, and hands every other request (other paths, lifespan) to the project's
+    application unchanged."""
 
     def __init__(self, application: ASGIApp) -> None:
         from ._endpoint import MercureEndpoint
         from ._metadata import ResourceMetadata
         from ._publishing import mark_serving
+        from ._websocket import WebSocketEndpoint
 
         self.application = application
         self.hub: MercureEndpoint = MercureEndpoint()
         self.metadata: ResourceMetadata = ResourceMetadata()
+        self.socket: WebSocketEndpoint = WebSocketEndpoint(application)
         self._mark_serving = mark_serving
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._mark_serving()  # this process serves requests: it fans out itself, never relays
-        path = _path_in_app(scope) if scope["type"] == "http" else ""
-        if path == MERCURE_PATH:
+        kind = scope["type"]
+        path = _path_in_app(scope) if kind in ("http", "websocket") else ""
+        if kind == "http" and path == MERCURE_PATH:
             await self.hub(scope, receive, send)
-        elif path == METADATA_PATH:
+        elif kind == "http" and path == METADATA_PATH:
             await self.metadata(scope, receive, send)
+        elif kind == "websocket" and path == MERCURE_PATH:
+            await self.socket(scope, receive, send)
         else:
             await self.application(scope, receive, send)
 

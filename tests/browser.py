@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from playwright.sync_api import Browser, sync_playwright
+from playwright.sync_api import Browser, BrowserContext, Page, WebSocketRoute, sync_playwright
 
 CHROMIUM = "/usr/bin/chromium"
 ARGS = [
@@ -28,3 +29,27 @@ def chromium() -> Iterator[Browser]:
             yield browser
         finally:
             browser.close()
+
+
+class HubCut:
+    """Cuts a page (or a browser context) off the hub, over both of hubbub.js' transports:
+    its EventSource requests fail, and its WebSockets close as a server gone away would
+    (``restore`` lets both through again; later sockets then go through Playwright)."""
+
+    PATTERN = re.compile(r"/\.well-known/mercure(\?|$)")
+
+    def __init__(self, target: Page | BrowserContext) -> None:
+        self.target = target
+        self.cut = True
+        target.route(self.PATTERN, lambda route: route.abort())
+        target.route_web_socket(self.PATTERN, self._socket)
+
+    def _socket(self, socket: WebSocketRoute) -> None:
+        if self.cut:
+            socket.close(code=1011, reason="cut off")
+        else:
+            socket.connect_to_server()
+
+    def restore(self) -> None:
+        self.cut = False
+        self.target.unroute(self.PATTERN)

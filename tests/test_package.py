@@ -164,6 +164,7 @@ def test_the_wheel_holds_only_the_hubbub_package(wheel: Path) -> None:
         "hubbub/templatetags/hubbub.py",
         "hubbub/migrations/0001_initial.py",
         "hubbub/static/hubbub/hubbub.js",
+        "hubbub/static/hubbub/socket.js",
         "hubbub/management/commands/runserver.py",
         "hubbub/management/commands/publish.py",
         "hubbub/management/commands/serve.py",

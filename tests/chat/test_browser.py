@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests import servers
-from tests.browser import ARTIFACTS, chromium
+from tests.browser import ARTIFACTS, HubCut, chromium
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
 
@@ -220,7 +220,7 @@ def test_after_a_cut_the_page_shows_what_it_missed_once_each_in_order(
     a.say("before the cut")
     expect(b.page.locator("#message-list .message-text").last).to_have_text("before the cut")
 
-    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    cut = HubCut(b.page)
     running.restart()
     expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
     a.expect_connected()
@@ -229,7 +229,7 @@ def test_after_a_cut_the_page_shows_what_it_missed_once_each_in_order(
         a.say(text)
     assert b.texts() == ["before the cut"]
 
-    b.page.unroute("**/.well-known/mercure**")
+    cut.restore()
     b.expect_connected()
     expect(b.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])
     expect(a.page.locator("#message-list .message-text")).to_have_text(["before the cut", *missed])
@@ -855,7 +855,7 @@ def test_after_a_cut_the_page_shows_the_edits_and_deletions_it_missed(
         a.say(text)
     expect(b.page.locator("#message-list .message-text")).to_have_text(["one", "two", "three"])
 
-    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    cut = HubCut(b.page)
     running.restart()
     expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
     a.expect_connected()
@@ -880,7 +880,7 @@ def test_after_a_cut_the_page_shows_the_edits_and_deletions_it_missed(
     expect(a.page.locator("#message-list .message-text")).to_have_text(["one, second edit", "three", "four, edited"])
     assert b.texts() == ["one", "two", "three"]
 
-    b.page.unroute("**/.well-known/mercure**")
+    cut.restore()
     b.expect_connected()
     expect(b.page.locator("#message-list .message-text")).to_have_text(["one, second edit", "three", "four, edited"])
     expect(b.page.locator("#message-list .message-edited:visible")).to_have_count(2)
@@ -927,7 +927,7 @@ def test_reactions_toggle_live_with_who_reacted_and_a_cut_page_catches_up(
     expect(thumbs_b).to_have_attribute("aria-pressed", "false")
 
     # Cut off, B misses a heart added and the thumb taken back; it catches up once, in order.
-    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    cut = HubCut(b.page)
     running.restart()
     expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
     a.expect_connected()
@@ -940,7 +940,7 @@ def test_reactions_toggle_live_with_who_reacted_and_a_cut_page_catches_up(
     expect(message_b.locator(".reaction")).to_have_count(1)
     expect(thumbs_b).to_have_count(1)
 
-    b.page.unroute("**/.well-known/mercure**")
+    cut.restore()
     b.expect_connected()
     expect(message_b.locator(".reaction")).to_have_count(1)
     expect(message_b.locator('.reaction[data-emoji="❤️"]')).to_have_accessible_name(f"❤️ 1: {a.name}")
@@ -989,14 +989,14 @@ def test_unread_counts_follow_live_in_every_tab_and_a_cut_tab_counts_each_messag
     expect(b.page).to_have_title(re.compile(r"^\(2\) #General"))
 
     # Cut off, the rooms tab misses a message, then gets it once (not the two before again).
-    rooms_tab.route("**/.well-known/mercure**", lambda route: route.abort())
+    cut = HubCut(rooms_tab)
     running.restart()
     a.expect_connected()
     b.expect_connected()
     a.say("third news")
     expect(unread_link(b, name)).to_have_accessible_name(f"{name} (3 unread)")
     expect(unread_link(b, name, rooms_tab)).to_have_accessible_name(f"{name} (2 unread)")  # cut off
-    rooms_tab.unroute("**/.well-known/mercure**")
+    cut.restore()
     a.say("fourth news")
     expect(unread_link(b, name, rooms_tab)).to_have_accessible_name(f"{name} (4 unread)")
     expect(unread_link(b, name)).to_have_accessible_name(f"{name} (4 unread)")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
+from tests.browser import HubCut
+
 from . import test_browser
 from .test_browser import Person, Running, unique
 
@@ -64,7 +66,7 @@ def test_a_conversation_started_during_a_cut_appears_once_after_it(
 ) -> None:
     a, b = people
     b.expect_connected()
-    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    cut = HubCut(b.page)
     running.restart()
     expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
     a.page.goto("/rooms/")
@@ -75,7 +77,7 @@ def test_a_conversation_started_during_a_cut_appears_once_after_it(
     a.say("while you were away")
     expect(b.page.locator("#direct .room-link")).to_have_count(0)
 
-    b.page.unroute("**/.well-known/mercure**")
+    cut.restore()
     b.expect_connected()
     link = b.page.locator("#direct .room-link")
     expect(link).to_have_count(1)

@@ -8,6 +8,8 @@ import pytest
 from PIL import Image
 from playwright.sync_api import expect
 
+from tests.browser import HubCut
+
 from . import test_browser
 from .test_browser import Person, unique
 
@@ -83,7 +85,7 @@ def test_an_image_sent_during_a_cut_arrives_once_after_it(people: tuple[Person, 
     a, b = people
     room = a.create_room(unique("Resume "))
     b.open(room)
-    b.page.route("**/.well-known/mercure**", lambda route: route.abort())
+    cut = HubCut(b.page)
     running.restart()
     expect(b.page.locator("#connection-status")).to_have_text("Reconnecting…")
     a.expect_connected()
@@ -93,7 +95,7 @@ def test_an_image_sent_during_a_cut_arrives_once_after_it(people: tuple[Person, 
     a.say("missed picture")
     expect(b.page.locator("#message-list .message")).to_have_count(0)
 
-    b.page.unroute("**/.well-known/mercure**")
+    cut.restore()
     b.expect_connected()
     expect(b.page.locator("#message-list .message-text")).to_have_text(["missed picture"])
     thumbnail = b.page.locator("#message-list .attachment-image img")

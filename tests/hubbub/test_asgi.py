@@ -105,14 +105,29 @@ async def test_paths_near_the_hubs_reach_the_wrapped_application(path):
 
 
 @pytest.mark.parametrize("scope_type", ["websocket", "lifespan"])
-async def test_websocket_and_lifespan_reach_the_wrapped_application_even_on_the_hubs_path(scope_type):
+async def test_websocket_elsewhere_and_lifespan_reach_the_wrapped_application(scope_type):
     inner = Inner()
     scope = {"type": scope_type, "asgi": {"version": "3.0"}}
     if scope_type == "websocket":
-        scope.update(path=MERCURE_PATH, raw_path=MERCURE_PATH.encode(), root_path="", query_string=b"", headers=[])
+        scope.update(path="/ws/chat/", raw_path=b"/ws/chat/", root_path="", query_string=b"", headers=[])
     communicator = ApplicationCommunicator(with_hub(inner), scope)
     await communicator.wait(5)
     assert [recorded["type"] for recorded in inner.scopes] == [scope_type]
+
+
+async def test_a_websocket_on_the_hubs_path_is_the_hubs():
+    """The hub's WebSocket (docs/websocket.md) is its path, upgraded."""
+    inner = Inner()
+    scope = {"type": "websocket", "asgi": {"version": "3.0"}, "path": MERCURE_PATH, "raw_path": MERCURE_PATH.encode()}
+    scope.update(root_path="", query_string=b"", headers=[], client=("127.0.0.1", 5000))
+    communicator = ApplicationCommunicator(with_hub(inner), scope)
+    await communicator.send_input({"type": "websocket.connect"})
+    assert (await communicator.receive_output(5))["type"] == "websocket.accept"
+    await communicator.send_input({"type": "websocket.receive", "text": '{"type": "ping"}'})
+    assert (await communicator.receive_output(5))["text"] == '{"type": "pong"}'
+    await communicator.send_input({"type": "websocket.disconnect", "code": 1000})
+    await communicator.wait(5)
+    assert inner.scopes == []
 
 
 async def test_the_hub_answers_under_the_root_path():

@@ -209,3 +209,9 @@ async def test_under_the_hubs_server_a_stream_learns_of_its_clients_departure_wi
             await asyncio.sleep(0.02)
         assert subscription.closed and subscription.reason == "client disconnected"
         assert not hub.subscriptions
+
+
+def test_uvicorn_does_not_ping_the_hubs_sockets_the_hub_pings_idle_ones():
+    options = _server.uvicorn_options()
+    assert options["ws"] is _server.WebSocketHubProtocol
+    assert options["ws_ping_interval"] is None

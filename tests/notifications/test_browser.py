@@ -11,7 +11,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests.browser import chromium
+from tests.browser import HubCut, chromium
 from tests.notifications.live import signed_in_user
 from tests.servers import ROOT, Server
 
@@ -122,6 +122,8 @@ def test_a_page_with_only_the_bell_subscribes_from_its_render_position_and_misse
         route.continue_()
 
     page.route("**/.well-known/mercure?*", publish_before_the_stream_opens)
+    # The EventSource transport (a browser without WebSocket): its request shows the query.
+    page.add_init_script("delete window.WebSocket")
     page.goto(f"{embedded_server.url}/account/")
     expect(page.locator("#notification-count")).to_have_text("1")
     expect(page.locator("#notification-toasts .notification-toast")).to_contain_text("published before subscribing")
@@ -344,7 +346,7 @@ def test_with_the_stream_down_the_mark_read_reply_sets_the_bell(browser, embedde
     for title in ("first", "second"):
         embedded_server.manage("notify", "--user", name, "--title", title)
     context = signed_in_context(browser, embedded_server, session_key)
-    context.route(re.compile(r"/\.well-known/mercure"), lambda route: route.abort())
+    HubCut(context)
     context.add_init_script(COUNT_HANDLED_REPLIES)
     page = context.new_page()
     page.goto(f"{embedded_server.url}/notifications/")

@@ -1,5 +1,7 @@
-// Hubbub's browser client: one EventSource per page for every topic the page's modules
-// subscribe to, dispatching by event type, resuming after the last event it handled.
+// Hubbub's browser client: one connection per page for every topic the page's modules
+// subscribe to, dispatching by event type, resuming after the last event it handled. The
+// connection is the hub's WebSocket (socket.js) where it gets through, else an EventSource;
+// <meta name="hubbub-transport" content="sse"> keeps a page on EventSource.
 //
 //   import { hub } from "/static/hubbub/hubbub.js";
 //   hub.subscribe("/chat/rooms/lobby");                 // an exact topic
@@ -17,6 +19,8 @@
 
 // The query the subscription is sent with: Mercure 1.0's, or draft-07's for an older hub
 // (which has no URL Patterns: there, subscribePattern takes a URI template instead).
+import { SocketTransport, textBody } from "./socket.js";
+
 const PROTOCOL = "1.0";
 const QUERY = {
   "1.0": { exact: "match", pattern: "match_urlpattern", lastEventId: "last_event_id" },
@@ -49,7 +53,15 @@ class Hub {
     this.delay = 1000;
     this.timer = null;
     this.scheduled = false;
+    const socketable = meta("hubbub-transport") !== "sse" && typeof WebSocket === "function";
+    this.socket = socketable ? new SocketTransport(this) : null;
     window.addEventListener("online", () => this.reconnect());
+    window.addEventListener("offline", () => {
+      // A socket may look open for minutes after the network went: requests must not wait on it.
+      if (!this.socket) return;
+      this.socket.close();
+      this.setStatus("reconnecting");
+    });
     let tick = Date.now();
     setInterval(() => {
       // A jump in wall-clock time means the machine slept: the stream may be dead.
@@ -117,7 +129,14 @@ class Hub {
   }
 
   reconnect() {
+    if (this.socket) this.socket.close();
     if (this.subscribed) this.open();
+  }
+
+  // The WebSocket did not get through (socket.js): this page uses EventSource from now on.
+  fallBack() {
+    this.socket = null;
+    this.open();
   }
 
   open() {
@@ -125,6 +144,10 @@ class Hub {
     if (this.source) this.source.close();
     if (!this.subscribed) return;
     if (this.url === null) ({ url: this.url, lastEventId: this.lastEventId } = discover());
+    if (this.socket) {
+      this.socket.open();
+      return;
+    }
     const url = new URL(this.url, window.location.href);
     for (const topic of this.topics) url.searchParams.append(QUERY.exact, topic);
     for (const pattern of this.patterns) url.searchParams.append(QUERY.pattern, pattern);
@@ -152,20 +175,43 @@ class Hub {
     source.addEventListener(type, (event) => {
       if (this.source !== source) return;
       if (event.lastEventId) this.lastEventId = event.lastEventId;
-      let data = event.data;
-      try {
-        data = JSON.parse(event.data);
-      } catch (error) {
-        // not JSON: handlers get the text
-      }
-      for (const handler of this.handlers.get(type) || []) {
-        try {
-          handler(data, event);
-        } catch (error) {
-          console.error("hubbub: handler for", type, "failed", error);
-        }
-      }
+      this.deliver(type, event.data, event);
     });
+  }
+
+  deliver(type, text, event) {
+    let data = text;
+    try {
+      data = JSON.parse(text);
+    } catch (error) {
+      // not JSON: handlers get the text
+    }
+    for (const handler of this.handlers.get(type) || []) {
+      try {
+        handler(data, event);
+      } catch (error) {
+        console.error("hubbub: handler for", type, "failed", error);
+      }
+    }
+  }
+
+  // fetch(), through the socket while it is connected (same-origin requests with a text or
+  // form body, not keepalive ones), else fetch() itself. Cookies the answer sets are not kept.
+  fetch(url, init = {}) {
+    const target = new URL(url, window.location.href);
+    const here = window.location.origin;
+    const body = textBody(init.body);
+    if (this.socket?.connected && body && !init.keepalive && target.origin === here
+        && new URL(this.url ?? discover().url, window.location.href).origin === here) {
+      return this.socket.fetch(target, init, body);
+    }
+    return window.fetch(url, init);
+  }
+
+  // Which connection the page has now: "websocket" or "eventsource" (null before the first).
+  get transport() {
+    if (this.socket) return this.socket.connected ? "websocket" : null;
+    return this.source ? "eventsource" : null;
   }
 }
 

@@ -883,7 +883,8 @@ function start(root) {
     sendButton.disabled = true;
     form.setAttribute("aria-busy", "true");
     try {
-      const response = await fetch(form.action, {
+      // Over the hub's WebSocket while the page has one, else an HTTP request.
+      const response = await hub.fetch(form.action, {
         method: "POST",
         headers: { Accept: "application/json", "X-CSRFToken": csrfToken },
         body: new FormData(form),
@@ -1024,7 +1025,7 @@ function start(root) {
 
   function post(url, fields, options = {}) {
     const body = new URLSearchParams({ csrfmiddlewaretoken: csrfToken, ...fields });
-    return fetch(url, { method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" }, ...options });
+    return hub.fetch(url, { method: "POST", body, credentials: "same-origin", headers: { Accept: "application/json" }, ...options });
   }
 
   textarea.addEventListener("input", () => {
