@@ -19,9 +19,7 @@ import functools
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
-from typing import Any
 from urllib.parse import parse_qs
 
 from asgiref.sync import sync_to_async
@@ -43,15 +41,11 @@ from ._server import DIRECT_WRITE, DROP_CONNECTION
 from ._subscriptions import Subscription
 from ._tokens import InvalidRequest, InvalidToken
 from ._updates import MERCURE_PATH, Update, check_event_id, check_text
+from .asgi import Receive, Scope, Send
 from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, LayerUnavailable, UpdateTooLarge
 
 logger = logging.getLogger(__name__)
 
-# ASGI's callables, as hubbub.asgi spells them.
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 ALLOWED_METHODS = "GET, QUERY, POST, OPTIONS"
 # The response headers a cross-origin page may read (the protocol's cursors).

@@ -6,8 +6,9 @@ from __future__ import annotations
 import json
 
 from . import _conf as conf
-from ._endpoint import Receive, Request, Scope, Send, hub_url, respond
+from ._endpoint import Request, hub_url, respond
 from ._tokens import COOKIE_NAME_1_0
+from .asgi import Receive, Scope, Send
 
 AUTHORIZATION_DETAIL_TYPE = "https://mercure.rocks/authorization-detail"
 

@@ -16,15 +16,14 @@ not store the cookies a tunnelled answer sets: requests that sign in or out go o
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import urlsplit
 
 from . import _conf as conf
+from .asgi import Message, Scope
 from .exceptions import HubbubError, InvalidUpdate, UpdateTooLarge
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
 Application = Callable[..., Awaitable[None]]
 
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE"})

@@ -20,7 +20,7 @@ import json
 import logging
 import random
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
@@ -45,14 +45,11 @@ from ._selectors import InvalidPattern, SelectorSet
 from ._server import DROP_CONNECTION, SEND_TEXT, text_frame
 from ._subscriptions import HEARTBEAT, Subscription
 from ._updates import Update, check_event_id, check_text
+from .asgi import Message, Receive, Scope, Send
 from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, LayerUnavailable, UpdateTooLarge
 
 logger = logging.getLogger(__name__)
 
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 # Close codes (RFC 6455's where one fits, else 4000 + the HTTP status of the same reason).
 GOING_AWAY = 1001  # the stream's maximum lifetime: reconnect and resume

@@ -10,8 +10,8 @@ from urllib.parse import unquote_plus
 import pytest
 from playwright.sync_api import Browser, expect
 
-from tests import servers
-from tests.browser import HubCut, chromium
+from tests.browser import HubCut
+from tests.chat import test_browser
 from tests.chat.test_browser import Person, Running, unique
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(90)]
@@ -39,17 +39,8 @@ window.WebSocket = class extends EventTarget {
 """
 
 
-@pytest.fixture(scope="module")
-def running(embedded_deployment: servers.Deployment) -> Iterator[Running]:
-    running = Running(embedded_deployment.start())
-    yield running
-    running.server.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as browser:
-        yield browser
+# test_browser's fixtures: a server and a browser for this module.
+running, browser = test_browser.running, test_browser.browser
 
 
 class Watched(Person):
