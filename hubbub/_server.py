@@ -292,7 +292,11 @@ def _websocket_protocol() -> type[asyncio.Protocol]:
             async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
                 extensions = scope.setdefault("extensions", {})
                 extensions[DROP_CONNECTION] = {"drop": self._drop}
-                extensions[SEND_TEXT] = {"send": self._send_text, "write": self._write_frame}
+                extensions[SEND_TEXT] = {
+                    "send": self._send_text,
+                    "write": self._write_frame,
+                    "transport": self.transport,
+                }
                 await application(scope, receive, send)
 
             self.app = app

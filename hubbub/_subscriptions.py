@@ -105,7 +105,7 @@ class Subscription:
             return
         writer = self._direct()
         if writer is not None:
-            writer.write(framed if framed is not None else frame(chunk))
+            self._write(writer, chunk, framed)
             self.idle = False
             return
         waiting = len(self._pending) if self._pending is not None else len(self._chunks)
@@ -136,8 +136,16 @@ class Subscription:
             return None
         return writer
 
-    def attach(self, writer: asyncio.WriteTransport) -> None:
-        """Write events straight to the connection when they can go at once (``_direct``)."""
+    def _write(self, writer: asyncio.WriteTransport, chunk: bytes, framed: bytes | None) -> None:
+        """Write one event straight to the connection (an SSE stream: an HTTP/1.1 chunk)."""
+        writer.write(framed if framed is not None else frame(chunk))
+
+    def _beat(self, writer: asyncio.WriteTransport) -> None:
+        """Keep an idle connection written to directly alive (an SSE stream: a comment)."""
+        writer.write(FRAMED_HEARTBEAT)
+
+    def attach(self, writer: asyncio.WriteTransport | None) -> None:
+        """Write events straight to the connection when they can go at once (``_direct``); None: no more."""
         self._writer = writer
 
     def heartbeat(self) -> None:
@@ -151,7 +159,7 @@ class Subscription:
         if self.idle and not self.closed and self._pending is None:
             writer = self._direct()
             if writer is not None:
-                writer.write(FRAMED_HEARTBEAT)
+                self._beat(writer)
             else:
                 self._chunks.append(HEARTBEAT)
                 self._wake()

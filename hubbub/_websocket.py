@@ -159,22 +159,15 @@ class SocketSubscription(Subscription):
         self.queued = False
         self.task = socket.writer
 
-    def push(self, seq: int, chunk: bytes, framed: bytes | None = None) -> None:
-        """Write the event at once while the client keeps up and nothing of this subscription
-        waits (order); else queue it for the socket's writer task, with the buffer's bounds."""
-        write = self.socket.write_now
-        if (
-            write is not None
-            and self._pending is None
-            and not self._chunks
-            and not self.sending_since
-            and not self.closed
-            and seq > self.floor
-            and write(_frame(self.prefix, chunk))
-        ):
-            self.idle = False
-            return
-        super().push(seq, chunk, framed)
+    def _direct(self) -> asyncio.WriteTransport | None:
+        writer = super()._direct()
+        return None if writer is None or writer.is_closing() else writer
+
+    def _write(self, writer: asyncio.WriteTransport, chunk: bytes, framed: bytes | None) -> None:
+        writer.write(_frame(self.prefix, chunk))
+
+    def _beat(self, writer: asyncio.WriteTransport) -> None:
+        writer.write(PING_FRAME)  # the client answers with a pong
 
     def _wake(self) -> None:
         if not self.queued:
@@ -234,6 +227,7 @@ class Connection:
         fast = (scope.get("extensions") or {}).get(SEND_TEXT)
         self.send_text: Callable[[bytes], Awaitable[None]] = fast["send"] if fast is not None else self._send_text
         self.write_now: Callable[[bytes], bool] | None = fast.get("write") if fast is not None else None
+        self.transport: asyncio.WriteTransport | None = fast.get("transport") if fast is not None else None
 
     async def _send_text(self, message: bytes) -> None:
         await self.send({"type": "websocket.send", "text": message.decode()})
@@ -297,9 +291,17 @@ class Connection:
         except OSError:
             pass  # the client went away: the receive loop hears of it
 
+    def detach(self) -> None:
+        """No more events straight to the connection: it is closing (nothing may follow the
+        close frame)."""
+        self.transport = None
+        for subscription in self.subscriptions.values():
+            subscription.attach(None)
+
     def drop(self) -> None:
         """Drop the connection at once (where the server offers it), and end the socket."""
         self.closing = True
+        self.detach()
         drop = (self.scope.get("extensions") or {}).get(DROP_CONNECTION)
         if drop is not None:
             drop["drop"]()
@@ -309,6 +311,7 @@ class Connection:
     def close_soon(self, code: int, reason: str) -> None:
         if not self.closing:
             self.closing = True
+            self.detach()
             in_background(self._close(code, reason))
 
     async def _close(self, code: int, reason: str) -> None:
@@ -504,6 +507,9 @@ class Connection:
         if last_event_id:
             after = await self.replay(subscription, after)
         subscription.finish_replay(after)
+        if self.transport is not None and not self.closing:
+            # While the client keeps up, events go straight to the connection (Subscription).
+            subscription.attach(self.transport)
 
     def selectors(self, request: dict[str, Any]) -> SelectorSet:
         """A subscribe request's matchers: Mercure 1.0's ``match`` (exact) and

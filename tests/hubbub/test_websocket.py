@@ -324,7 +324,7 @@ async def test_too_slow_a_reader_is_closed_with_4408(hub_socket, settings):
         hub = fanout.current()
         [subscription] = hub.subscriptions
         # As if the client had fallen behind: no event goes straight to the connection.
-        subscription.socket.write_now = lambda frame: False
+        subscription.attach(None)
         for n in range(5):  # pushed at once, before the socket's writer can run
             hub.dispatch(Update.create("t", str(n)), hub.last_seq + 1 + n)
         code, reason = await client.closed()
@@ -338,6 +338,7 @@ async def test_while_the_client_keeps_up_events_go_straight_to_the_connection(hu
         [subscription] = hub.subscriptions
         assert subscription.socket.write_now is not None
         seq = hub.last_seq
+        assert subscription._writer is subscription.socket.transport is not None
         for n in range(5):
             hub.dispatch(Update.create("t", str(n), id=f"direct-{n}"), seq + 1 + n)
             assert not subscription.queued  # written, not handed to the socket's writer task
@@ -499,13 +500,17 @@ async def test_an_idle_socket_is_pinged_at_each_heartbeat_and_a_busy_one_is_not(
         await client.subscribe("a", "t")
         [subscription] = fanout.current().subscriptions
         written: list[bytes] = []
-        write = subscription.socket.write_now
+        transport = subscription._writer
 
-        def recording(frame: bytes) -> bool:
-            written.append(frame)
-            return write(frame)
+        class Recording:
+            def write(self, data: bytes) -> None:
+                written.append(data)
+                transport.write(data)
 
-        subscription.socket.write_now = recording
+            def __getattr__(self, name: str) -> Any:
+                return getattr(transport, name)
+
+        subscription.attach(Recording())
         await asyncio.sleep(0.5)
         assert written.count(PING_FRAME) >= 2  # and the client, answering with pongs, stays open
         written.clear()
