@@ -157,23 +157,32 @@ async def read_response(reader: asyncio.StreamReader) -> tuple[int, bytes]:
 
 
 class Publisher:
-    """One keep-alive connection that POSTs form-encoded updates."""
+    """One keep-alive connection that POSTs updates: form-encoded ``topic`` + ``data``, or (``raw``)
+    the data alone to a path that names the topic (``{topic}`` in it, as nchan's publisher location)."""
 
-    def __init__(self, host: str, port: int, path: str, authorization: str | None) -> None:
+    def __init__(self, host: str, port: int, path: str, authorization: str | None, raw: bool = False) -> None:
         self.host, self.port, self.path = host, port, path
         extra = f"Authorization: Bearer {authorization}\r\n" if authorization else ""
-        self.head = (
-            f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}"
-            "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: "
-        ).encode()
+        content_type = "text/plain" if raw else "application/x-www-form-urlencoded"
+        self.head_template = (
+            f"POST {{path}} HTTP/1.1\r\nHost: {host}:{port}\r\n{extra}Content-Type: {content_type}\r\nContent-Length: "
+        )
+        self.heads: dict[str, bytes] = {}
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
 
-    async def post(self, body: bytes) -> tuple[int, bytes]:
+    def head(self, topic: str) -> bytes:
+        head = self.heads.get(topic)
+        if head is None:
+            path = self.path.format(topic=quote(topic, safe="")) if "{topic}" in self.path else self.path
+            head = self.heads[topic] = self.head_template.format(path=path).encode()
+        return head
+
+    async def post(self, body: bytes, topic: str = "") -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
         assert self.reader is not None
-        self.writer.write(b"%s%d\r\n\r\n%s" % (self.head, len(body), body))
+        self.writer.write(b"%s%d\r\n\r\n%s" % (self.head(topic), len(body), body))
         try:
             return await read_response(self.reader)
         except (asyncio.IncompleteReadError, ConnectionError):
@@ -421,7 +430,9 @@ class Run:
     async def connect_all(self) -> dict:
         count = self.config["subscribers"]
         topics = self.config["topics"]
-        self.subscribers = [Subscriber(topics[i % len(topics)]) for i in range(count)]
+        # With several load processes, process k has subscribers k, k + P, k + 2P... of the run's.
+        first, step = self.config.get("process_index", 0), self.config.get("processes", 1)
+        self.subscribers = [Subscriber(topics[(first + i * step) % len(topics)]) for i in range(count)]
         gate = asyncio.Semaphore(self.config.get("connect_concurrency", 200))
         rss_before = rss_kb(self.pids)
         cpu_before = cpu_seconds(self.pids)
@@ -451,10 +462,18 @@ class Run:
 
     def body(self, n: int, topic: str) -> bytes:
         data = f'{{"message":"bench-{n}-{time.monotonic_ns()}","author":"bench","pad":"{self.payload_pad}"}}'
+        if self.config.get("publish_body") == "raw":
+            return data.encode()
         return f"topic={quote(topic, safe='')}&data={quote(data, safe='')}".encode()
 
     def publisher(self) -> Publisher:
-        return Publisher(self.host, self.port, self.config["publish_path"], self.config.get("authorization"))
+        return Publisher(
+            self.host,
+            self.port,
+            self.config["publish_path"],
+            self.config.get("authorization"),
+            raw=self.config.get("publish_body") == "raw",
+        )
 
     async def warm_up(self) -> None:
         """One subscriber and one update through the server, so first-use costs stay out of the figures."""
@@ -464,7 +483,7 @@ class Run:
         task = asyncio.create_task(self.subscribe_with()(sub, gate, False))
         await asyncio.wait_for(self.all_settled.wait(), 30)
         publisher = self.publisher()
-        status, body = await publisher.post(self.body(0, WARMUP_TOPIC))
+        status, body = await publisher.post(self.body(0, WARMUP_TOPIC), WARMUP_TOPIC)
         if status >= 300:
             raise RuntimeError(f"warm-up publish answered {status}: {body[:200]!r}")
         deadline = time.monotonic() + 10
@@ -486,7 +505,7 @@ class Run:
         n = self.next_n()
         sent = time.monotonic()
         try:
-            status, _ = await publisher.post(self.body(n, topic))
+            status, _ = await publisher.post(self.body(n, topic), topic)
         except (asyncio.IncompleteReadError, ConnectionError):
             status = 0
         rtts.append(time.monotonic() - sent)
@@ -509,6 +528,86 @@ class Run:
         elapsed = time.monotonic() - started
         publisher.close()
         return {"published": count - errors, "publish_errors": errors, "publish_seconds": elapsed, "publish_rtts": rtts}
+
+    async def publish_scheduled(self, count: int, rate: float, topics: list[str], connections: int) -> dict:
+        """``count`` updates at ``rate``/s over ``connections`` keep-alive connections: update i is
+        due at i / rate and goes out on connection i mod ``connections`` once that one is free,
+        so a slow answer delays the next POSTs and shows as a publish rate under the target."""
+        errors = 0
+        rtts: list[float] = []
+        started = time.monotonic()
+
+        async def loop(first: int) -> None:
+            nonlocal errors
+            publisher = self.publisher()
+            for i in range(first, count, connections):
+                delay = started + i / rate - time.monotonic()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                if not await self.publish_one(publisher, topics[i % len(topics)], rtts):
+                    errors += 1
+            publisher.close()
+
+        await asyncio.gather(*(loop(k) for k in range(min(connections, count))))
+        elapsed = time.monotonic() - started
+        return {"published": count - errors, "publish_errors": errors, "publish_seconds": elapsed, "publish_rtts": rtts}
+
+    async def sweep(self, result: dict) -> dict:
+        """Paced publishing at each rate of ``rates`` for ``step_seconds``; after each step, the
+        step's figures go to ``run.py`` (a ``step`` line) and it answers ``continue`` or ``stop``.
+        Process 0 publishes; every process counts its own subscribers' deliveries."""
+        config = self.config
+        loop = asyncio.get_running_loop()
+        for rate in config["rates"]:
+            del self.latencies[:]  # in place: each subscriber holds these two
+            self.slowest.clear()
+            self.delivered = 0
+            self.last_delivery_ns = 0
+            self.published_by_topic = {}
+            duplicates_before = sum(sub.duplicates for sub in self.subscribers)
+            cpu_before = cpu_seconds(self.pids)
+            own_before = own_cpu_seconds()
+            started_ns = time.monotonic_ns()
+            count = max(1, round(rate * config["step_seconds"]))
+            if config.get("process_index", 0) == 0:
+                published = await self.publish_scheduled(
+                    count, rate, config["publish_topics"], config.get("publishers", 4)
+                )
+            else:
+                published = {"published": 0, "publish_errors": 0, "publish_seconds": 0.0, "publish_rtts": []}
+            published.pop("publish_rtts")
+            await self.exchange_published()
+            expected = self.expected()
+            cpu_after, own_after = await self.drain(expected, config.get("quiet_seconds", 3.0))
+            step_numbers = {topic: set(numbers) for topic, numbers in self.published_by_topic.items()}
+            received = sum(len(sub.seen & step_numbers.get(sub.topic, set())) for sub in self.subscribers if sub.ready)
+            emit(
+                {
+                    "event": "step",
+                    "step": {
+                        "rate": rate,
+                        "target": count,
+                        **published,
+                        "expected": expected,
+                        "delivered": self.delivered,
+                        "lost": expected - received,
+                        "duplicates": sum(sub.duplicates for sub in self.subscribers) - duplicates_before,
+                        "server_cpu_before": cpu_before,
+                        "server_cpu_at_last": cpu_after,
+                        "started_ns": started_ns,
+                        "last_delivery_ns": self.last_delivery_ns,
+                        "loadgen_cpu_s": own_after - own_before,
+                        "latencies_ns": self.latencies.tolist(),
+                    },
+                }
+            )
+            answer = await loop.run_in_executor(None, sys.stdin.readline)
+            if answer.strip() != "continue":
+                break
+        for task in self.tasks:
+            task.cancel()
+        await asyncio.gather(*self.tasks, return_exceptions=True)
+        return result
 
     async def publish_max(self, duration: float, concurrency: int, topics: list[str]) -> dict:
         deadline = time.monotonic() + duration
@@ -534,8 +633,17 @@ class Run:
     _n = 0
 
     def next_n(self) -> int:
+        """Update numbers unique across the run's load processes: this one's index, then every ``processes``-th."""
         self._n += 1
-        return self._n
+        return self.config.get("process_index", 0) + 1 + (self._n - 1) * self.config.get("processes", 1)
+
+    async def exchange_published(self) -> None:
+        """With several load processes: tell ``run.py`` what this one published, and take
+        what all of them published (one JSON line on stdin), so that each knows what its
+        subscribers should receive."""
+        emit({"event": "published", "published_by_topic": self.published_by_topic})
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        self.published_by_topic = json.loads(line)
 
     def expected(self) -> int:
         return sum(len(self.published_by_topic.get(sub.topic, ())) for sub in self.subscribers if sub.ready)
@@ -579,6 +687,8 @@ class Run:
         )
         emit({"event": "ready"})
         await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        if mode == "sweep":
+            return await self.sweep(result)
         if mode == "idle":
             idle = config.get("idle_seconds", 10.0)
             cpu_before = cpu_seconds(self.pids)
@@ -588,11 +698,15 @@ class Run:
         own_before = own_cpu_seconds()
         started_ns = time.monotonic_ns()
         topics = config["publish_topics"]
-        if mode == "max":
+        if mode == "max" and config.get("publishers", 8) > 0:
             published = await self.publish_max(config["duration"], config.get("publishers", 8), topics)
-        else:
+        elif mode != "max" and config.get("process_index", 0) == 0:
             published = await self.publish_paced(config["updates"], config["rate"], topics)
+        else:  # a load process that only subscribes
+            published = {"published": 0, "publish_errors": 0, "publish_seconds": 0.0, "publish_rtts": []}
         emit({"event": "phase", "phase": "published"})
+        if config.get("processes", 1) > 1:
+            await self.exchange_published()
         expected = self.expected()
         cpu_after, own_after = await self.drain(expected, config.get("quiet_seconds", 5.0))
         emit({"event": "phase", "phase": "drained"})
@@ -601,9 +715,11 @@ class Run:
         result.update(published)
         result.update(
             {
-                "publishes_per_s": published["published"] / published["publish_seconds"],
-                "publish_rtt_ms_p50": 1000 * quantile(rtts, 0.5),
-                "publish_rtt_ms_p99": 1000 * quantile(rtts, 0.99),
+                "publishes_per_s": published["published"] / published["publish_seconds"]
+                if published["publish_seconds"]
+                else 0.0,
+                "publish_rtt_ms_p50": 1000 * quantile(rtts, 0.5) if rtts else None,
+                "publish_rtt_ms_p99": 1000 * quantile(rtts, 0.99) if rtts else None,
                 "expected": expected,
                 "delivered": self.delivered,
                 "lost": expected
@@ -623,6 +739,18 @@ class Run:
                 "events_per_s": self.delivered / deliver_seconds if deliver_seconds else 0.0,
             }
         )
+        # Absolute readings, so that run.py can merge several load processes into one figure.
+        result.update(
+            {
+                "server_cpu_before": cpu_before,
+                "server_cpu_at_last": cpu_after,
+                "started_ns": started_ns,
+                "last_delivery_ns": self.last_delivery_ns,
+            }
+        )
+        if config.get("processes", 1) > 1:
+            result["latencies_ns"] = self.latencies.tolist()
+            result["slowest_ns_by_update"] = self.slowest
         result["cpu_us_per_event"] = 1e6 * result["server_cpu_s"] / self.delivered if self.delivered else None
         result["loadgen_cpu_percent"] = 100 * result["loadgen_cpu_s"] / deliver_seconds if deliver_seconds else None
         latencies_ms = sorted(value / 1e6 for value in self.latencies)

@@ -65,11 +65,70 @@ def cells(result: dict, results: list[dict]) -> dict[str, str]:
         "ratio": _f(cpu / ceiling, 2) if cpu and ceiling else "—",
         "rss": _f(result.get("rss_per_conn_kb")),
         "idle": _f(result.get("idle_cpu_percent"), 2),
-        "pubs": _f(result.get("publishes_per_s"), 0) if mode == "max" else "—",
-        "eps": _f(result.get("events_per_s"), 0) if mode == "max" else "—",
-        "lg": _f(result.get("loadgen_cpu_percent"), 0) if mode != "idle" else "—",
+        "pubs": _f(result.get("publishes_per_s"), 0) if mode in ("max", "sweep") else "—",
+        "eps": _f(result.get("events_per_s"), 0) if mode in ("max", "sweep") else "—",
+        "lg": _loadgen_cpu(result) if mode != "idle" else "—",
         "load": _f(result.get("load_average"), 1),
     }
+
+
+def _loadgen_cpu(result: dict) -> str:
+    """The busiest load process's CPU (% of its core), with ``!`` when it may have set the figure."""
+    text = _f(result.get("loadgen_cpu_percent"), 0)
+    by_process = result.get("loadgen_cpu_percent_by_process") or []
+    if len(by_process) > 1:
+        text += f" (max of {len(by_process)})"
+    return text + (" !" if result.get("loadgen_load_bound") else "")
+
+
+def load_bound_text(document: dict) -> str:
+    """The runs whose figure a load process may have set (above ~80% of its core)."""
+    flagged = [
+        f"{r['scenario']}/{r['system']} ("
+        + ", ".join(f"{p:.0f}%" for p in r.get("loadgen_cpu_percent_by_process") or [] if p is not None)
+        + ")"
+        for r in document["results"]
+        if r.get("loadgen_load_bound") and r.get("mode") != "idle"
+    ]
+    if not flagged:
+        return "Load side: no load process above 80% of its core."
+    return "Load side: a load process above 80% of its core, the figure may be the load generator's: " + "; ".join(
+        flagged
+    )
+
+
+def step_line(step: dict) -> str:
+    """One step of a rate sweep, as ``run.py`` prints it."""
+    latency = step["latency_ms"]
+    return (
+        f"{step['rate']:>7,.0f} publishes/s: {'pass' if step['pass'] else 'FAIL'}, "
+        f"{step['publishes_per_s']:,.0f}/s published, {step['deliveries_per_s']:,.0f} deliveries/s, "
+        f"{step['delivered']:,}/{step['expected']:,}, p50/p99 {_f(latency['p50'])}/{_f(latency['p99'])} ms, "
+        f"{_f(step['cpu_us_per_event'])} µs CPU/delivery, loadgen "
+        + "/".join(f"{p:.0f}" for p in step["loadgen_cpu_percent_by_process"])
+        + " %"
+        + (" !" if step["loadgen_load_bound"] else "")
+        + (f" ({step['why']})" if step["why"] else "")
+    )
+
+
+def sweep_markdown(document: dict) -> str:
+    """The rate sweeps: the highest passing rate per system and worker count, and what stopped it."""
+    runs = [r for r in document["results"] if r.get("mode") == "sweep" and "error" not in r]
+    if not runs:
+        return ""
+    lines = [
+        "| system | workers | sustainable publishes/s | deliveries/s | p99 ms there | CPU µs/delivery there "
+        "| loadgen CPU % there | stopped at |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for r in runs:
+        lines.append(
+            f"| {r['system']} | {r['workers']} | {_f(r['sustainable_publishes_per_s'], 0)} "
+            f"| {_f(r['sustainable_deliveries_per_s'], 0)} | {_f(r['latency_ms']['p99'])} "
+            f"| {_f(r['cpu_us_per_event'])} | {_loadgen_cpu(r)} | {r['sweep_stopped_by']} |"
+        )
+    return "\n".join(lines)
 
 
 def one_line(result: dict) -> str:
@@ -154,6 +213,17 @@ def targets(results: list[dict]) -> list[dict]:
             )
         else:
             add("CPU per delivered event ≤ 1.25× ceiling (fanout)", system, "not measured", None)
+        nchan = _find(results, "fanout", "nchan")
+        if fanout and nchan and fanout.get("cpu_us_per_event") and nchan.get("cpu_us_per_event"):
+            ratio = fanout["cpu_us_per_event"] / nchan["cpu_us_per_event"]
+            add(
+                "CPU per delivery ≤ 1.5× nchan in the same run (fanout)",
+                system,
+                f"{fanout['cpu_us_per_event']:.1f} µs = {ratio:.2f}× ({nchan['cpu_us_per_event']:.1f} µs)",
+                ratio <= 1.5,
+            )
+        else:
+            add("CPU per delivery ≤ 1.5× nchan in the same run (fanout)", system, "not measured", None)
         idle = _find(results, "idle", system)
         if idle:
             add(
@@ -236,6 +306,7 @@ def targets(results: list[dict]) -> list[dict]:
             f"{two['cpu_us_per_event']:.1f} vs {one['cpu_us_per_event']:.1f} µs/event = {projected:.2f}× projected",
             "projection " + ("≥" if projected >= 1.7 else "<") + " 1.7×",
         )
+    sweep_targets(results, add)
     hubbub_runs = [r for r in results if r["system"].startswith("hubbub")]
     if hubbub_runs:
         bad = [
@@ -255,6 +326,49 @@ def targets(results: list[dict]) -> list[dict]:
             not bad,
         )
     return verdicts
+
+
+def _step_at(result: dict, rate: float) -> dict | None:
+    return next((step for step in result.get("steps", []) if step["rate"] == rate and step["pass"]), None)
+
+
+def sweep_targets(results: list[dict], add) -> None:
+    """Issue 12: sustainable throughput with N workers against 1 (the rate sweep). Measured where
+    each worker had a core of its own; on a small machine, projected from CPU per delivery at
+    the highest rate both passed (N × CPU of 1 worker ÷ CPU of N)."""
+    one = _find(results, "sustainable", "hubbub-redis")
+    for workers, goal in ((2, 1.8), (4, None), (8, 6.0)):
+        system = f"hubbub-redis-{workers}w"
+        many = _find(results, "sustainable", system)
+        target = f"sustainable deliveries/s (p99 ≤ 100 ms), {workers} workers " + (
+            f"≥ {goal}× of 1" if goal else "against 1"
+        )
+        if not (one and many and one.get("sustainable_deliveries_per_s")):
+            if goal:
+                add(target, system, "not measured", None)
+            continue
+        if many.get("layout_spread"):
+            ratio = many["sustainable_deliveries_per_s"] / one["sustainable_deliveries_per_s"]
+            measured = (
+                f"{many['sustainable_deliveries_per_s']:,.0f} vs {one['sustainable_deliveries_per_s']:,.0f} "
+                f"deliveries/s = {ratio:.2f}×"
+            )
+            add(target, system, measured, ratio >= goal if goal else f"{ratio:.2f}×")
+            continue
+        common = [step["rate"] for step in many.get("steps", []) if step["pass"] and _step_at(one, step["rate"])]
+        a = _step_at(one, common[-1]) if common else None
+        b = _step_at(many, common[-1]) if common else None
+        if not (a and b and a["cpu_us_per_event"] and b["cpu_us_per_event"]):
+            add(target, system, "no rate passed by both with a CPU reading", None)
+            continue
+        projected = workers * a["cpu_us_per_event"] / b["cpu_us_per_event"]
+        measured = (
+            f"measured {many['sustainable_deliveries_per_s']:,.0f} vs {one['sustainable_deliveries_per_s']:,.0f} "
+            f"deliveries/s (no core per worker here); at {common[-1]:,.0f} publishes/s {b['cpu_us_per_event']:.1f} "
+            f"vs {a['cpu_us_per_event']:.1f} µs/delivery = {projected:.2f}× projected"
+        )
+        verdict = f"projection {'≥' if projected >= goal else '<'} {goal}×" if goal else "projection"
+        add(target + ", projected", system, measured, verdict)
 
 
 def _verdict(passed: bool | str | None) -> str:
@@ -307,8 +421,14 @@ def markdown(document: dict) -> str:
     parts = [
         f"# Benchmark results {document['started']}{' (quick)' if document['quick'] else ''}\n",
         f"Finished {document['finished']}; {document['host']['cpus']} CPUs, Python {document['host']['python']}. "
-        "Server on core 0, load generator on core 1 (scale-out: server on both).\n",
+        f"Layout: {document.get('layout', {}).get('description', 'server on core 0, load generator on core 1')}.\n",
         markdown_tables(document),
+        load_bound_text(document) + "\n",
+        *(
+            ["## Sustainable throughput (rate sweep)\n", sweep_markdown(document), ""]
+            if sweep_markdown(document)
+            else []
+        ),
         "## Targets\n",
         targets_markdown(document),
         "",

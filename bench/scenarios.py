@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 FANOUT_SYSTEMS = [
     "ceiling",
+    "nchan",
     "hubbub-embedded",
     "hubbub-redis",
     "hubbub-embedded-ws",
@@ -17,6 +18,12 @@ FANOUT_SYSTEMS = [
     "eventstream",
     "polling",
 ]
+# Run where the machine has a server core per worker (bench/layout.py); on 2 cores, 1 and 2 workers.
+SCALE_OUT_SYSTEMS = ("hubbub-redis", "hubbub-redis-2w", "hubbub-redis-4w", "hubbub-redis-8w")
+# The sustainable-throughput sweep: nchan and Hubbub on Redis with each worker count the cores allow.
+SUSTAINABLE_SYSTEMS = ("nchan", *SCALE_OUT_SYSTEMS)
+# Publishes/s tried by the full sweep (× 1,000 subscribers per topic = deliveries/s): ×1.25 a step.
+SWEEP_RATES = tuple(round(10 * 1.25**k) for k in range(30) if 10 * 1.25**k <= 8000)
 THROUGHPUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "channels-redis", "channels-memory", "eventstream"]
 
 
@@ -24,7 +31,7 @@ THROUGHPUT_SYSTEMS = ["ceiling", "hubbub-embedded", "hubbub-redis", "channels-re
 class Scenario:
     name: str
     title: str
-    mode: str  # "paced", "max" or "idle"
+    mode: str  # "paced", "max", "idle" or "sweep"
     subscribers: int
     systems: tuple[str, ...]
     topics: int = 1
@@ -35,6 +42,10 @@ class Scenario:
     idle_seconds: float = 0.0
     server_cpus: str = "0"
     connect_timeout: float = 120.0
+    # mode "sweep": the publish rates tried in turn, each for step_seconds, until a step fails
+    rates: tuple[float, ...] = ()
+    step_seconds: float = 5.0
+    p99_limit_ms: float = 100.0
 
     def config(self, subscribers: int) -> dict:
         topics = [f"room-{i}" for i in range(self.topics)]
@@ -49,6 +60,8 @@ class Scenario:
             "publishers": self.publishers,
             "idle_seconds": self.idle_seconds,
             "connect_timeout": self.connect_timeout,
+            "rates": list(self.rates),
+            "step_seconds": self.step_seconds,
         }
 
 
@@ -61,7 +74,7 @@ def scenarios(quick: bool) -> list[Scenario]:
                 "2,000 subscribers × 3 updates at 1/s",
                 "paced",
                 2000,
-                ("ceiling", "hubbub-embedded", "hubbub-redis", "hubbub-embedded-ws", "hubbub-redis-ws"),
+                ("ceiling", "nchan", "hubbub-embedded", "hubbub-redis", "hubbub-embedded-ws", "hubbub-redis-ws"),
                 updates=3,
                 rate=1.0,
             ),
@@ -89,9 +102,21 @@ def scenarios(quick: bool) -> list[Scenario]:
                 "1 vs 2 workers (server on both cores)",
                 "max",
                 300,
-                ("hubbub-redis", "hubbub-redis-2w"),
+                SCALE_OUT_SYSTEMS,
                 topics=30,
                 duration=2.0,
+                server_cpus="0,1",
+            ),
+            Scenario(
+                "sustainable",
+                "2,000 subscribers on 8 topics, paced publishing at rising rates (2 s steps) until p99 > 100 ms",
+                "sweep",
+                2000,
+                SUSTAINABLE_SYSTEMS,
+                topics=8,
+                publishers=16,
+                rates=(20, 40, 80, 160, 320, 640, 1280),
+                step_seconds=2.0,
                 server_cpus="0,1",
             ),
             Scenario(
@@ -99,7 +124,7 @@ def scenarios(quick: bool) -> list[Scenario]:
                 "600 subscribers on 3 topics, 100 updates at 20/s, 1 vs 2 workers (server on both cores)",
                 "paced",
                 600,
-                ("hubbub-redis", "hubbub-redis-2w"),
+                SCALE_OUT_SYSTEMS,
                 topics=3,
                 updates=100,
                 rate=20.0,
@@ -113,7 +138,15 @@ def scenarios(quick: bool) -> list[Scenario]:
             "10,000 subscribers × 10 updates at 1/s",
             "paced",
             10_000,
-            ("ceiling", "hubbub-embedded", "hubbub-redis", "hubbub-embedded-ws", "hubbub-redis-ws", "channels-redis"),
+            (
+                "ceiling",
+                "nchan",
+                "hubbub-embedded",
+                "hubbub-redis",
+                "hubbub-embedded-ws",
+                "hubbub-redis-ws",
+                "channels-redis",
+            ),
             updates=10,
             rate=1.0,
             connect_timeout=180.0,
@@ -142,17 +175,30 @@ def scenarios(quick: bool) -> list[Scenario]:
             "1 vs 2 workers (server on both cores)",
             "max",
             1000,
-            ("hubbub-redis", "hubbub-redis-2w"),
+            SCALE_OUT_SYSTEMS,
             topics=100,
             duration=10.0,
             server_cpus="0,1",
+        ),
+        Scenario(
+            "sustainable",
+            "8,000 subscribers on 8 topics, paced publishing at rising rates (5 s steps) until p99 > 100 ms",
+            "sweep",
+            8000,
+            SUSTAINABLE_SYSTEMS,
+            topics=8,
+            publishers=16,
+            rates=SWEEP_RATES,
+            step_seconds=5.0,
+            server_cpus="0,1",
+            connect_timeout=180.0,
         ),
         Scenario(
             "scale-out-fanout",
             "2,000 subscribers on 10 topics, 400 updates at 40/s, 1 vs 2 workers (server on both cores)",
             "paced",
             2000,
-            ("hubbub-redis", "hubbub-redis-2w"),
+            SCALE_OUT_SYSTEMS,
             topics=10,
             updates=400,
             rate=40.0,

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import resource
+import shutil
 import signal
 import socket
 import subprocess
@@ -86,6 +88,7 @@ class System:
     workers: int = 1
     transport: str = "sse"  # or "ws": the load generator's subscribers open ``ws_path`` instead
     ws_path: str | None = None
+    publish_body: str = "form"  # or "raw": the data alone, to a ``publish_path`` that names the topic
     env: dict[str, str] = field(default_factory=dict)
     workdir: Path | None = None
     database: str | None = None
@@ -122,8 +125,6 @@ class System:
 
 
 def raise_open_files_limit() -> None:
-    import resource
-
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
@@ -270,6 +271,98 @@ class Polling(Uvicorn):
         return super().start(cpus)
 
 
+NGINX = "/usr/sbin/nginx"
+NCHAN_MODULE = "/usr/lib/nginx/modules/ngx_nchan_module.so"
+NCHAN_CONFIG = """\
+load_module {module};
+daemon off;
+master_process on;
+worker_processes 1;
+{user}
+pid {dir}/nginx.pid;
+error_log {dir}/error.log warn;
+worker_rlimit_nofile {nofile};
+events {{
+    worker_connections {connections};
+}}
+http {{
+    access_log off;
+    client_body_temp_path {dir}/client_body;
+    proxy_temp_path {dir}/proxy;
+    fastcgi_temp_path {dir}/fastcgi;
+    uwsgi_temp_path {dir}/uwsgi;
+    scgi_temp_path {dir}/scgi;
+    keepalive_requests 10000000;
+    server {{
+        listen 127.0.0.1:{port} backlog=4096;
+        # An EventSource subscriber writes ": hi" as soon as it is subscribed: the load
+        # generator's "first body bytes" (and, as for the others, no replay of older messages).
+        location ~ ^/sub/(.+)$ {{
+            nchan_subscriber eventsource;
+            nchan_channel_id $1;
+            nchan_subscriber_first_message newest;
+        }}
+        location ~ ^/pub/(.+)$ {{
+            nchan_publisher;
+            nchan_channel_id $1;
+        }}
+    }}
+}}
+"""
+
+
+class Nchan(System):
+    """nginx with the nchan module (Debian's ``libnginx-mod-nchan``): one worker, in-memory channels.
+
+    The C server people put in front of Django for this job: the native baseline. Its own
+    prefix, configuration, pid and logs under the run's work directory (never the system's
+    nginx); installed with apt on first use when missing (root, or sudo).
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "nchan",
+            "nginx + nchan, 1 worker",
+            subscribe_path="/sub/{topic}",
+            publish_path="/pub/{topic}",
+            publish_body="raw",
+        )
+
+    def prepare(self, workdir: Path) -> None:
+        super().prepare(workdir)
+        if not (os.path.exists(NGINX) and os.path.exists(NCHAN_MODULE)):
+            print("    installing nginx-light and libnginx-mod-nchan (apt)", flush=True)
+            root = [] if os.getuid() == 0 else ["sudo"]
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run([*root, "apt-get", "update", "-qq"], check=True, env=env)
+            subprocess.run(
+                [*root, "env", "DEBIAN_FRONTEND=noninteractive", "apt-get", "install", "-y", "-qq"]
+                + ["nginx-light", "libnginx-mod-nchan"],
+                check=True,
+                env=env,
+                stdout=subprocess.DEVNULL,
+            )
+
+    def command(self, port: int) -> list[str]:
+        assert self.workdir is not None
+        prefix = self.workdir / f"nginx-{port}"
+        shutil.rmtree(prefix, ignore_errors=True)
+        prefix.mkdir()
+        _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        config = prefix / "nginx.conf"
+        config.write_text(
+            NCHAN_CONFIG.format(
+                module=NCHAN_MODULE,
+                user="user root;" if os.getuid() == 0 else "",
+                dir=prefix,
+                nofile=hard,
+                connections=max(1024, hard - 64),
+                port=port,
+            )
+        )
+        return [NGINX, "-p", str(prefix), "-c", str(config), "-e", str(prefix / "error.log")]
+
+
 def all_systems() -> dict[str, System]:
     systems: list[System] = [
         Uvicorn(
@@ -284,8 +377,11 @@ def all_systems() -> dict[str, System]:
         Hubbub("hubbub-embedded-ws", "Hubbub embedded, subscribers over WebSocket", redis=False, transport="ws"),
         Hubbub("hubbub-redis-ws", "Hubbub on Redis + PostgreSQL, over WebSocket", redis=True, transport="ws"),
         Hubbub("hubbub-redis-2w", "Hubbub on Redis + PostgreSQL, 2 workers", redis=True, workers=2),
+        Hubbub("hubbub-redis-4w", "Hubbub on Redis + PostgreSQL, 4 workers", redis=True, workers=4),
+        Hubbub("hubbub-redis-8w", "Hubbub on Redis + PostgreSQL, 8 workers", redis=True, workers=8),
         Hubbub("hubbub-embedded-granian", "Hubbub embedded, served by granian", redis=False, server="granian"),
         Hubbub("hubbub-embedded-daphne", "Hubbub embedded, served by daphne", redis=False, server="daphne"),
+        Nchan(),
         Uvicorn(
             "channels-redis",
             "Channels view, channels_redis pub/sub",

@@ -9,7 +9,18 @@ from __future__ import annotations
 import asyncio
 import os
 
-from bench.loadgen import MARK, OP_TEXT, Dechunker, FrameReader, client_frame, cpu_seconds, read_response, rss_kb
+from bench.loadgen import (
+    MARK,
+    OP_TEXT,
+    Dechunker,
+    FrameReader,
+    Publisher,
+    Run,
+    client_frame,
+    cpu_seconds,
+    read_response,
+    rss_kb,
+)
 
 EVENTS = [
     b"retry: 3000\n\n",
@@ -107,3 +118,22 @@ def test_client_frames_are_masked_with_the_length_encoded() -> None:
         assert frame[0] == 0x81 and frame[1] & 0x80  # final, text; masked
         assert frame[header : header + 4] == b"\x00\x00\x00\x00"
         assert frame[header + 4 :] == b"a" * length
+
+
+def test_raw_publisher_posts_the_data_alone_to_the_topics_path() -> None:
+    raw = Publisher("127.0.0.1", 8080, "/pub/{topic}", None, raw=True)
+    assert raw.head("room 1").startswith(b"POST /pub/room%201 HTTP/1.1\r\n")
+    assert b"Content-Type: text/plain\r\n" in raw.head("room 1")
+    form = Publisher("127.0.0.1", 8080, "/.well-known/mercure", "token")
+    assert form.head("room-1").startswith(b"POST /.well-known/mercure HTTP/1.1\r\n")
+    assert b"Authorization: Bearer token\r\n" in form.head("room-1")
+    base = {"host": "h", "port": 1, "server_pids": [], "subscribe_path": "/", "publish_path": "/"}
+    assert Run({**base, "publish_body": "raw"}).body(3, "room-1").startswith(b'{"message":"bench-3-')
+    assert Run(base).body(3, "room-1").startswith(b"topic=room-1&data=%7B%22message%22%3A%22bench-3-")
+
+
+def test_update_numbers_are_unique_across_load_processes() -> None:
+    base = {"host": "h", "port": 1, "server_pids": [], "subscribe_path": "/", "publish_path": "/", "processes": 3}
+    numbers = [Run({**base, "process_index": k}) for k in range(3)]
+    drawn = [run.next_n() for _ in range(50) for run in numbers]
+    assert len(set(drawn)) == len(drawn) and 0 not in drawn
