@@ -553,18 +553,21 @@ async def _watch_disconnect(receive: Receive, subscription: Subscription) -> Non
 
 
 def _close_later(expires: float | None, subscription: Subscription) -> asyncio.TimerHandle | None:
-    """The subscription's one timer: it closes the stream when the token expires or at the end
-    of the stream's lifetime, drawn in [0.9, 1.0] of HUBBUB_MAX_CONNECTION_SECONDS so that the
-    clients that connected together do not all come back together; whichever comes first."""
-    delay: float | None = None
-    reason = ""
+    """End the stream at the end of its lifetime, drawn in [0.9, 1.0] of
+    HUBBUB_MAX_CONNECTION_SECONDS so that the clients that connected together do not all come
+    back together, or when its token expires, whichever comes first.
+
+    The lifetime is the subscription's ``deadline``, checked at each heartbeat (a timer would
+    cost every open stream about 0.7 KB); a token's expiry, which the protocol says must end
+    the stream no later than ``exp``, gets the stream's one timer.
+    """
     lifetime: float | None = conf.get("HUBBUB_MAX_CONNECTION_SECONDS")
-    if lifetime is not None:
-        delay, reason = lifetime * random.uniform(0.9, 1.0), "maximum connection lifetime reached"
-    if expires is not None:
-        left = max(0.0, expires - time.time())
-        if delay is None or left < delay:
-            delay, reason = left, "token expired"
-    if delay is None:
+    delay = lifetime * random.uniform(0.9, 1.0) if lifetime is not None else None
+    if delay is not None:
+        subscription.deadline = time.monotonic() + delay
+    if expires is None:
         return None
-    return asyncio.get_running_loop().call_later(delay, subscription.close, reason)
+    left = max(0.0, expires - time.time())
+    if delay is not None and delay + conf.get("HUBBUB_HEARTBEAT_SECONDS") <= left:
+        return None  # the lifetime ends it first, even checked a heartbeat late
+    return asyncio.get_running_loop().call_later(left, subscription.close, "token expired")

@@ -52,6 +52,7 @@ class Subscription:
         "sending_since",
         "write_timeout",
         "abandoned",
+        "deadline",
         "_chunks",
         "_pending",
         "_size",
@@ -87,6 +88,8 @@ class Subscription:
         self.sending_since = 0.0  # time.monotonic() when the pending write started; 0.0: none
         self.write_timeout = write_timeout
         self.abandoned = False
+        # time.monotonic() past which the stream ends at a heartbeat (its lifetime; 0.0: none).
+        self.deadline = 0.0
         self._chunks: deque[bytes] = deque()
         self._pending: list[tuple[int, bytes]] | None = [] if replaying else None
         self._size = 0
@@ -149,6 +152,8 @@ class Subscription:
         self._writer = writer
 
     def heartbeat(self) -> None:
+        if self.deadline and not self.closed and time.monotonic() >= self.deadline:
+            self.close("maximum connection lifetime reached")
         if self.sending_since:
             if self.closed:
                 self.close(self.reason)  # its last write still waits for the client: it is abandoned

@@ -420,6 +420,7 @@ async def test_a_subscriber_whose_writes_stall_is_dropped_after_the_write_timeou
 
 async def test_a_stream_ends_cleanly_at_its_maximum_lifetime(settings):
     settings.HUBBUB_MAX_CONNECTION_SECONDS = 0.5
+    settings.HUBBUB_HEARTBEAT_SECONDS = 0.1  # the lifetime is checked at each heartbeat
     started = time.monotonic()
     async with testing.subscribe("t") as subscriber:
         with pytest.raises(EOFError, match="the hub ended the stream"):  # the response is finished
@@ -431,20 +432,32 @@ async def test_a_stream_ends_cleanly_at_its_maximum_lifetime(settings):
 
 async def test_lifetimes_are_drawn_between_nine_tenths_and_all_of_the_maximum(settings):
     settings.HUBBUB_MAX_CONNECTION_SECONDS = 1000
-    subscription = Subscription(SelectorSet(["t"]), SelectorSet(), 10)
-    loop = asyncio.get_running_loop()
-    timers = [endpoint._close_later(None, subscription) for _ in range(50)]
-    delays = [timer.when() - loop.time() for timer in timers]
-    for timer in timers:
-        timer.cancel()
+    subscriptions = [Subscription(SelectorSet(["t"]), SelectorSet(), 10) for _ in range(50)]
+    # Without a token: no timer, a deadline that the heartbeat checks.
+    assert [endpoint._close_later(None, subscription) for subscription in subscriptions] == [None] * 50
+    delays = [subscription.deadline - time.monotonic() for subscription in subscriptions]
     assert all(899 < delay <= 1000 for delay in delays)
     assert max(delays) - min(delays) > 20  # spread, not one instant for all
-    # A token that expires sooner closes the stream sooner; no lifetime, no token: no timer.
+    # A token that expires sooner closes the stream by a timer, at its expiry.
+    subscription = subscriptions[0]
+    loop = asyncio.get_running_loop()
     soon = endpoint._close_later(time.time() + 5, subscription)
-    assert soon is not None and soon.when() - loop.time() <= 5
+    assert soon is not None and 4 < soon.when() - loop.time() <= 5
     soon.cancel()
+    assert endpoint._close_later(time.time() + 5000, subscription) is None  # the lifetime ends first
     settings.HUBBUB_MAX_CONNECTION_SECONDS = None
-    assert endpoint._close_later(None, subscription) is None
+    fresh = Subscription(SelectorSet(["t"]), SelectorSet(), 10)
+    assert endpoint._close_later(None, fresh) is None and fresh.deadline == 0.0
+
+
+def test_a_subscription_past_its_deadline_is_closed_at_the_heartbeat():
+    subscription = Subscription(SelectorSet(["t"]), SelectorSet(), 10)
+    subscription.deadline = time.monotonic() + 60
+    subscription.heartbeat()
+    assert not subscription.closed
+    subscription.deadline = time.monotonic() - 1
+    subscription.heartbeat()
+    assert subscription.closed and subscription.reason == "maximum connection lifetime reached"
 
 
 async def test_streams_over_the_limit_per_address_are_answered_429(settings):
