@@ -433,22 +433,23 @@ def post_message(request: HttpRequest, slug: str) -> HttpResponse:
         message = posting.post(room, request.user, text, request.FILES.get("file"))
     except posting.PostRefused as refused:
         if wants_json(request) or refused.status == 403:
-            response = error_response(request, refused.status, refused.reason)
-        else:
-            response = render_room(request, slug, text=text, error=refused.reason, status=refused.status)
-        if refused.retry_after is not None:
-            response["Retry-After"] = str(refused.retry_after)
-        return response
+            return refused_response(request, refused)
+        return refused_response(
+            request, refused, render_room(request, slug, text=text, error=refused.reason, status=refused.status)
+        )
     if wants_json(request):
         return JsonResponse({"message": events.message_data(message)}, status=201)
     return redirect_see_other(message.get_absolute_url())
 
 
-def refused_response(request: HttpRequest, refused: posting.PostRefused) -> HttpResponse:
-    response = error_response(request, refused.status, refused.reason)
-    if refused.retry_after is not None:
-        response["Retry-After"] = str(refused.retry_after)
-    return response
+def refused_response(
+    request: HttpRequest, refused: posting.PostRefused, response: HttpResponse | None = None
+) -> HttpResponse:
+    """What a refused write answers (``response``, by default the error in words), with
+    ``Retry-After`` when a rate limit refused it."""
+    if response is None:
+        response = error_response(request, refused.status, refused.reason)
+    return too_many(response, refused.retry_after) if refused.retry_after is not None else response
 
 
 def shown_message(request: HttpRequest, slug: str, message_id: int) -> Message | HttpResponse:
@@ -549,11 +550,11 @@ def room_read(request: HttpRequest, room: Room) -> HttpResponse:
     POST ``last=<message id>``: the page has shown the room up to that message; the new state."""
     if request.method == "GET":
         return JsonResponse({"state": unread.state(request.user, room)})
-    last = request.POST.get("last", "")
-    if not (last.isascii() and last.isdigit() and len(last) <= 18):
+    last = message_id_param(request.POST.get("last", ""))
+    if last is None:
         return error_response(request, 400, "Send “last”: the id of the newest message shown (a whole number).")
     try:
-        state = unread.mark_read(request.user, room, int(last))
+        state = unread.mark_read(request.user, room, last)
     except ratelimit.Exceeded as over:
         reason = f"Too many read markers for this room: wait {over.retry_after} s."
         return too_many(error_response(request, 429, reason), over.retry_after)
@@ -625,14 +626,23 @@ def room_people(request: HttpRequest, room: Room) -> HttpResponse:
     return JsonResponse({"people": formatting.members_starting(room, prefix)})
 
 
-@signed_in
-@require_POST
-@in_readable_room
-def room_members(request: HttpRequest, room: Room) -> HttpResponse:
+def fixed_members(request: HttpRequest, room: Room) -> HttpResponse | None:
+    """400 in words for a room whose members cannot be added or removed (a public room, a
+    direct conversation); None for a private room."""
     if not room.is_private:
         return error_response(request, 400, "Public rooms are open to everyone: they have no member list.")
     if room.is_direct:
         return error_response(request, 400, DIRECT_MEMBERS_FIXED)
+    return None
+
+
+@signed_in
+@require_POST
+@in_readable_room
+def room_members(request: HttpRequest, room: Room) -> HttpResponse:
+    refused = fixed_members(request, room)
+    if refused is not None:
+        return refused
     form = MemberForm(request.POST)
     if form.is_valid():
         user = form.cleaned_data["username"]
@@ -826,10 +836,9 @@ def room_delete(request: HttpRequest, room: Room) -> HttpResponse:
 @managed_room
 def room_remove_member(request: HttpRequest, room: Room) -> HttpResponse:
     """Take a member out of a private room: their pages lose it and their streams stop receiving it."""
-    if not room.is_private:
-        return error_response(request, 400, "Public rooms are open to everyone: they have no member list.")
-    if room.is_direct:
-        return error_response(request, 400, DIRECT_MEMBERS_FIXED)
+    refused = fixed_members(request, room)
+    if refused is not None:
+        return refused
     form = RemoveMemberForm(request.POST)
     if not form.is_valid():
         return error_response(request, 400, str(form.errors["username"][0]))
