@@ -42,7 +42,7 @@ from ._subscriptions import Subscription
 from ._tokens import InvalidRequest, InvalidToken
 from ._updates import MERCURE_PATH, Update, check_event_id, check_text
 from .asgi import Receive, Scope, Send
-from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, LayerUnavailable, UpdateTooLarge
+from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, UpdateTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -372,13 +372,7 @@ class MercureEndpoint:
     ) -> None:
         """Register the subscription, stream it until it is closed, and let go of it."""
         hub = fanout.current()
-        try:
-            await hub.add(subscription)
-        except HubbubError:
-            raise
-        except Exception as error:
-            logger.warning("hubbub: cannot subscribe, channel layer unreachable", exc_info=True)
-            raise LayerUnavailable(f"the channel layer is unreachable: {error}") from error
+        await hub.add(subscription)  # LayerUnavailable or HistoryUnavailable (503) when it cannot
         task = asyncio.current_task()
         subscription.task = task
         direct = (request.scope.get("extensions") or {}).get(DIRECT_WRITE)
@@ -414,7 +408,7 @@ class MercureEndpoint:
     ) -> None:
         last_event_id = asked.last_event_id
         try:
-            cursor, after = await sync_to_async(_position)(last_event_id)
+            cursor, after = await sync_to_async(history.read_fresh)(history.resume_point, last_event_id)
         except DatabaseError as error:
             raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
         headers = [
@@ -453,7 +447,7 @@ class MercureEndpoint:
     async def replay(self, send: Send, subscription: Subscription, after: int) -> int:
         """Send the stored updates after ``after`` that this subscriber wants; returns the last seq read."""
         while not subscription.closed:
-            batch = await sync_to_async(_history_batch)(after)
+            batch = await sync_to_async(history.batch_after)(after)
             if not batch:
                 break
             after = batch[-1][0]
@@ -494,28 +488,6 @@ def _user_grants(cookies: dict[str, str], selectors: list[str]) -> tuple[str | N
     if not getattr(user, "is_authenticated", False):
         return None, SelectorSet()
     return authorization.user_key(user), authorization.granted_to_user(user, selectors)
-
-
-def _position(last_event_id: str) -> tuple[str, int]:
-    """The cursor for the response's ``Last-Event-ID`` (draft-07) or ``Mercure-Last-Event-ID``
-    header, and the sequence number to replay after.
-
-    Resuming, the cursor is the id of the update just before the first one replayed: the
-    requested id itself when the history holds it, else ``earliest`` (an unknown, pruned
-    or ``earliest`` id replays all the history). Not resuming (draft-07 only), it is the
-    newest public update's id: the header must not show anyone a private update's id.
-    """
-    close_old_connections()
-    if not last_event_id:
-        return history.last_public_id() or history.EARLIEST, 0
-    after = history.position(last_event_id)
-    if not after:
-        return history.EARLIEST, 0
-    return last_event_id, after
-
-
-def _history_batch(after: int) -> list[tuple[int, Update]]:
-    return history.batch_after(after)
 
 
 async def read_body(request: Request, receive: Receive, limit: int) -> bytes:

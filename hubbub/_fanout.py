@@ -25,11 +25,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
-from django.db import close_old_connections
 
 from . import _conf as conf, _history as history, _layers as layers, _links as links
 from ._background import in_background
@@ -141,13 +140,13 @@ class Fanout:
             # Read before the link subscribes: an update stored in between arrives live or,
             # if it was sent before the subscription took effect, as a gap filled from history.
             try:
-                baseline = await sync_to_async(_from_history)(history.newest_seq)
+                baseline = await sync_to_async(history.read_fresh)(history.newest_seq)
             except Exception as error:
                 raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
-            link = links.open_link(self.layer, [all_group(), control_group()], self._receive, self._lost)
             try:
+                link = links.open_link(self.layer, [all_group(), control_group()], self._receive, self._lost)
                 await link.open()
-            except links.LinkUnavailable as error:
+            except Exception as error:  # LinkUnavailable, or a layer the link cannot even be made for
                 logger.warning("hubbub: cannot subscribe, the channel layer is unreachable: %s", error)
                 raise LayerUnavailable(f"the channel layer is unreachable: {error}") from error
             self.last_seq = baseline
@@ -179,7 +178,7 @@ class Fanout:
         after = self.last_seq
         while True:
             try:
-                missing = await sync_to_async(_from_history)(history.between, after, seq)
+                missing = await sync_to_async(history.read_fresh)(history.between, after, seq)
             except Exception as error:
                 logger.warning("hubbub: cannot read the missing updates from the history: %s", error)
                 self.close_all("update history unreachable")
@@ -275,16 +274,11 @@ class Fanout:
         if not idle or not link.alive:
             return
         try:
-            newest = await sync_to_async(_from_history)(history.newest_seq)
+            newest = await sync_to_async(history.read_fresh)(history.newest_seq)
         except Exception:
             return  # the next publish or resume will tell
         if newest > self.last_seq and link.alive:
             await self._catch_up(newest + 1)
-
-
-def _from_history(read: Callable[..., _T], *args: Any) -> _T:
-    close_old_connections()  # one the database dropped (a restart) is replaced, not reused
-    return read(*args)
 
 
 def _discard(index: dict[str, set[Subscription]], keys: Any, subscription: Subscription) -> None:

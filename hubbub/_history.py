@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
 
 from asgiref.sync import sync_to_async
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
     import asyncpg  # imported where used: only a PostgreSQL history needs it (hubbub[postgres])
 
 logger = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
 
 EARLIEST = "earliest"
 _ADVISORY_LOCK = 0x6875_6262  # "hubb"
@@ -430,6 +432,30 @@ def last_event_id() -> str:
     """The newest stored update's id, or ``"earliest"`` when the history is empty: a page
     rendered now resumes from it and misses nothing published after."""
     return last_id() or EARLIEST
+
+
+def read_fresh(read: Callable[..., _T], *args: Any) -> _T:
+    """``read(*args)`` (from the database thread, through ``sync_to_async``) on a connection
+    that is not one the database dropped (a restart): that one is replaced, not reused."""
+    close_old_connections()
+    return read(*args)
+
+
+def resume_point(last_event_id: str) -> tuple[str, int]:
+    """Where a subscriber resumes: the cursor for the response's ``Last-Event-ID`` (draft-07)
+    or ``Mercure-Last-Event-ID`` header, and the sequence number to replay after.
+
+    Resuming, the cursor is the id of the update just before the first one replayed: the
+    requested id itself when the history holds it, else ``earliest`` (an unknown, pruned or
+    ``earliest`` id replays all the history). Not resuming (draft-07 only), it is the newest
+    public update's id: the header must not show anyone a private update's id.
+    """
+    if not last_event_id:
+        return last_public_id() or EARLIEST, 0
+    after = position(last_event_id)
+    if not after:
+        return EARLIEST, 0
+    return last_event_id, after
 
 
 def position(event_id: str) -> int | None:

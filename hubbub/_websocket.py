@@ -46,7 +46,7 @@ from ._server import DROP_CONNECTION, SEND_TEXT, text_frame
 from ._subscriptions import HEARTBEAT, Subscription
 from ._updates import Update, check_event_id, check_text
 from .asgi import Message, Receive, Scope, Send
-from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, LayerUnavailable, UpdateTooLarge
+from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, UpdateTooLarge
 
 logger = logging.getLogger(__name__)
 
@@ -489,16 +489,12 @@ class Connection:
 
         subscription = SocketSubscription(self, key, selectors, grants, self.user_key)
         hub = fanout.current()
-        try:
-            await hub.add(subscription)
-        except HubbubError:
-            raise
-        except Exception as error:
-            logger.warning("hubbub: cannot subscribe, channel layer unreachable", exc_info=True)
-            raise LayerUnavailable(f"the channel layer is unreachable: {error}") from error
+        await hub.add(subscription)  # LayerUnavailable or HistoryUnavailable (503) when it cannot
         self.subscriptions[key] = subscription
         try:
-            after = await sync_to_async(_resume_point)(last_event_id) if last_event_id else 0
+            after = 0
+            if last_event_id:
+                _, after = await sync_to_async(history.read_fresh)(history.resume_point, last_event_id)
         except DatabaseError as error:
             del self.subscriptions[key]
             await hub.remove(subscription)
@@ -551,7 +547,7 @@ class Connection:
         """Send the stored updates after ``after`` that the subscription wants; returns the last seq read."""
         while not subscription.closed:
             try:
-                batch = await sync_to_async(_history_batch)(after)
+                batch = await sync_to_async(history.read_fresh)(history.batch_after, after)
             except DatabaseError as error:
                 subscription.close("update history unreachable")
                 logger.warning("hubbub: cannot replay the history: %s", error)
@@ -648,17 +644,6 @@ def _session_user(scope: Scope, cookies: dict[str, str]) -> tuple[object, str | 
 def _user_grants(user: object, selectors: list[str]) -> SelectorSet:
     close_old_connections()
     return authorization.granted_to_user(user, selectors)
-
-
-def _resume_point(last_event_id: str) -> int:
-    """The sequence number to replay after (an unknown id replays all the history kept)."""
-    close_old_connections()
-    return history.position(last_event_id) or 0
-
-
-def _history_batch(after: int) -> list[tuple[int, Update]]:
-    close_old_connections()
-    return history.batch_after(after)
 
 
 class WebSocketEndpoint:

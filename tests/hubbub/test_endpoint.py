@@ -12,6 +12,7 @@ import hubbub
 from hubbub import (
     _endpoint as endpoint,
     _fanout as fanout,
+    _history as history,
     _limits as limits,
     _tokens as tokens,
     testing,
@@ -343,7 +344,7 @@ async def test_unreachable_history_is_503(monkeypatch):
     def broken(last_event_id):
         raise OperationalError("database is gone")
 
-    monkeypatch.setattr(endpoint, "_position", broken)
+    monkeypatch.setattr(history, "resume_point", broken)
     status, _, body = await request("GET", "topic=t")
     assert status == 503 and b"history is unreachable" in body
     assert fanout.current().subscriptions == set()
