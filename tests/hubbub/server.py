@@ -72,6 +72,20 @@ async def connect(port: int, *, receive_buffer: int | None = None) -> socket.soc
     return client
 
 
+async def open_stream(port: int, query: str, *, receive_buffer: int | None = None) -> socket.socket:
+    """A raw client subscribed with ``query`` (``match=t``), once the hub's first bytes of the
+    stream (``retry:``) have arrived: the subscription is registered. Raises unless it is 200."""
+    client = await connect(port, receive_buffer=receive_buffer)
+    loop = asyncio.get_running_loop()
+    await loop.sock_sendall(client, f"GET /.well-known/mercure?{query} HTTP/1.1\r\nHost: hub\r\n\r\n".encode())
+    head = b""
+    async with asyncio.timeout(5):
+        while b"retry:" not in head:
+            head += await loop.sock_recv(client, 65536)
+    assert status_of(head) == 200, head
+    return client
+
+
 async def read_until_closed(client: socket.socket, timeout: float) -> bytes:
     """Everything the server sends until it closes the connection (or resets it); raises
     ``TimeoutError`` if it has not closed it within ``timeout`` seconds."""

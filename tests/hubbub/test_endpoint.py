@@ -24,7 +24,7 @@ from hubbub._updates import Update
 from hubbub.models import StoredUpdate
 from hubbub.testing import publisher_token, subscriber_token
 from tests.hubbub.asgi import publish, request, scope, subscribe
-from tests.hubbub.server import body_of, connect, read_until_closed, running, status_of
+from tests.hubbub.server import body_of, connect, open_stream, read_until_closed, running, status_of
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -357,15 +357,7 @@ async def test_unreachable_history_is_503(monkeypatch):
 
 async def stream_that_stops_reading(port: int):
     """A raw client that subscribes to "stuck", reads the response head, and reads no more."""
-    client = await connect(port, receive_buffer=4096)
-    loop = asyncio.get_running_loop()
-    await loop.sock_sendall(client, b"GET /.well-known/mercure?topic=stuck HTTP/1.1\r\nHost: hub\r\n\r\n")
-    head = b""
-    async with asyncio.timeout(5):
-        while b"retry:" not in head:
-            head += await loop.sock_recv(client, 4096)
-    assert status_of(head) == 200
-    return client
+    return await open_stream(port, "topic=stuck", receive_buffer=4096)
 
 
 async def publish_large(count: int) -> None:

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from hubbub import _server
-from tests.hubbub.server import body_of, connect, read_until_closed, running, send_slowly, status_of
+from tests.hubbub.server import body_of, connect, open_stream, read_until_closed, running, send_slowly, status_of
 
 pytestmark = pytest.mark.timeout(30)
 both = pytest.mark.parametrize(
@@ -168,13 +168,8 @@ async def test_under_the_hubs_server_the_fanout_writes_to_subscribers_directly()
 
     hub = fanout.current()
     async with running(protocol=_server.HttpToolsHubProtocol) as server:
-        client = await connect(server.port)
+        client = await open_stream(server.port, "match=d")
         loop = asyncio.get_running_loop()
-        await loop.sock_sendall(client, b"GET /.well-known/mercure?match=d HTTP/1.1\r\nHost: hub\r\n\r\n")
-        head = b""
-        async with asyncio.timeout(5):
-            while b"retry:" not in head:
-                head += await loop.sock_recv(client, 65536)
         [subscription] = hub.subscriptions
         assert subscription._writer is not None
         for n in range(3):
@@ -193,13 +188,7 @@ async def test_under_the_hubs_server_a_stream_learns_of_its_clients_departure_wi
 
     hub = fanout.current()
     async with running(protocol=_server.HttpToolsHubProtocol) as server:
-        client = await connect(server.port)
-        loop = asyncio.get_running_loop()
-        await loop.sock_sendall(client, b"GET /.well-known/mercure?match=w HTTP/1.1\r\nHost: hub\r\n\r\n")
-        head = b""
-        async with asyncio.timeout(5):
-            while b"retry:" not in head:
-                head += await loop.sock_recv(client, 65536)
+        client = await open_stream(server.port, "match=w")
         [subscription] = hub.subscriptions
         # No task waits on receive() for the disconnect.
         assert not [task for task in asyncio.all_tasks() if task.get_coro().__name__ == "_watch_disconnect"]
