@@ -152,12 +152,13 @@ class SelectorSet:
         url_patterns: Iterable[str] = (),
         base: str = "",
     ) -> None:
+        self._set(selectors, exact, ((pattern, base) for pattern in url_patterns))
+
+    def _set(self, selectors: Iterable[str], exact: Iterable[str], url_patterns: Iterable[tuple[str, str]]) -> None:
+        """Hold these selectors and matchers (each URL Pattern with its base), and compile them."""
         self.selectors: tuple[str, ...] = tuple(dict.fromkeys(selectors))
         self.exact_matchers: tuple[str, ...] = tuple(dict.fromkeys(exact))
-        self.url_patterns: tuple[tuple[str, str], ...] = tuple(dict.fromkeys((p, base) for p in url_patterns))
-        self._compile()
-
-    def _compile(self) -> None:
+        self.url_patterns: tuple[tuple[str, str], ...] = tuple(dict.fromkeys(url_patterns))
         self.wildcard = (
             WILDCARD in self.selectors
             or WILDCARD in self.exact_matchers
@@ -177,8 +178,9 @@ class SelectorSet:
                 patterns.append(url_pattern(pattern, base))
         self.pattern_keys: tuple[str, ...] = tuple(keys)
         self.patterns: tuple[Pattern, ...] = tuple(patterns)
+        templates = set(keys)
         self.exact: frozenset[str] = frozenset(
-            [s for s in self.selectors if s != WILDCARD and s not in keys]
+            [s for s in self.selectors if s != WILDCARD and s not in templates]
             + [s for s in self.exact_matchers if s != WILDCARD]
         )
 
@@ -186,9 +188,12 @@ class SelectorSet:
         return bool(self.selectors or self.exact_matchers or self.url_patterns)
 
     def __or__(self, other: SelectorSet) -> SelectorSet:
-        union = SelectorSet(self.selectors + other.selectors, exact=self.exact_matchers + other.exact_matchers)
-        union.url_patterns = tuple(dict.fromkeys(self.url_patterns + other.url_patterns))
-        union._compile()
+        union = SelectorSet.__new__(SelectorSet)  # compiled once, each pattern with its own base
+        union._set(
+            self.selectors + other.selectors,
+            self.exact_matchers + other.exact_matchers,
+            self.url_patterns + other.url_patterns,
+        )
         return union
 
     def __repr__(self) -> str:
