@@ -41,7 +41,7 @@ from ._server import DIRECT_WRITE, DROP_CONNECTION
 from ._subscriptions import Subscription
 from ._tokens import InvalidRequest, InvalidToken
 from ._updates import MERCURE_PATH, Update, check_event_id, check_text
-from .asgi import Receive, Scope, Send
+from .asgi import METADATA_PATH, Receive, Scope, Send
 from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, UpdateTooLarge
 
 logger = logging.getLogger(__name__)
@@ -50,7 +50,6 @@ logger = logging.getLogger(__name__)
 ALLOWED_METHODS = "GET, QUERY, POST, OPTIONS"
 # The response headers a cross-origin page may read (the protocol's cursors).
 EXPOSED_HEADERS = b"Last-Event-ID, Mercure-Last-Event-ID"
-METADATA_PREFIX = "/.well-known/oauth-protected-resource"
 FORM = b"application/x-www-form-urlencoded"
 
 
@@ -172,7 +171,7 @@ def error_headers(error: HubbubError, request: Request | None) -> list[tuple[byt
     else:
         return []
     if request is not None:
-        metadata = request.origin + (request.scope.get("root_path") or "") + METADATA_PREFIX + MERCURE_PATH
+        metadata = request.origin + (request.scope.get("root_path") or "") + METADATA_PATH
         challenge += f'{"," if "=" in challenge else ""} resource_metadata="{metadata}"'
     return [(b"www-authenticate", challenge.encode("latin-1", "replace"))]
 
