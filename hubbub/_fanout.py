@@ -1,17 +1,20 @@
 """Per-worker fan-out: one link to the channel layer, local delivery to subscribers.
 
 Each event loop that serves subscribers owns one ``Fanout``. It receives every update of
-the deployment, once, through one group of the channel layer (``all``), in the order the
-updates were stored, and delivers each to the local subscribers that want it: encoded a
-single time, then pushed as the same bytes to every one of them.
+the deployment, once, through one group of the channel layer (``all``), a stored batch
+to a message, and delivers each to the local subscribers that want it: encoded a single
+time, then pushed as the same bytes to every one of them.
 
 Exactly once, in history order: the fan-out knows the sequence number of the last update
 it delivered. An update at or below it is a copy (a resend, a retried pipeline) and is
-dropped; one above the next expected number means updates were stored but not received
-(their sender died between storing and sending, or the layer dropped them), and the
-missing ones are read from the history and delivered first. When the link itself breaks
-(see ``hubbub._links``) every local subscriber is disconnected at once: it resumes from
-the history by Last-Event-ID, here or on another worker, and subscribing is answered 503
+dropped. Workers store and send concurrently, so batches may arrive out of order: one
+above the next expected number is held while the missing ones are on their way (their
+senders committed them first, see ``hubbub._history``). Those still missing after
+``GAP_WAIT`` were stored but not received (their sender died between storing and
+sending, or the layer dropped them), or were never stored: they are read from the
+history and delivered first, then what was held. When the link itself breaks (see
+``hubbub._links``) every local subscriber is disconnected at once: it resumes from the
+history by Last-Event-ID, here or on another worker, and subscribing is answered 503
 until the channel layer is back. A worker that received nothing for a heartbeat also asks
 the history for its newest number, so that an update whose sender died is not held back
 until the next one.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Awaitable
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from asgiref.sync import sync_to_async
@@ -40,7 +43,7 @@ from .exceptions import HistoryUnavailable, LayerUnavailable
 
 logger = logging.getLogger(__name__)
 
-MESSAGE_TYPE = "hubbub.update"
+MESSAGE_TYPE = "hubbub.updates"
 REAUTHORIZE_TYPE = "hubbub.reauthorize"
 
 _T = TypeVar("_T")
@@ -56,8 +59,28 @@ def control_group() -> str:
     return layers.group("control")
 
 
-def message_for(update: Update, seq: int) -> dict[str, Any]:
-    return {"type": MESSAGE_TYPE, "seq": seq, "update": update.as_message()}
+# How long updates that arrived ahead of a missing one wait for it before the history is
+# asked (a batch committed earlier on another worker, whose send is a moment behind).
+GAP_WAIT = 0.05
+# A layer message carries at most this many bytes of update data (and one update at least).
+MESSAGE_DATA_BYTES = 64 * 1024
+
+
+def messages_for(batch: Sequence[tuple[int, Update]]) -> list[dict[str, Any]]:
+    """The layer messages for stored ``(seq, update)`` pairs, in order: as few as the size
+    bound allows, so that every worker reads and decodes one message per stored batch."""
+    messages: list[dict[str, Any]] = []
+    pairs: list[list[object]] = []
+    size = 0
+    for seq, update in batch:
+        if pairs and size + len(update.data) > MESSAGE_DATA_BYTES:
+            messages.append({"type": MESSAGE_TYPE, "updates": pairs})
+            pairs, size = [], 0
+        pairs.append([seq, update.as_message()])
+        size += len(update.data)
+    if pairs:
+        messages.append({"type": MESSAGE_TYPE, "updates": pairs})
+    return messages
 
 
 def current() -> Fanout:
@@ -91,6 +114,10 @@ class Fanout:
         self.link: links.Link | None = None
         self.last_seq = 0
         self.delivered = 0
+        # Updates received ahead of a missing one, by sequence number (see the module's docstring).
+        self.held: dict[int, Update] = {}
+        self._gap_timer: asyncio.TimerHandle | None = None
+        self._filling = False
         self._received = False
         self._lock = asyncio.Lock()
         self._heartbeat: asyncio.TimerHandle | None = None
@@ -150,45 +177,72 @@ class Fanout:
                 logger.warning("hubbub: cannot subscribe, the channel layer is unreachable: %s", error)
                 raise LayerUnavailable(f"the channel layer is unreachable: {error}") from error
             self.last_seq = baseline
+            self.held.clear()
             self.link = link
 
     def _lost(self, reason: str) -> None:
         self.link = None
         self.close_all("channel layer unreachable")
 
-    def _receive(self, message: dict[str, Any]) -> Awaitable[None] | None:
+    def _receive(self, message: dict[str, Any]) -> None:
         kind = message.get("type")
         if kind == MESSAGE_TYPE:
             self._received = True
-            seq: int = message["seq"]
-            if seq <= self.last_seq:
-                return None
-            update = Update.from_message(message["update"])
-            if seq != self.last_seq + 1:
-                return self._catch_up(seq, update)
-            self.last_seq = seq
-            self.dispatch(update, seq)
+            for seq, payload in message["updates"]:
+                if seq == self.last_seq + 1 and not self._filling:
+                    self.last_seq = seq
+                    self.dispatch(Update.from_message(payload), seq)
+                elif seq > self.last_seq:
+                    self.held[seq] = Update.from_message(payload)
+            if self.held:
+                self._release_held()
         elif kind == REAUTHORIZE_TYPE:
             self.close_user(message["user"])
-        return None
 
-    async def _catch_up(self, seq: int, update: Update | None = None) -> None:
-        """Deliver what the history holds between the last delivered update and ``seq``
-        (exclusive), then the update numbered ``seq`` if given."""
-        after = self.last_seq
-        while True:
-            try:
-                missing = await sync_to_async(history.read_fresh)(history.between, after, seq)
-            except Exception as error:
-                logger.warning("hubbub: cannot read the missing updates from the history: %s", error)
-                self.close_all("update history unreachable")
-                break
-            self._dispatch_in_order(missing)
-            if len(missing) < history.BATCH:
-                break
-            after = missing[-1][0]
-        if update is not None:
-            self._dispatch_in_order([(seq, update)])
+    def _release_held(self) -> None:
+        """Deliver the held updates that now follow on; wait ``GAP_WAIT`` for a missing one."""
+        held = self.held
+        if not self._filling:
+            while (update := held.pop(self.last_seq + 1, None)) is not None:
+                self.last_seq += 1
+                self.dispatch(update, self.last_seq)
+            for seq in [seq for seq in held if seq <= self.last_seq]:
+                del held[seq]
+        if not held:
+            if self._gap_timer is not None:
+                self._gap_timer.cancel()
+                self._gap_timer = None
+        elif self._gap_timer is None and not self._filling:
+            self._gap_timer = self.loop.call_later(GAP_WAIT, self._gap_overdue)
+
+    def _gap_overdue(self) -> None:
+        self._gap_timer = None
+        if self.held and not self._filling:
+            in_background(self._catch_up(max(self.held)))
+
+    async def _catch_up(self, before: int) -> None:
+        """Deliver what the history holds between the last delivered update and ``before``
+        (exclusive) and what was held below it, in order; then what follows on. A number
+        below ``before`` that the history lacks was never stored: updates are committed in
+        sequence order, and the one numbered ``before`` (held, or the newest) was."""
+        self._filling = True
+        try:
+            while self.last_seq + 1 < before:
+                try:
+                    missing = await sync_to_async(history.read_fresh)(history.between, self.last_seq, before)
+                except Exception as error:
+                    logger.warning("hubbub: cannot read the missing updates from the history: %s", error)
+                    self.close_all("update history unreachable")  # they resume from the history
+                    missing = []
+                    self.last_seq = before - 1  # the fan-out goes on from here
+                held = [(seq, update) for seq, update in self.held.items() if seq < before]
+                self._dispatch_in_order(sorted([*missing, *held], key=lambda pair: pair[0]))
+                if len(missing) < history.BATCH:
+                    self.last_seq = max(self.last_seq, before - 1)
+                    break
+        finally:
+            self._filling = False
+        self._release_held()
 
     def _dispatch_in_order(self, updates: list[tuple[int, Update]]) -> None:
         for number, update in updates:
@@ -277,7 +331,7 @@ class Fanout:
             newest = await sync_to_async(history.read_fresh)(history.newest_seq)
         except Exception:
             return  # the next publish or resume will tell
-        if newest > self.last_seq and link.alive:
+        if newest > self.last_seq and link.alive and not self._filling:
             await self._catch_up(newest + 1)
 
 

@@ -7,10 +7,16 @@ it goes through the ORM.
 
 Resume sends what was stored after the subscriber's last id, so live delivery must
 happen in sequence order: were update 11 delivered before update 10, a subscriber
-resuming after 10 would get 11 twice, and one resuming after 11 would miss 10. Storing
-and handing an update to the channel layer therefore happen under one ordering lock: a
-PostgreSQL advisory lock shared by every process, or a process lock on other databases
-(SQLite serves a single process).
+resuming after 10 would get 11 twice, and one resuming after 11 would miss 10. And what
+is read from the history must be final: were 11 readable while 10 was still being
+stored, a subscriber resuming after 11 would miss 10. So updates are committed in
+sequence order: each insert takes an ordering lock before its rows draw their numbers
+and keeps it until it commits (a PostgreSQL advisory lock held by the transaction,
+shared by every process; a process lock on other databases, SQLite serving a single
+process). Only the insert holds it: sending to the channel layer happens after, from
+every worker at once, and each worker's fan-out puts what it receives back in sequence
+order (``hubbub._fanout``). The lock is the cluster's one ordering point, held for the
+time the database takes to insert and commit a batch (bench/ordering.py measures it).
 """
 
 from __future__ import annotations
@@ -21,9 +27,9 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from urllib.parse import urlencode
@@ -79,12 +85,15 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
     database = router.db_for_write(StoredUpdate)
     connection = connections[database]
     firsts = _distinct(updates)
+    # On PostgreSQL the insert's transaction takes the ordering lock (_insert): the send is
+    # outside it. Elsewhere this process's lock orders both.
+    ordering = nullcontext() if connection.vendor == "postgresql" else _local_order
     try:
-        with _ordering(connection):
+        with ordering:
             fresh, stored = _insert(database, firsts)
             results = _results(updates, firsts, fresh, stored)
-            if send is not None:
-                _send(send, results, updates)
+        if send is not None:
+            _send(send, results, updates)
     except DatabaseError as error:
         raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
     _count_for_pruning(len(fresh))
@@ -100,6 +109,10 @@ def _insert(database: str, firsts: dict[str, Update]) -> tuple[dict[str, int], d
     for looked_up in (False, True):
         try:
             with transaction.atomic(using=database):
+                connection = connections[database]
+                if connection.vendor == "postgresql":
+                    with connection.cursor() as cursor:
+                        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ADVISORY_LOCK])
                 StoredUpdate.objects.using(database).bulk_create(rows)
         except IntegrityError:
             if looked_up:
@@ -230,7 +243,6 @@ async def astore(
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
         _async_connections.pop(asyncio.get_running_loop(), None)
         raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
-    results: list[Result] | None = None
     try:
         rows = await connection.fetch(
             _LOCK_AND_INSERT,
@@ -249,17 +261,12 @@ async def astore(
             missing = [uid for uid in firsts if uid not in fresh]
             stored = {row["uid"]: _row(row) for row in await connection.fetch(_SELECT_IDS, missing)}
         results = _results(updates, firsts, fresh, stored)
-        await _asend(send, results, updates)
-        await connection.execute("SELECT pg_advisory_unlock($1)", _ADVISORY_LOCK)
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
-        # Dropping the connection also releases the advisory lock if it was taken.
         broken = _async_connections.pop(asyncio.get_running_loop(), None)
         if broken is not None:
             broken.terminate()
-        if results is None:
-            results = _results(updates, firsts, {}, await _averify(params, list(firsts), error))
-            # Sent outside the lock: receivers put it in order from the history.
-            await _asend(send, results, updates)
+        results = _results(updates, firsts, {}, await _averify(params, list(firsts), error))
+    await _asend(send, results, updates)
     _count_for_pruning(len(firsts))
     return results
 
@@ -296,11 +303,12 @@ async def _averify(params: dict[str, object], ids: list[str], error: BaseExcepti
         return _all_or_none(kept, ids, error)
 
 
-# One statement, one round trip: take the ordering lock (before the first row draws its
-# sequence number), insert in order, skip the ids already stored. Those (retries, or
-# conflicts) are read back by a second query, only when there are any.
+# One statement, one round trip, one transaction: take the ordering lock (before the first
+# row draws its sequence number; the commit releases it), insert in order, skip the ids
+# already stored. Those (retries, or conflicts) are read back by a second query, only when
+# there are any.
 _LOCK_AND_INSERT = f"""
-    WITH ordering AS MATERIALIZED (SELECT pg_advisory_lock($1))
+    WITH ordering AS MATERIALIZED (SELECT pg_advisory_xact_lock($1))
     INSERT INTO {_TABLE} (uid, topics, data, private, type, retry, created)
     SELECT r.uid, r.topics, r.data, r.private, r.type, r.retry, r.created
     FROM ordering, unnest(
@@ -366,24 +374,6 @@ async def _async_connection(params: dict[str, object]) -> asyncpg.Connection:
     if connection is None or connection.is_closed():
         connection = _async_connections[loop] = await asyncpg.connect(**params)
     return connection
-
-
-@contextmanager
-def _ordering(connection: BaseDatabaseWrapper) -> Iterator[None]:
-    if connection.vendor != "postgresql":
-        with _local_order:
-            yield
-        return
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_lock(%s)", [_ADVISORY_LOCK])
-    try:
-        yield
-    finally:
-        try:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s)", [_ADVISORY_LOCK])
-        except DatabaseError:
-            connection.close()  # a lost connection took the lock with it
 
 
 def _count_for_pruning(count: int) -> None:

@@ -36,7 +36,7 @@ logger = logging.getLogger(__name__)
 PROBE_TYPE = "hubbub.probe"
 SEND_TIMEOUT = 2.0  # seconds a message may take to reach the channel layer
 
-OnMessage = Callable[[dict[str, Any]], object]
+OnMessage = Callable[[dict[str, Any]], None]
 OnLost = Callable[[str], None]
 
 
@@ -96,11 +96,11 @@ class Link:
             self._task.cancel()
         await self._close()
 
-    def deliver(self, message: dict[str, Any]) -> object:
+    def deliver(self, message: dict[str, Any]) -> None:
         if message.get("type") == PROBE_TYPE:
             self._probe_out = False
-            return None
-        return self.on_message(message)
+            return
+        self.on_message(message)
 
     async def probe(self) -> None:
         """Check the round trip; called on each heartbeat while the link is in use."""
@@ -157,10 +157,7 @@ class LayerLink(Link):
     async def _run(self) -> None:
         assert self.channel is not None
         while True:
-            message = await self.layer.receive(self.channel)
-            result = self.deliver(message)
-            if result is not None:
-                await result  # type: ignore[misc]
+            self.deliver(await self.layer.receive(self.channel))
 
     async def _close(self) -> None:
         renewal = getattr(self, "_renewal", None)
@@ -225,9 +222,7 @@ class RedisPubSubLink(Link):
             reply = await pubsub.get_message(timeout=None)
             if reply is None or reply["type"] != "message":
                 continue
-            result = self.deliver(deserialize(reply["data"]))
-            if result is not None:
-                await result  # type: ignore[misc]
+            self.deliver(deserialize(reply["data"]))
 
     async def _close(self) -> None:
         readers, self._readers = self._readers, []

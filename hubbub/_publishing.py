@@ -152,8 +152,8 @@ _RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
 async def send(batch: list[tuple[int, Update]]) -> None:
-    """Hand stored updates to the channel layer, in order, as one message each to the
-    deployment's ``all`` group. Does not raise: a batch the layer did not take is sent
+    """Hand stored updates to the channel layer, in order, in as few messages as their size
+    allows, to the deployment's ``all`` group. Does not raise: a batch the layer did not take is sent
     again in the background, and a receiver that sees a gap reads it from the history."""
     try:
         async with asyncio.timeout(SEND_TIMEOUT):
@@ -172,11 +172,12 @@ async def send(batch: list[tuple[int, Update]]) -> None:
 async def _send_once(batch: list[tuple[int, Update]]) -> None:
     layer = layers.channel_layer()
     group = fanout.all_group()
+    messages = fanout.messages_for(batch)
     if layers.pipelines(layer):
-        await layers.group_send_pipelined(layer, [(group, fanout.message_for(update, seq)) for seq, update in batch])
+        await layers.group_send_pipelined(layer, [(group, message) for message in messages])
         return
-    for seq, update in batch:
-        await layer.group_send(group, fanout.message_for(update, seq))
+    for message in messages:
+        await layer.group_send(group, message)
 
 
 async def _resend(batch: list[tuple[int, Update]]) -> None:

@@ -183,8 +183,11 @@ class Subscription:
             self.closed = True
             self.reason = reason
             self._wake()
-        if self.sending_since and not self.abandoned and self.task is not None:
-            # The stream task waits for the client to read: it would see the close only then.
+        writer = self._writer
+        behind = writer is not None and writer.get_write_buffer_size() > BEHIND_BYTES
+        if (self.sending_since or behind) and not self.abandoned and self.task is not None:
+            # The stream task waits for the client to read, or would at its next write (what was
+            # written straight to the connection is still waiting): it would see the close only then.
             self.abandoned = True
             self.task.cancel()
 

@@ -384,8 +384,8 @@ async def test_a_subscriber_that_stops_reading_is_dropped_when_its_buffer_overfl
         client = await stream_that_stops_reading(server.port)
         [subscription] = hub.subscriptions
         await publish_large(16)  # the server's write waits for the client; then 4 more updates wait
-        assert subscription.closed and "too slow" in subscription.reason
         assert await released(hub, 2), "the stream stayed blocked in its write"
+        assert subscription.closed and "too slow" in subscription.reason
         assert hub.by_topic == {}
         received = await read_until_closed(client, 5)  # dropped, unfinished: no final chunk
         assert not received.endswith(b"0\r\n\r\n")

@@ -159,8 +159,58 @@ async def test_dispatch_delivers_what_it_is_given_and_receiving_drops_copies():
     sub._chunks.clear()
     seq = hub.last_seq + 1
     for _ in range(3):
-        assert hub._receive(fanout.message_for(update, seq)) is None
+        [message] = fanout.messages_for([(seq, update)])
+        hub._receive(message)
     assert len(sub._chunks) == 1 and hub.last_seq == seq
+
+
+def test_a_stored_batch_is_one_layer_message_within_a_size_bound(monkeypatch):
+    """Every worker reads and decodes each layer message: one per stored batch, not one per update."""
+    batch = [(n, Update.create("t", "x" * 10, id=str(n))) for n in range(1, 8)]
+    [message] = fanout.messages_for(batch)
+    assert message == {"type": fanout.MESSAGE_TYPE, "updates": [[n, u.as_message()] for n, u in batch]}
+    monkeypatch.setattr(fanout, "MESSAGE_DATA_BYTES", 25)
+    assert [[n for n, _ in m["updates"]] for m in fanout.messages_for(batch)] == [[1, 2], [3, 4], [5, 6], [7]]
+    monkeypatch.setattr(fanout, "MESSAGE_DATA_BYTES", 5)  # an update larger than the bound still goes, alone
+    assert [len(m["updates"]) for m in fanout.messages_for(batch)] == [1] * 7
+
+
+async def test_batches_received_out_of_order_are_delivered_in_order_without_asking_the_history(monkeypatch):
+    """Workers send after committing, concurrently: a batch may arrive before one stored ahead of it.
+    It is held until that one arrives; the history is asked only for what never comes."""
+    hub = fanout.current()
+    sub = subscription("t")
+    await hub.add(sub)
+    reads = []
+    monkeypatch.setattr(history, "between", lambda *args, **kwargs: reads.append(args) or [])
+    first = hub.last_seq + 1
+    updates = {first + n: Update.create("t", str(n), id=f"o{n}") for n in range(5)}
+    for batch in ([first + 3, first + 4], [first + 2], [first, first + 1]):
+        [message] = fanout.messages_for([(seq, updates[seq]) for seq in batch])
+        hub._receive(message)
+        if batch[0] != first:
+            assert not sub._chunks and hub.held
+    assert [chunk.split(b"\n")[0] for chunk in sub._chunks] == [b"id: o%d" % n for n in range(5)]
+    assert hub.last_seq == first + 4 and not hub.held
+    await asyncio.sleep(fanout.GAP_WAIT * 2)
+    assert reads == []
+
+
+async def test_what_never_arrives_is_read_from_the_history_after_a_short_wait():
+    hub = fanout.current()
+    sub = subscription("t")
+    await hub.add(sub)
+    [missing] = await stored_but_not_sent(Update.create("t", "stored, never sent", id="m1"))
+    [message] = fanout.messages_for([(missing + 1, Update.create("t", "after", id="m2"))])
+    started = time.monotonic()
+    hub._receive(message)
+    assert not sub._chunks  # held: the missing one may be on its way
+    async with asyncio.timeout(2):
+        while len(sub._chunks) < 2:
+            await asyncio.sleep(0.005)
+    assert time.monotonic() - started >= fanout.GAP_WAIT
+    assert [chunk.split(b"\n")[0] for chunk in sub._chunks] == [b"id: m1", b"id: m2"]
+    assert hub.last_seq == missing + 1 and not hub.held
 
 
 # Exactly once, in history order: sequence numbers, gaps filled from the history

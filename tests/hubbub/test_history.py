@@ -510,7 +510,7 @@ async def test_astore_on_postgresql_stores_the_largest_fields_an_update_may_have
 
 
 @on_postgres
-async def test_astore_on_postgresql_a_failing_send_keeps_everything_and_releases_the_lock(postgres_history):
+async def test_astore_on_postgresql_a_failing_send_keeps_everything_and_holds_no_lock(postgres_history):
     async def broken(batch):
         raise ConnectionError("redis went away")
 
@@ -523,37 +523,44 @@ async def test_astore_on_postgresql_a_failing_send_keeps_everything_and_releases
 
 
 @on_postgres
-def test_astore_on_postgresql_sends_in_sequence_order_across_connections(postgres_history):
-    """Two event loops, each with its own connection (as two worker processes have),
-    publishing at once: what reaches the channel layer is in sequence order."""
-    sent: list[int] = []
+def test_astore_on_postgresql_commits_in_sequence_order_across_connections(postgres_history):
+    """Four event loops, each with its own connection (as worker processes have),
+    publishing at once: whenever a batch is sent, every update numbered below it is
+    already committed, so what a reader finds in the history is final (no number below
+    the newest can appear later), and a receiver missing one may read it at once."""
+    database = connections["postgres"].settings_dict["NAME"]
+    seen: list[tuple[int, set[int]]] = []
     guard = threading.Lock()
-
-    async def send(batch):
-        for seq, _ in batch:
-            await asyncio.sleep(0.001)
-            with guard:
-                sent.append(seq)
-        return len(batch)  # ignored (it once said how many the layer took)
 
     def worker(name: str) -> None:
         async def run():
+            reader = await psycopg.AsyncConnection.connect(f"{POSTGRES}/{database}", autocommit=True)
+
+            async def send(batch):
+                newest = batch[-1][0]
+                cursor = await reader.execute(f"SELECT seq FROM {history._TABLE} WHERE seq <= %s", [newest])
+                with guard:
+                    seen.append((newest, {seq for (seq,) in await cursor.fetchall()}))
+
             try:
                 for i in range(25):
                     await history.astore([Update.create("/a", id=f"{name}{i}-{j}") for j in range(2)], send)
             finally:
+                await reader.close()
                 await close_own_connection()
 
         asyncio.run(run())
 
-    threads = [threading.Thread(target=worker, args=(name,)) for name in "xy"]
+    threads = [threading.Thread(target=worker, args=(name,)) for name in "wxyz"]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
     assert not any(thread.is_alive() for thread in threads), "a worker is stuck (waiting for the ordering lock?)"
-    assert len(sent) == 100
-    assert sent == sorted(sent)
+    stored = set(StoredUpdate.objects.using("postgres").values_list("seq", flat=True))
+    assert len(stored) == 4 * 50 and len(seen) == 4 * 25
+    for newest, visible in seen:
+        assert visible == {seq for seq in stored if seq <= newest}
 
 
 @on_postgres

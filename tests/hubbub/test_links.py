@@ -76,44 +76,6 @@ async def test_a_layer_link_delivers_its_groups_messages_in_order_and_not_its_pr
     assert not link.alive and layer.groups == {}, "closing leaves the groups"
 
 
-async def test_a_message_handler_that_returns_an_awaitable_holds_the_next_message():
-    """What the fan-out returns while it fills a gap from the history is awaited before the next message."""
-    layer, recorder = InMemoryChannelLayer(), Recorder()
-    release = asyncio.Event()
-    order: list[str] = []
-
-    def on_message(received: dict):
-        order.append(f"got {received['seq']}")
-        if received["seq"] == 0:
-
-            async def fill_gap() -> None:
-                await release.wait()
-                order.append("gap filled")
-
-            return fill_gap()
-        return None
-
-    link = links.LayerLink(layer, GROUPS, on_message, recorder.on_lost)
-    await link.open()
-    try:
-        await layer.group_send(GROUPS[0], message(0))
-        await layer.group_send(GROUPS[0], message(1))
-        for _ in range(100):
-            if order:
-                break
-            await asyncio.sleep(0.01)
-        await asyncio.sleep(0.05)
-        assert order == ["got 0"]
-        release.set()
-        for _ in range(100):
-            if len(order) == 3:
-                break
-            await asyncio.sleep(0.01)
-        assert order == ["got 0", "gap filled", "got 1"]
-    finally:
-        await link.close()
-
-
 async def test_a_layer_link_whose_receive_fails_is_lost_once():
     class Failing(InMemoryChannelLayer):
         async def receive(self, channel):

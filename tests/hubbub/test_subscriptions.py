@@ -196,6 +196,32 @@ async def test_an_attached_subscription_writes_events_straight_to_the_connection
     assert await waiting is None
 
 
+async def test_closing_while_what_was_written_straight_to_the_connection_waits_abandons_the_stream():
+    """Events written straight to a connection whose client stopped reading, then more than the
+    buffer holds, all while the stream task slept: its last write would wait for the client."""
+    from hubbub._subscriptions import BEHIND_BYTES
+
+    sub, transport = attached(limit=2)
+    sub.task = task = asyncio.ensure_future(sub.next())
+    await asyncio.sleep(0)
+    sub.push(1, b"x" * (BEHIND_BYTES + 1))
+    for n in range(2, 5):
+        sub.push(n, b"y")
+    assert sub.closed and "too slow" in sub.reason and sub.abandoned
+    await asyncio.wait({task}, timeout=1)
+    assert task.cancelled()
+
+
+async def test_closing_a_stream_written_to_directly_that_keeps_up_lets_it_end_by_itself():
+    sub, transport = attached()
+    sub.task = task = asyncio.ensure_future(sub.next())
+    await asyncio.sleep(0)
+    sub.push(1, b"x")
+    transport.waiting = 0  # the client took it
+    sub.close("bye")
+    assert not sub.abandoned and await task is None
+
+
 def test_an_attached_subscription_writes_its_heartbeat_when_idle():
     sub, transport = attached()
     sub.heartbeat()
