@@ -29,7 +29,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.utils.module_loading import import_string
 
 from . import _conf as conf, _fanout as fanout, _layers as layers, _links as links, _publishing as publishing
-from ._selectors import SelectorSet
+from ._selectors import NOTHING, SelectorSet
 from .exceptions import LayerUnavailable
 
 logger = logging.getLogger(__name__)
@@ -74,7 +74,7 @@ def user_key(user: object) -> str:
 
 def granted_to_user(user: object, selectors: list[str]) -> SelectorSet:
     if not getattr(user, "is_authenticated", False):
-        return SelectorSet()
+        return NOTHING
     granted: list[str] = []
     for authorize in authorizers():
         granted.extend(authorize(user, selectors))

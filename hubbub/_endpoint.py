@@ -15,14 +15,12 @@ with ``last_event_id``. Tokens tell the same way (see ``hubbub._tokens``).
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import random
 import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.http.cookie import parse_cookie
@@ -36,9 +34,10 @@ from . import (
     _publishing as publishing,
     _tokens as tokens,
 )
-from ._selectors import InvalidPattern, SelectorSet
+from ._selectors import NOTHING, InvalidPattern, SelectorSet
 from ._server import DIRECT_WRITE, DROP_CONNECTION
 from ._subscriptions import Subscription
+from ._sync import run_sync
 from ._tokens import InvalidRequest, InvalidToken
 from ._updates import MERCURE_PATH, Update, check_event_id, check_text
 from .asgi import METADATA_PATH, Receive, Scope, Send
@@ -328,11 +327,11 @@ class MercureEndpoint:
         selectors = asked.selectors
         token, source = tokens.find(request.headers, request.query, request.cookies)
         claims = await tokens.adecode(token, "subscribe", hub_url=hub_url(request)) if token else None
-        grants = claims.subscribe if claims is not None and claims.subscribe is not None else SelectorSet()
+        grants = claims.subscribe if claims is not None and claims.subscribe is not None else NOTHING
         anonymous_allowed = conf.get("HUBBUB_ANONYMOUS_SUBSCRIBERS")
         user: str | None = None
         if settings.SESSION_COOKIE_NAME in request.cookies and (authorization.authorizers() or not anonymous_allowed):
-            user, user_grants = await sync_to_async(_user_grants)(request.cookies, selectors.matchers)
+            user, user_grants = await run_sync(_user_grants, request.cookies, selectors.matchers)
             grants = grants | user_grants
         if claims is None and user is None and not anonymous_allowed:
             raise Unauthorized("subscribing requires a token or a signed-in session")
@@ -375,13 +374,23 @@ class MercureEndpoint:
         task = asyncio.current_task()
         subscription.task = task
         direct = (request.scope.get("extensions") or {}).get(DIRECT_WRITE)
-        watching = direct is not None and direct["on_lost"](
-            functools.partial(subscription.close, "client disconnected")
-        )
+        watching = direct is not None and direct["on_lost"](subscription.disconnected)
         watcher = None if watching else asyncio.ensure_future(_watch_disconnect(receive, subscription))
         closer = _close_later(claims.expires if claims is not None else None, subscription)
         try:
-            await self.stream(request, send, subscription, asked, token_source)
+            await self.start(request, send, subscription, asked, token_source)
+            # The stream's loop, here rather than in a coroutine of its own: an idle stream
+            # waits in as few frames as it can, for there is one for every subscriber.
+            while (chunk := subscription.take()) is not None:
+                if not chunk:
+                    await subscription.changed()
+                    continue
+                subscription.sending_since = time.monotonic()
+                await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                subscription.sending_since = 0.0
+            subscription.sending_since = time.monotonic()
+            await send({"type": "http.response.body", "body": b""})
+            subscription.sending_since = 0.0
         except asyncio.CancelledError:
             # Abandoned (closed while the client was not reading): end here, and have the server
             # drop the connection with what it could not write. Any other cancellation (the
@@ -402,12 +411,14 @@ class MercureEndpoint:
                 closer.cancel()
             await hub.remove(subscription)
 
-    async def stream(
+    async def start(
         self, request: Request, send: Send, subscription: Subscription, asked: SubscriptionRequest, token_source: str
     ) -> None:
+        """Start the response, replay what the subscriber asked to resume from, and hand the
+        subscription its connection if the server offers it (``hubbub.direct_write``)."""
         last_event_id = asked.last_event_id
         try:
-            cursor, after = await sync_to_async(history.read_fresh)(history.resume_point, last_event_id)
+            cursor, after = await run_sync(history.read_fresh, history.resume_point, last_event_id)
         except DatabaseError as error:
             raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
         headers = [
@@ -435,18 +446,11 @@ class MercureEndpoint:
         writer = direct["open"]() if direct is not None else None
         if writer is not None:
             subscription.attach(writer)  # from now on the fan-out writes events itself
-        while (chunk := await subscription.next()) is not None:
-            subscription.sending_since = time.monotonic()
-            await send({"type": "http.response.body", "body": chunk, "more_body": True})
-            subscription.sending_since = 0.0
-        subscription.sending_since = time.monotonic()
-        await send({"type": "http.response.body", "body": b""})
-        subscription.sending_since = 0.0
 
     async def replay(self, send: Send, subscription: Subscription, after: int) -> int:
         """Send the stored updates after ``after`` that this subscriber wants; returns the last seq read."""
         while not subscription.closed:
-            batch = await sync_to_async(history.batch_after)(after)
+            batch = await run_sync(history.read_fresh, history.batch_after, after)
             if not batch:
                 break
             after = batch[-1][0]
@@ -485,7 +489,7 @@ def _user_grants(cookies: dict[str, str], selectors: list[str]) -> tuple[str | N
     close_old_connections()
     user = authorization.user_from_cookies(cookies)
     if not getattr(user, "is_authenticated", False):
-        return None, SelectorSet()
+        return None, NOTHING
     return authorization.user_key(user), authorization.granted_to_user(user, selectors)
 
 

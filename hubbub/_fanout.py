@@ -31,13 +31,12 @@ import weakref
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
-from asgiref.sync import sync_to_async
-
 from . import _conf as conf, _history as history, _layers as layers, _links as links
 from ._background import in_background
 from ._selectors import Pattern
 from ._server import frame
 from ._subscriptions import Subscription
+from ._sync import run_sync
 from ._updates import Update
 from .exceptions import HistoryUnavailable, LayerUnavailable
 
@@ -167,7 +166,7 @@ class Fanout:
             # Read before the link subscribes: an update stored in between arrives live or,
             # if it was sent before the subscription took effect, as a gap filled from history.
             try:
-                baseline = await sync_to_async(history.read_fresh)(history.newest_seq)
+                baseline = await run_sync(history.read_fresh, history.newest_seq)
             except Exception as error:
                 raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
             try:
@@ -229,7 +228,7 @@ class Fanout:
         try:
             while self.last_seq + 1 < before:
                 try:
-                    missing = await sync_to_async(history.read_fresh)(history.between, self.last_seq, before)
+                    missing = await run_sync(history.read_fresh, history.between, self.last_seq, before)
                 except Exception as error:
                     logger.warning("hubbub: cannot read the missing updates from the history: %s", error)
                     self.close_all("update history unreachable")  # they resume from the history
@@ -328,7 +327,7 @@ class Fanout:
         if not idle or not link.alive:
             return
         try:
-            newest = await sync_to_async(history.read_fresh)(history.newest_seq)
+            newest = await run_sync(history.read_fresh, history.newest_seq)
         except Exception:
             return  # the next publish or resume will tell
         if newest > self.last_seq and link.alive and not self._filling:

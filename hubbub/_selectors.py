@@ -224,3 +224,8 @@ class SelectorSet:
 
     def match_all(self, topics: Iterable[str]) -> bool:
         return all(self.match(topic) for topic in topics)
+
+
+# No selector at all: what a subscriber without a token or grants is granted. Shared: a
+# SelectorSet is never changed once made.
+NOTHING = SelectorSet()

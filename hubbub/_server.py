@@ -66,6 +66,28 @@ def frame(chunk: bytes) -> bytes:
     return b"%x\r\n%s\r\n" % (len(chunk), chunk)
 
 
+class _Extension:
+    """``hubbub.drop_connection`` and ``hubbub.direct_write`` for one request: a mapping of
+    their names to the protocol's callables, made when asked for (one small object a request,
+    not a dictionary and a bound callable per name)."""
+
+    __slots__ = ("protocol", "scope")
+
+    def __init__(self, protocol: BoundedHead, scope: MutableMapping[str, Any]) -> None:
+        self.protocol = protocol
+        self.scope = scope
+
+    def __getitem__(self, name: str) -> Callable[..., Any]:
+        protocol = self.protocol
+        if name == "drop":
+            return functools.partial(protocol._drop, self.scope)
+        if name == "open":
+            return functools.partial(protocol._direct_writer, self.scope)
+        if name == "on_lost":
+            return functools.partial(protocol._watch, self.scope)
+        raise KeyError(name)
+
+
 class BoundedHead(asyncio.Protocol):
     """Request-head limits, mixed into one of uvicorn's HTTP protocols (listed after it in the bases).
 
@@ -80,6 +102,7 @@ class BoundedHead(asyncio.Protocol):
     transport: asyncio.Transport
     loop: asyncio.AbstractEventLoop
     app: _App
+    config: Any
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -90,19 +113,20 @@ class BoundedHead(asyncio.Protocol):
         self._head_timer: asyncio.TimerHandle | None = None
         self._refused = False
         self._on_lost: Callable[[], None] | None = None
-        application = self.app
+        self.app = self._app
 
-        async def app(scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
-            # One dictionary serves both extensions: each costs every open stream its memory.
-            extensions = scope.setdefault("extensions", {})
-            extensions[DROP_CONNECTION] = extensions[DIRECT_WRITE] = {
-                "drop": functools.partial(self._drop, scope),
-                "open": functools.partial(self._direct_writer, scope),
-                "on_lost": functools.partial(self._watch, scope),
-            }
-            await application(scope, receive, send)
+    async def _app(self, scope: MutableMapping[str, Any], receive: Any, send: Any) -> None:
+        """The application, with the extensions in its scope (a protocol that can add them
+        before its request's task runs sets ``app`` back to the application itself)."""
+        self._extend(scope)
+        await self.config.loaded_app(scope, receive, send)
 
-        self.app = app
+    def _extend(self, scope: MutableMapping[str, Any]) -> None:
+        # One object serves both extensions, for each request: each costs every open stream its memory.
+        extensions = scope.get("extensions")
+        if extensions is None:
+            extensions = scope["extensions"] = {}
+        extensions[DROP_CONNECTION] = extensions[DIRECT_WRITE] = _Extension(self, scope)
 
     def _reading_head(self) -> bool:
         """Whether the bytes that arrive now belong to a request head."""
@@ -248,9 +272,24 @@ def _httptools_protocol() -> type[asyncio.Protocol]:
     from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
     class HttpToolsHubProtocol(BoundedHead, HttpToolsProtocol):
-        """uvicorn's httptools protocol with the hub's bounds."""
+        """uvicorn's httptools protocol with the hub's bounds.
 
-        _in_head = True  # until the parser has the headers; again once the request is complete
+        Its attributes of its own are slots: one set on the instance after uvicorn's
+        ``__init__`` would turn the instance's shared-key dictionary into a dictionary of its
+        own, about a kilobyte more for every open connection.
+        """
+
+        __slots__ = ("_in_head",)
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._in_head = True  # until the parser has the headers; again once the request is complete
+            super().__init__(*args, **kwargs)
+            self.app = self.config.loaded_app  # the extensions go in the scope before the request's task runs
+            self.pipeline = _Pipeline()  # type: ignore[assignment]
+
+        def connection_made(self, transport: asyncio.BaseTransport) -> None:
+            super().connection_made(transport)
+            self.flow._is_writable_event = _Event(is_set=True)
 
         def _reading_head(self) -> bool:
             return self._in_head
@@ -259,6 +298,10 @@ def _httptools_protocol() -> type[asyncio.Protocol]:
             self._in_head = False
             self._end_head()
             super().on_headers_complete()
+            cycle = self.cycle
+            if cycle is not None and cycle.scope is self.scope:  # not for an upgrade
+                cycle.message_event = _Event()  # no one waits on it yet: the request's task has not run
+                self._extend(cast("MutableMapping[str, Any]", self.scope))
 
         def on_message_complete(self) -> None:
             super().on_message_complete()
@@ -266,6 +309,27 @@ def _httptools_protocol() -> type[asyncio.Protocol]:
 
     HttpToolsHubProtocol.__qualname__ = "HttpToolsHubProtocol"
     return HttpToolsHubProtocol
+
+
+class _Event(asyncio.Event):
+    """An ``asyncio.Event`` whose waiters are a list: the standard one's empty deque takes a
+    block of 64 slots, and uvicorn keeps two events for every open connection (its flow
+    control's, and its request's), where a stream has one waiter at most."""
+
+    def __init__(self, *, is_set: bool = False) -> None:
+        super().__init__()
+        self._waiters: list[asyncio.Future[bool]] = []  # type: ignore[assignment]
+        if is_set:
+            self.set()
+
+
+class _Pipeline(list[Any]):
+    """uvicorn's queue of pipelined requests, with the two operations it uses of a deque, on a
+    list: an empty deque takes a block of 64 slots on every connection, and requests are
+    rarely pipelined."""
+
+    def appendleft(self, item: Any) -> None:
+        self.insert(0, item)
 
 
 @functools.cache

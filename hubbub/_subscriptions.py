@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections import deque
 from typing import ClassVar
 
 from ._selectors import SelectorSet
@@ -90,7 +89,9 @@ class Subscription:
         self.abandoned = False
         # time.monotonic() past which the stream ends at a heartbeat (its lifetime; 0.0: none).
         self.deadline = 0.0
-        self._chunks: deque[bytes] = deque()
+        # A list, not a deque: an empty deque holds a block of 64 slots, and while events are
+        # written straight to the connection this stays empty.
+        self._chunks: list[bytes] = []
         self._pending: list[tuple[int, bytes]] | None = [] if replaying else None
         self._size = 0
         self._waiter: asyncio.Future[None] | None = None
@@ -178,6 +179,10 @@ class Subscription:
         for seq, chunk in pending:
             self.push(seq, chunk)
 
+    def disconnected(self) -> None:
+        """The client went away."""
+        self.close("client disconnected")
+
     def close(self, reason: str) -> None:
         if not self.closed:
             self.closed = True
@@ -196,19 +201,28 @@ class Subscription:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def next(self) -> bytes | None:
-        """Everything buffered, as one chunk; None once the subscription is closed."""
-        while not self._chunks:
-            if self.closed:
-                return None
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
+    def take(self) -> bytes | None:
+        """Everything buffered, as one chunk; ``b""`` when nothing is; None once closed."""
         if self.closed:
             return None
-        chunk = self._chunks[0] if len(self._chunks) == 1 else b"".join(self._chunks)
-        self._chunks.clear()
+        chunks = self._chunks
+        if not chunks:
+            return b""
+        chunk = chunks[0] if len(chunks) == 1 else b"".join(chunks)
+        chunks.clear()
         self._size = 0
+        return chunk
+
+    def changed(self) -> asyncio.Future[None]:
+        """A future done once something is buffered or the subscription is closed. A future,
+        not a coroutine: an idle stream waits on it alone."""
+        waiter = self._waiter
+        if waiter is None or waiter.done():
+            waiter = self._waiter = asyncio.get_running_loop().create_future()
+        return waiter
+
+    async def next(self) -> bytes | None:
+        """Everything buffered, as one chunk, once there is some; None once closed."""
+        while (chunk := self.take()) == b"":
+            await self.changed()
         return chunk

@@ -24,7 +24,6 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 from urllib.parse import parse_qs, urlsplit
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.db import DatabaseError, close_old_connections
 from django.http.cookie import parse_cookie
@@ -41,9 +40,10 @@ from . import (
     _tunnel as tunnel,
 )
 from ._background import in_background
-from ._selectors import InvalidPattern, SelectorSet
+from ._selectors import NOTHING, InvalidPattern, SelectorSet
 from ._server import DROP_CONNECTION, SEND_TEXT, text_frame
 from ._subscriptions import HEARTBEAT, Subscription
+from ._sync import run_sync
 from ._updates import Update, check_event_id, check_text
 from .asgi import Message, Receive, Scope, Send
 from .exceptions import HistoryUnavailable, HubbubError, InvalidUpdate, UpdateTooLarge
@@ -174,7 +174,7 @@ class SocketSubscription(Subscription):
             self.queued = True
             self.socket.wake(self)
 
-    def take(self) -> list[bytes]:
+    def take_messages(self) -> list[bytes]:
         """The events waiting, as whole messages. A heartbeat (an idle stream's) becomes a
         ping of the socket (``Connection.ping_due``): under the hub's server the hub, not
         uvicorn, keeps sockets alive, and only idle ones, as it does SSE streams."""
@@ -271,7 +271,7 @@ class Connection:
                             self.close_soon(*_close_code(subscription.reason))
                             return
                         continue
-                    messages = subscription.take()
+                    messages = subscription.take_messages()
                     if not messages:
                         continue
                     subscription.sending_since = time.monotonic()
@@ -334,7 +334,7 @@ class Connection:
         client = self.scope.get("client")
         if self.wants_user():
             try:
-                self.user, self.user_key = await sync_to_async(_session_user)(self.scope, self.cookies)
+                self.user, self.user_key = await run_sync(_session_user, self.scope, self.cookies)
             except DatabaseError as error:
                 await self.send({"type": "websocket.accept"})
                 await self.send({"type": "websocket.close", "code": TRY_AGAIN_LATER, "reason": "sessions unreachable"})
@@ -473,10 +473,10 @@ class Connection:
                 raise InvalidUpdate('"last_event_id" must be a string')
             check_event_id(last_event_id)
         claims = await self.claims("subscribe")
-        grants = claims.subscribe if claims is not None and claims.subscribe is not None else SelectorSet()
+        grants = claims.subscribe if claims is not None and claims.subscribe is not None else NOTHING
         if self.user_key is not None:
             try:
-                grants = grants | await sync_to_async(_user_grants)(self.user, selectors.matchers)
+                grants = grants | await run_sync(_user_grants, self.user, selectors.matchers)
             except DatabaseError as error:
                 raise RequestError(503, f"the authorization hooks could not read the database: {error}") from error
         elif claims is None and not conf.get("HUBBUB_ANONYMOUS_SUBSCRIBERS"):
@@ -494,7 +494,7 @@ class Connection:
         try:
             after = 0
             if last_event_id:
-                _, after = await sync_to_async(history.read_fresh)(history.resume_point, last_event_id)
+                _, after = await run_sync(history.read_fresh, history.resume_point, last_event_id)
         except DatabaseError as error:
             del self.subscriptions[key]
             await hub.remove(subscription)
@@ -547,7 +547,7 @@ class Connection:
         """Send the stored updates after ``after`` that the subscription wants; returns the last seq read."""
         while not subscription.closed:
             try:
-                batch = await sync_to_async(history.read_fresh)(history.batch_after, after)
+                batch = await run_sync(history.read_fresh, history.batch_after, after)
             except DatabaseError as error:
                 subscription.close("update history unreachable")
                 logger.warning("hubbub: cannot replay the history: %s", error)

@@ -76,6 +76,33 @@ async def test_heads_and_bodies_within_the_limit_are_served_on_one_connection(pr
 
 
 @both
+async def test_pipelined_requests_are_answered_in_order(protocol):
+    """Requests sent before the previous ones are answered queue up (httptools' protocol keeps
+    them on the hub's own list-based queue)."""
+    requests = b"".join(
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: %d\r\n%s\r\n%s"
+        % (size, b"Connection: close\r\n" if size == 333 else b"", b"b" * size)
+        for size in (1, 22, 333)
+    )
+    async with running(echo, protocol=protocol) as server:
+        response = await exchange(server.port, requests)
+    answers = [part.split(b"\r\n\r\n", 1)[1] for part in response.split(b"HTTP/1.1 200 OK")[1:]]
+    assert answers == [b"1", b"22", b"333"]
+
+
+async def test_the_protocols_light_event_wakes_its_waiters():
+    """uvicorn's events on every connection (flow control, request body) are the hub's list-based kind."""
+    event = _server._Event()
+    waiters = [asyncio.ensure_future(event.wait()) for _ in range(2)]
+    await asyncio.sleep(0)
+    assert not any(waiter.done() for waiter in waiters) and len(event._waiters) == 2
+    event.set()
+    assert await asyncio.gather(*waiters) == [True, True] and event._waiters == []
+    event.clear()
+    assert not event.is_set() and _server._Event(is_set=True).is_set()
+
+
+@both
 async def test_a_head_that_does_not_arrive_in_time_is_answered_408(protocol):
     async with running(echo, protocol=protocol) as server:
         started = time.monotonic()
