@@ -213,6 +213,13 @@ def targets(results: list[dict]) -> list[dict]:
             )
         else:
             add("CPU per delivered event ≤ 1.25× ceiling (fanout)", system, "not measured", None)
+        if fanout and ceiling and fanout.get("cpu_us_per_event") and ceiling.get("cpu_us_per_event"):
+            add(
+                "issue 12: CPU per delivery ≤ 0.6× ceiling (fanout)",
+                system,
+                f"{fanout['cpu_us_per_event'] / ceiling['cpu_us_per_event']:.2f}×",
+                fanout["cpu_us_per_event"] <= 0.6 * ceiling["cpu_us_per_event"],
+            )
         nchan = _find(results, "fanout", "nchan")
         if fanout and nchan and fanout.get("cpu_us_per_event") and nchan.get("cpu_us_per_event"):
             ratio = fanout["cpu_us_per_event"] / nchan["cpu_us_per_event"]
@@ -232,6 +239,13 @@ def targets(results: list[dict]) -> list[dict]:
                 f"{idle['rss_per_conn_kb']:.1f} KB",
                 idle["rss_per_conn_kb"] <= 40,
             )
+            if not system.endswith("-ws"):
+                add(
+                    "issue 12: ≤ 12 KB RSS per idle subscriber (nchan: 10 KB)",
+                    system,
+                    f"{idle['rss_per_conn_kb']:.1f} KB",
+                    idle["rss_per_conn_kb"] <= 12,
+                )
             add(
                 f"{idle['subscribers']:,} idle subscribers < 1% of a core",
                 system,

@@ -29,7 +29,7 @@ import asyncio
 import logging
 import weakref
 from collections.abc import Sequence
-from typing import Any, TypeVar
+from typing import Any
 
 from . import _conf as conf, _history as history, _layers as layers, _links as links
 from ._background import in_background
@@ -45,7 +45,6 @@ logger = logging.getLogger(__name__)
 MESSAGE_TYPE = "hubbub.updates"
 REAUTHORIZE_TYPE = "hubbub.reauthorize"
 
-_T = TypeVar("_T")
 _fanouts: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, Fanout] = weakref.WeakKeyDictionary()
 
 
