@@ -76,7 +76,9 @@ async def measure(batch: int, topic: str) -> tuple[float, float]:
     payloads = [
         layer.serialize(message)
         for start in range(0, UPDATES, batch)
-        for message in fanout.messages_for([(start + n + 1, u) for n, u in enumerate(updates[start : start + batch])])
+        for message in fanout.messages_for(
+            history.Batch([(start + n + 1, u) for n, u in enumerate(updates[start : start + batch])])
+        )
     ]
 
     async def publish_all(to: str) -> None:

@@ -7,12 +7,14 @@ time, then pushed as the same bytes to every one of them.
 
 Exactly once, in history order: the fan-out knows the sequence number of the last update
 it delivered. An update at or below it is a copy (a resend, a retried pipeline) and is
-dropped. Workers store and send concurrently, so batches may arrive out of order: one
-above the next expected number is held while the missing ones are on their way (their
-senders committed them first, see ``hubbub._history``). Those still missing after
-``GAP_WAIT`` were stored but not received (their sender died between storing and
-sending, or the layer dropped them), or were never stored: they are read from the
-history and delivered first, then what was held. When the link itself breaks (see
+dropped. Each message says which numbers it covers (``after``, ``upto``): numbers drawn
+by the insert that stored its updates but not stored (ids stored already) leave no gap.
+Workers store and send concurrently, so batches may arrive out of order: one that does
+not follow on is held while the missing ones are on their way (their senders committed
+them first, see ``hubbub._history``). Those still missing after ``GAP_WAIT`` were stored
+but not received (their sender died between storing and sending, or the layer dropped
+them), or never stored: what the history holds is read and delivered first, then what
+was held. When the link itself breaks (see
 ``hubbub._links``) every local subscriber is disconnected at once: it resumes from the
 history by Last-Event-ID, here or on another worker, and subscribing is answered 503
 until the channel layer is back. A worker that received nothing for a heartbeat also asks
@@ -28,7 +30,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import weakref
-from collections.abc import Sequence
 from typing import Any
 
 from . import _conf as conf, _history as history, _layers as layers, _links as links
@@ -64,20 +65,21 @@ GAP_WAIT = 0.05
 MESSAGE_DATA_BYTES = 64 * 1024
 
 
-def messages_for(batch: Sequence[tuple[int, Update]]) -> list[dict[str, Any]]:
-    """The layer messages for stored ``(seq, update)`` pairs, in order: as few as the size
-    bound allows, so that every worker reads and decodes one message per stored batch."""
+def messages_for(batch: history.Batch) -> list[dict[str, Any]]:
+    """The layer messages for a stored batch, in order: as few as the size bound allows, so
+    that every worker reads and decodes one message per stored batch. Each says which
+    numbers it covers (``after``, ``upto``: see ``hubbub._history.Batch``)."""
     messages: list[dict[str, Any]] = []
     pairs: list[list[object]] = []
-    size = 0
+    after, size = batch.after, 0
     for seq, update in batch:
         if pairs and size + len(update.data) > MESSAGE_DATA_BYTES:
-            messages.append({"type": MESSAGE_TYPE, "updates": pairs})
-            pairs, size = [], 0
+            upto: Any = pairs[-1][0]
+            messages.append({"type": MESSAGE_TYPE, "after": after, "upto": upto, "updates": pairs})
+            after, pairs, size = upto, [], 0
         pairs.append([seq, update.as_message()])
         size += len(update.data)
-    if pairs:
-        messages.append({"type": MESSAGE_TYPE, "updates": pairs})
+    messages.append({"type": MESSAGE_TYPE, "after": after, "upto": batch.upto, "updates": pairs})
     return messages
 
 
@@ -112,8 +114,8 @@ class Fanout:
         self.link: links.Link | None = None
         self.last_seq = 0
         self.delivered = 0
-        # Updates received ahead of a missing one, by sequence number (see the module's docstring).
-        self.held: dict[int, Update] = {}
+        # Messages received ahead of a missing update, by the number they follow (``after``).
+        self.held: dict[int, dict[str, Any]] = {}
         self._gap_timer: asyncio.TimerHandle | None = None
         self._filling = False
         self._received = False
@@ -186,26 +188,36 @@ class Fanout:
         kind = message.get("type")
         if kind == MESSAGE_TYPE:
             self._received = True
-            for seq, payload in message["updates"]:
-                if seq == self.last_seq + 1 and not self._filling:
-                    self.last_seq = seq
-                    self.dispatch(Update.from_message(payload), seq)
-                elif seq > self.last_seq:
-                    self.held[seq] = Update.from_message(payload)
-            if self.held:
+            if message["upto"] <= self.last_seq:
+                return  # a copy
+            if message["after"] <= self.last_seq and not self._filling:
+                self._deliver(message)
+                if self.held:
+                    self._release_held()
+            else:
+                self.held[message["after"]] = message
                 self._release_held()
         elif kind == REAUTHORIZE_TYPE:
             self.close_user(message["user"])
 
+    def _deliver(self, message: dict[str, Any]) -> None:
+        """Deliver a message's updates that are new here; everything up to its ``upto`` is then."""
+        for seq, payload in message["updates"]:
+            if seq > self.last_seq:
+                self.last_seq = seq
+                self.dispatch(Update.from_message(payload), seq)
+        self.last_seq = max(self.last_seq, message["upto"])
+
     def _release_held(self) -> None:
-        """Deliver the held updates that now follow on; wait ``GAP_WAIT`` for a missing one."""
+        """Deliver the held messages that now follow on; wait ``GAP_WAIT`` for a missing one."""
         held = self.held
-        if not self._filling:
-            while (update := held.pop(self.last_seq + 1, None)) is not None:
-                self.last_seq += 1
-                self.dispatch(update, self.last_seq)
-            for seq in [seq for seq in held if seq <= self.last_seq]:
-                del held[seq]
+        while held and not self._filling:
+            after = min(held)
+            if after > self.last_seq:
+                break
+            message = held.pop(after)
+            if message["upto"] > self.last_seq:
+                self._deliver(message)
         if not held:
             if self._gap_timer is not None:
                 self._gap_timer.cancel()
@@ -218,25 +230,24 @@ class Fanout:
         if self.held and not self._filling:
             in_background(self._catch_up(max(self.held)))
 
-    async def _catch_up(self, before: int) -> None:
-        """Deliver what the history holds between the last delivered update and ``before``
-        (exclusive) and what was held below it, in order; then what follows on. A number
-        below ``before`` that the history lacks was never stored: updates are committed in
-        sequence order, and the one numbered ``before`` (held, or the newest) was."""
+    async def _catch_up(self, through: int) -> None:
+        """Deliver what the history holds after the last delivered update, up to ``through``,
+        in order; then the held messages that follow on. Every number up to ``through`` is
+        final (updates are committed in sequence order, and one numbered above it, held, or
+        ``through`` itself, the newest, was): one the history lacks was never stored."""
         self._filling = True
         try:
-            while self.last_seq + 1 < before:
+            while self.last_seq < through:
                 try:
-                    missing = await run_sync(history.read_fresh, history.between, self.last_seq, before)
+                    missing = await run_sync(history.read_fresh, history.between, self.last_seq, through + 1)
                 except Exception as error:
                     logger.warning("hubbub: cannot read the missing updates from the history: %s", error)
                     self.close_all("update history unreachable")  # they resume from the history
-                    missing = []
-                    self.last_seq = before - 1  # the fan-out goes on from here
-                held = [(seq, update) for seq, update in self.held.items() if seq < before]
-                self._dispatch_in_order(sorted([*missing, *held], key=lambda pair: pair[0]))
+                    self.last_seq = through  # the fan-out goes on from here
+                    break
+                self._dispatch_in_order(missing)
                 if len(missing) < history.BATCH:
-                    self.last_seq = max(self.last_seq, before - 1)
+                    self.last_seq = max(self.last_seq, through)
                     break
         finally:
             self._filling = False
@@ -330,7 +341,7 @@ class Fanout:
         except Exception:
             return  # the next publish or resume will tell
         if newest > self.last_seq and link.alive and not self._filling:
-            await self._catch_up(newest + 1)
+            await self._catch_up(newest)
 
 
 def _discard(index: dict[str, set[Subscription]], keys: Any, subscription: Subscription) -> None:

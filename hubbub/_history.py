@@ -27,7 +27,7 @@ import logging
 import threading
 import time
 import weakref
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from datetime import UTC, datetime, timedelta
@@ -66,18 +66,36 @@ _stored_since_prune = 0
 
 
 Result = int | UpdateConflict
+
+
+class Batch(list[tuple[int, Update]]):
+    """Stored updates for the fan-out, ``(seq, update)`` in sequence order, and the numbers
+    they cover: every number in ``(after, upto]`` that is not one of theirs was drawn by the
+    same insert and never stored (its id was stored already). A receiver that has everything
+    up to ``after`` delivers them at once, with nothing to wait for between them or after
+    them. By default they cover their own numbers, from the first to the last."""
+
+    def __init__(
+        self, pairs: Iterable[tuple[int, Update]], *, after: int | None = None, upto: int | None = None
+    ) -> None:
+        super().__init__(pairs)
+        self.after = self[0][0] - 1 if after is None else after
+        self.upto = self[-1][0] if upto is None else upto
+
+
+Send = Callable[[Batch], object]
 _VERIFY_FOR = 5.0  # seconds: how long a publisher waits for the database to say whether it kept an update
 
 
-def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], object] | None = None) -> list[Result]:
+def store(updates: Sequence[Update], send: Send | None = None) -> list[Result]:
     """Save updates in one transaction and return, for each, its sequence number, or an
     ``UpdateConflict`` when its id is already stored with other content.
 
     An update whose id is already stored with the same content (a publisher retrying) keeps
-    its number and is not stored again. ``send(pairs)`` (the fan-out) gets the
-    ``(seq, update)`` pairs of all the others, new and retried, in order; it runs before the
-    next updates can be stored, and is expected not to raise. Sync; must not be called
-    inside a transaction.
+    its number and is not stored again. ``send(batch)`` (the fan-out) gets the
+    ``(seq, update)`` pairs of all the others, new and retried, in order, as ``Batch``es (the
+    new ones in one, each retried one in its own); it is expected not to raise. Sync; must
+    not be called inside a transaction.
 
     Raises ``HistoryUnavailable`` when nothing was stored, ``OutcomeUnknown`` when the
     database failed in a way that leaves it unknown whether the updates were stored.
@@ -85,15 +103,16 @@ def store(updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], 
     database = router.db_for_write(StoredUpdate)
     connection = connections[database]
     firsts = _distinct(updates)
-    # On PostgreSQL the insert's transaction takes the ordering lock (_insert): the send is
-    # outside it. Elsewhere this process's lock orders both.
+    # On PostgreSQL the insert's transaction takes the ordering lock (_insert); elsewhere this
+    # process's lock orders the inserts. Either way the send is outside it.
     ordering = nullcontext() if connection.vendor == "postgresql" else _local_order
     try:
         with ordering:
             fresh, stored = _insert(database, firsts)
             results = _results(updates, firsts, fresh, stored)
         if send is not None:
-            _send(send, results, updates)
+            for batch in _batches(results, updates, fresh):
+                _send(send, batch)
     except DatabaseError as error:
         raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
     _count_for_pruning(len(fresh))
@@ -158,31 +177,33 @@ def _results(
     return results
 
 
-def _to_send(results: list[Result], updates: Sequence[Update]) -> list[tuple[int, Update]]:
-    """What goes to the fan-out: each stored update once, in sequence order."""
-    return sorted({seq: update for seq, update in zip(results, updates, strict=True) if isinstance(seq, int)}.items())
+def _batches(
+    results: list[Result], updates: Sequence[Update], fresh: dict[str, int], drawn: tuple[int, int] | None = None
+) -> list[Batch]:
+    """What goes to the fan-out, in sequence order: the updates this insert stored, as one
+    batch covering ``drawn`` (the numbers the insert drew, when known), and each one stored
+    before (a retry) as a batch of its own."""
+    pairs = sorted({seq: update for seq, update in zip(results, updates, strict=True) if isinstance(seq, int)}.items())
+    numbers = set(fresh.values())
+    batches = [Batch([pair]) for pair in pairs if pair[0] not in numbers]
+    new = [pair for pair in pairs if pair[0] in numbers]
+    if new:
+        batches.append(Batch(new, after=drawn[0], upto=drawn[1]) if drawn is not None else Batch(new))
+    return sorted(batches, key=lambda batch: batch.after)
 
 
-def _send(send: Callable[[list[tuple[int, Update]]], object], results: list[Result], updates: Sequence[Update]) -> None:
-    pairs = _to_send(results, updates)
-    if pairs:
-        try:
-            send(pairs)
-        except Exception:
-            logger.exception("hubbub: sending stored updates failed")
+def _send(send: Send, batch: Batch) -> None:
+    try:
+        send(batch)
+    except Exception:
+        logger.exception("hubbub: sending stored updates failed")
 
 
-async def _asend(
-    send: Callable[[list[tuple[int, Update]]], Coroutine[Any, Any, object]],
-    results: list[Result],
-    updates: Sequence[Update],
-) -> None:
-    pairs = _to_send(results, updates)
-    if pairs:
-        try:
-            await send(pairs)
-        except Exception:
-            logger.exception("hubbub: sending stored updates failed")
+async def _asend(send: Callable[[Batch], Coroutine[Any, Any, object]], batch: Batch) -> None:
+    try:
+        await send(batch)
+    except Exception:
+        logger.exception("hubbub: sending stored updates failed")
 
 
 def _verify(database: str, ids: list[str], error: DatabaseError) -> dict[str, StoredUpdate]:
@@ -224,9 +245,7 @@ def _ids(ids: list[str]) -> str:
     return f"update {ids[0]}" if len(ids) == 1 else f"updates {', '.join(ids[:3])}{'...' if len(ids) > 3 else ''}"
 
 
-async def astore(
-    updates: Sequence[Update], send: Callable[[list[tuple[int, Update]]], Coroutine[Any, Any, object]]
-) -> list[Result]:
+async def astore(updates: Sequence[Update], send: Callable[[Batch], Coroutine[Any, Any, object]]) -> list[Result]:
     """``store`` for async code: the same contract, with an async ``send`` run on this loop."""
     database = router.db_for_write(StoredUpdate)
     params = _asyncpg_params(connections[database])
@@ -243,6 +262,7 @@ async def astore(
     except (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError) as error:
         _async_connections.pop(asyncio.get_running_loop(), None)
         raise HistoryUnavailable(f"the update history is unreachable: {error}") from error
+    fresh: dict[str, int] = {}
     try:
         rows = await connection.fetch(
             _LOCK_AND_INSERT,
@@ -265,10 +285,29 @@ async def astore(
         broken = _async_connections.pop(asyncio.get_running_loop(), None)
         if broken is not None:
             broken.terminate()
+        fresh = {}  # what the database kept is sent as retried updates are, each on its own
         results = _results(updates, firsts, {}, await _averify(params, list(firsts), error))
-    await _asend(send, results, updates)
+    for batch in _batches(results, updates, fresh, _drawn(firsts, fresh)):
+        await _asend(send, batch)
     _count_for_pruning(len(firsts))
     return results
+
+
+def _drawn(firsts: dict[str, Update], fresh: dict[str, int]) -> tuple[int, int] | None:
+    """The numbers an insert of ``firsts`` drew, as ``(after, upto)``, from the ones it stored
+    (``fresh``): holding the ordering lock, the insert draws one number per row, its rows that
+    were not stored included, consecutively and in the rows' order. None when what it stored
+    does not show that (or it stored nothing)."""
+    start: int | None = None
+    for index, uid in enumerate(firsts):
+        seq = fresh.get(uid)
+        if seq is None:
+            continue
+        if start is None:
+            start = seq - index
+        elif seq != start + index:
+            return None
+    return None if start is None else (start - 1, start + len(firsts) - 1)
 
 
 def _row(record: Any) -> StoredUpdate:
@@ -397,15 +436,19 @@ def prune() -> int:
     """Delete updates beyond the configured age and count; returns how many went."""
     if not _prune_lock.acquire(blocking=False):
         return 0
+    # Off PostgreSQL (SQLite: one process), not while this process inserts: a shared-cache
+    # SQLite database refuses a write at once while another connection writes the table.
+    vendor = connections[router.db_for_write(StoredUpdate)].vendor
     try:
-        deleted = 0
-        cutoff = timezone.now() - timedelta(seconds=conf.get("HUBBUB_HISTORY_MAX_AGE"))
-        deleted += StoredUpdate.objects.filter(created__lt=cutoff).delete()[0]
-        newest = StoredUpdate.objects.order_by("-seq").values_list("seq", flat=True).first()
-        if newest is not None:
-            keep_from = newest - conf.get("HUBBUB_HISTORY_MAX_COUNT")
-            deleted += StoredUpdate.objects.filter(seq__lte=keep_from).delete()[0]
-        return deleted
+        with nullcontext() if vendor == "postgresql" else _local_order:
+            deleted = StoredUpdate.objects.filter(
+                created__lt=timezone.now() - timedelta(seconds=conf.get("HUBBUB_HISTORY_MAX_AGE"))
+            ).delete()[0]
+            newest = StoredUpdate.objects.order_by("-seq").values_list("seq", flat=True).first()
+            if newest is not None:
+                keep_from = newest - conf.get("HUBBUB_HISTORY_MAX_COUNT")
+                deleted += StoredUpdate.objects.filter(seq__lte=keep_from).delete()[0]
+            return deleted
     finally:
         _prune_lock.release()
 

@@ -105,7 +105,7 @@ def _deliver(update: Update) -> None:
         except relay.RelayUnavailable as error:
             _relay_failed(update, error)
 
-    def send_from_sync(batch: list[tuple[int, Update]]) -> None:
+    def send_from_sync(batch: history.Batch) -> None:
         loop = layer_loop()
         if loop is not None:  # else no subscriber can be listening in this process
             asyncio.run_coroutine_threadsafe(send(batch), loop).result()
@@ -151,7 +151,7 @@ SEND_TIMEOUT = links.SEND_TIMEOUT
 _RESEND_DELAYS = (0.5, 1.0, 2.0, 4.0, 8.0)
 
 
-async def send(batch: list[tuple[int, Update]]) -> None:
+async def send(batch: history.Batch) -> None:
     """Hand stored updates to the channel layer, in order, in as few messages as their size
     allows, to the deployment's ``all`` group. Does not raise: a batch the layer did not take is sent
     again in the background, and a receiver that sees a gap reads it from the history."""
@@ -169,7 +169,7 @@ async def send(batch: list[tuple[int, Update]]) -> None:
         in_background(_resend(batch))
 
 
-async def _send_once(batch: list[tuple[int, Update]]) -> None:
+async def _send_once(batch: history.Batch) -> None:
     layer = layers.channel_layer()
     group = fanout.all_group()
     messages = fanout.messages_for(batch)
@@ -180,7 +180,7 @@ async def _send_once(batch: list[tuple[int, Update]]) -> None:
         await layer.group_send(group, message)
 
 
-async def _resend(batch: list[tuple[int, Update]]) -> None:
+async def _resend(batch: history.Batch) -> None:
     for delay in _RESEND_DELAYS:
         await asyncio.sleep(delay)
         try:

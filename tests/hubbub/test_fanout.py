@@ -159,20 +159,36 @@ async def test_dispatch_delivers_what_it_is_given_and_receiving_drops_copies():
     sub._chunks.clear()
     seq = hub.last_seq + 1
     for _ in range(3):
-        [message] = fanout.messages_for([(seq, update)])
+        [message] = fanout.messages_for(history.Batch([(seq, update)]))
         hub._receive(message)
     assert len(sub._chunks) == 1 and hub.last_seq == seq
 
 
 def test_a_stored_batch_is_one_layer_message_within_a_size_bound(monkeypatch):
     """Every worker reads and decodes each layer message: one per stored batch, not one per update."""
-    batch = [(n, Update.create("t", "x" * 10, id=str(n))) for n in range(1, 8)]
-    [message] = fanout.messages_for(batch)
-    assert message == {"type": fanout.MESSAGE_TYPE, "updates": [[n, u.as_message()] for n, u in batch]}
+    pairs = [(n, Update.create("t", "x" * 10, id=str(n))) for n in range(1, 8)]
+    [message] = fanout.messages_for(history.Batch(pairs, after=0, upto=9))
+    assert message == {
+        "type": fanout.MESSAGE_TYPE,
+        "after": 0,
+        "upto": 9,
+        "updates": [[n, u.as_message()] for n, u in pairs],
+    }
     monkeypatch.setattr(fanout, "MESSAGE_DATA_BYTES", 25)
-    assert [[n for n, _ in m["updates"]] for m in fanout.messages_for(batch)] == [[1, 2], [3, 4], [5, 6], [7]]
+    messages = fanout.messages_for(history.Batch(pairs, after=0, upto=9))
+    assert [[n for n, _ in m["updates"]] for m in messages] == [[1, 2], [3, 4], [5, 6], [7]]
+    assert [(m["after"], m["upto"]) for m in messages] == [(0, 2), (2, 4), (4, 6), (6, 9)]  # each follows on
     monkeypatch.setattr(fanout, "MESSAGE_DATA_BYTES", 5)  # an update larger than the bound still goes, alone
-    assert [len(m["updates"]) for m in fanout.messages_for(batch)] == [1] * 7
+    assert [len(m["updates"]) for m in fanout.messages_for(history.Batch(pairs))] == [1] * 7
+
+
+def receive(hub: fanout.Fanout, batch: list[tuple[int, Update]], **covers: int) -> None:
+    for message in fanout.messages_for(history.Batch(batch, **covers)):
+        hub._receive(message)
+
+
+def ids(sub: Subscription) -> list[bytes]:
+    return [chunk.split(b"\n")[0][4:] for chunk in sub._chunks]
 
 
 async def test_batches_received_out_of_order_are_delivered_in_order_without_asking_the_history(monkeypatch):
@@ -186,12 +202,32 @@ async def test_batches_received_out_of_order_are_delivered_in_order_without_aski
     first = hub.last_seq + 1
     updates = {first + n: Update.create("t", str(n), id=f"o{n}") for n in range(5)}
     for batch in ([first + 3, first + 4], [first + 2], [first, first + 1]):
-        [message] = fanout.messages_for([(seq, updates[seq]) for seq in batch])
-        hub._receive(message)
+        receive(hub, [(seq, updates[seq]) for seq in batch])
         if batch[0] != first:
             assert not sub._chunks and hub.held
-    assert [chunk.split(b"\n")[0] for chunk in sub._chunks] == [b"id: o%d" % n for n in range(5)]
+    assert ids(sub) == [b"o%d" % n for n in range(5)]
     assert hub.last_seq == first + 4 and not hub.held
+    await asyncio.sleep(fanout.GAP_WAIT * 2)
+    assert reads == []
+
+
+async def test_numbers_an_insert_drew_but_did_not_store_hold_nothing_up(monkeypatch):
+    """An insert whose rows include ids stored already (retries) draws numbers it does not
+    store, before, between and after the ones it does: its message covers them all."""
+    hub = fanout.current()
+    sub = subscription("t")
+    await hub.add(sub)
+    reads = []
+    monkeypatch.setattr(history, "between", lambda *args, **kwargs: reads.append(args) or [])
+    start = hub.last_seq
+    receive(
+        hub,
+        [(start + 2, Update.create("t", id="d2")), (start + 4, Update.create("t", id="d4"))],
+        after=start,
+        upto=start + 5,
+    )
+    receive(hub, [(start + 6, Update.create("t", id="d6"))], after=start + 5)
+    assert ids(sub) == [b"d2", b"d4", b"d6"] and hub.last_seq == start + 6 and not hub.held
     await asyncio.sleep(fanout.GAP_WAIT * 2)
     assert reads == []
 
@@ -201,9 +237,8 @@ async def test_what_never_arrives_is_read_from_the_history_after_a_short_wait():
     sub = subscription("t")
     await hub.add(sub)
     [missing] = await stored_but_not_sent(Update.create("t", "stored, never sent", id="m1"))
-    [message] = fanout.messages_for([(missing + 1, Update.create("t", "after", id="m2"))])
     started = time.monotonic()
-    hub._receive(message)
+    receive(hub, [(missing + 1, Update.create("t", "after", id="m2"))])
     assert not sub._chunks  # held: the missing one may be on its way
     async with asyncio.timeout(2):
         while len(sub._chunks) < 2:

@@ -500,6 +500,35 @@ async def test_astore_on_postgresql_stores_then_sends_in_order(postgres_history)
     assert [row.to_update() for row in rows] == updates
 
 
+def test_the_numbers_an_insert_drew_are_told_only_when_what_it_stored_shows_them():
+    firsts = {uid: Update.create("/a", id=uid) for uid in "abc"}
+    assert history._drawn(firsts, {"b": 11}) == (9, 12)  # a drew 10, c 12
+    assert history._drawn(firsts, {"a": 10, "c": 12}) == (9, 12)
+    assert history._drawn(firsts, {"a": 10, "c": 13}) is None  # not one number a row, in order
+    assert history._drawn(firsts, {}) is None
+
+
+@on_postgres
+async def test_astore_on_postgresql_sends_what_it_stored_covering_the_numbers_it_drew(postgres_history):
+    """Rows whose ids are stored already (retries) draw numbers that are never stored: the
+    batch of new updates covers them, so that no receiver waits for them."""
+    sent: list[tuple[int, int, list[str]]] = []
+
+    async def send(batch):
+        sent.append((batch.after, batch.upto, [update.id for _, update in batch]))
+
+    first, second = await history.astore([Update.create("/a", id="r1"), Update.create("/a", id="r2")], send)
+    assert sent == [(first - 1, second, ["r1", "r2"])]
+    sent.clear()
+    mixed = [Update.create("/a", id=uid) for uid in ("r1", "n1", "r2", "n2")]
+    assert await history.astore(mixed, send) == [first, second + 2, second, second + 4]
+    assert sent == [
+        (first - 1, first, ["r1"]),  # each retried update on its own
+        (second - 1, second, ["r2"]),
+        (second, second + 4, ["n1", "n2"]),  # second + 1 and + 3 were drawn for r1 and r2
+    ]
+
+
 @on_postgres
 async def test_astore_on_postgresql_stores_the_largest_fields_an_update_may_have(postgres_history):
     update = Update.create(["/ü/" + "t" * 200, "/b"], "data ✓ \n line", id="i" * 512, type="t" * 255, retry=2**31 - 1)
