@@ -315,6 +315,71 @@ class MercureEndpoint:
     # Subscribing
 
     async def subscribe(self, request: Request, receive: Receive, send: Send) -> None:
+        """Authorize the subscription, register it, stream it until it is closed, and let go of it.
+
+        One coroutine for the whole stream: an idle stream waits in as few frames as it can,
+        each held by every open subscriber, and what authorizing it took is let go first.
+        """
+        asked, token, source, claims, grants, user = await self.authorize(request, receive)
+        client = request.scope.get("client")
+        lease = limits.connections.acquire(address=client[0] if client else None, user=user, token=token)
+        try:
+            subscription = Subscription(
+                asked.selectors,
+                grants,
+                conf.get("HUBBUB_SUBSCRIBER_BUFFER"),
+                limit_bytes=conf.get("HUBBUB_SUBSCRIBER_BUFFER_BYTES"),
+                replaying=bool(asked.last_event_id),
+                user=user,
+                write_timeout=conf.get("HUBBUB_WRITE_TIMEOUT_SECONDS"),
+            )
+            hub = fanout.current()
+            await hub.add(subscription)  # LayerUnavailable or HistoryUnavailable (503) when it cannot
+            task = asyncio.current_task()
+            subscription.task = task
+            direct = (request.scope.get("extensions") or {}).get(DIRECT_WRITE)
+            watching = direct is not None and direct["on_lost"](subscription.disconnected)
+            watcher = None if watching else asyncio.ensure_future(_watch_disconnect(receive, subscription))
+            closer = _close_later(claims.expires if claims is not None else None, subscription)
+            try:
+                await self.start(request, send, subscription, asked, source)
+                while (chunk := subscription.take()) is not None:
+                    if not chunk:
+                        await subscription.changed()
+                        continue
+                    subscription.sending_since = time.monotonic()
+                    await send({"type": "http.response.body", "body": chunk, "more_body": True})
+                    subscription.sending_since = 0.0
+                subscription.sending_since = time.monotonic()
+                await send({"type": "http.response.body", "body": b""})
+                subscription.sending_since = 0.0
+            except asyncio.CancelledError:
+                # Abandoned (closed while the client was not reading): end here, and have the server
+                # drop the connection with what it could not write. Any other cancellation (the
+                # server shutting down) goes on.
+                if not subscription.abandoned or task is None or task.uncancel() > 0:
+                    raise
+                logger.info("hubbub: dropped a subscriber that stopped reading (%s)", subscription.reason)
+                drop = (request.scope.get("extensions") or {}).get(DROP_CONNECTION)
+                if drop is not None:
+                    drop["drop"]()
+            finally:
+                subscription.task = None
+                if watcher is not None:
+                    watcher.cancel()
+                elif direct is not None:
+                    direct["on_lost"](None)
+                if closer is not None:
+                    closer.cancel()
+                await hub.remove(subscription)
+        finally:
+            lease.release()
+
+    async def authorize(
+        self, request: Request, receive: Receive
+    ) -> tuple[SubscriptionRequest, str | None, str, tokens.Claims | None, SelectorSet, str | None]:
+        """What the request asks for, its token and where it came from, the token's claims, what
+        the subscriber may read (grants) and the session user's key, if any; raises what refuses it."""
         params = request.query
         if request.scope["method"] == "QUERY":
             # Mercure 1.0: matchers too many for a URL go in a form body, joined to the query's.
@@ -341,75 +406,7 @@ class MercureEndpoint:
             raise InvalidUpdate(
                 f"subscribers without a token or session may use at most {templates} URI templates or URL Patterns"
             )
-
-        client = request.scope.get("client")
-        lease = limits.connections.acquire(address=client[0] if client else None, user=user, token=token)
-        try:
-            subscription = Subscription(
-                selectors,
-                grants,
-                conf.get("HUBBUB_SUBSCRIBER_BUFFER"),
-                limit_bytes=conf.get("HUBBUB_SUBSCRIBER_BUFFER_BYTES"),
-                replaying=bool(asked.last_event_id),
-                user=user,
-                write_timeout=conf.get("HUBBUB_WRITE_TIMEOUT_SECONDS"),
-            )
-            await self.run(request, receive, send, subscription, asked, source, claims)
-        finally:
-            lease.release()
-
-    async def run(
-        self,
-        request: Request,
-        receive: Receive,
-        send: Send,
-        subscription: Subscription,
-        asked: SubscriptionRequest,
-        token_source: str,
-        claims: tokens.Claims | None,
-    ) -> None:
-        """Register the subscription, stream it until it is closed, and let go of it."""
-        hub = fanout.current()
-        await hub.add(subscription)  # LayerUnavailable or HistoryUnavailable (503) when it cannot
-        task = asyncio.current_task()
-        subscription.task = task
-        direct = (request.scope.get("extensions") or {}).get(DIRECT_WRITE)
-        watching = direct is not None and direct["on_lost"](subscription.disconnected)
-        watcher = None if watching else asyncio.ensure_future(_watch_disconnect(receive, subscription))
-        closer = _close_later(claims.expires if claims is not None else None, subscription)
-        try:
-            await self.start(request, send, subscription, asked, token_source)
-            # The stream's loop, here rather than in a coroutine of its own: an idle stream
-            # waits in as few frames as it can, for there is one for every subscriber.
-            while (chunk := subscription.take()) is not None:
-                if not chunk:
-                    await subscription.changed()
-                    continue
-                subscription.sending_since = time.monotonic()
-                await send({"type": "http.response.body", "body": chunk, "more_body": True})
-                subscription.sending_since = 0.0
-            subscription.sending_since = time.monotonic()
-            await send({"type": "http.response.body", "body": b""})
-            subscription.sending_since = 0.0
-        except asyncio.CancelledError:
-            # Abandoned (closed while the client was not reading): end here, and have the server
-            # drop the connection with what it could not write. Any other cancellation (the
-            # server shutting down) goes on.
-            if not subscription.abandoned or task is None or task.uncancel() > 0:
-                raise
-            logger.info("hubbub: dropped a subscriber that stopped reading (%s)", subscription.reason)
-            drop = (request.scope.get("extensions") or {}).get(DROP_CONNECTION)
-            if drop is not None:
-                drop["drop"]()
-        finally:
-            subscription.task = None
-            if watcher is not None:
-                watcher.cancel()
-            elif direct is not None:
-                direct["on_lost"](None)
-            if closer is not None:
-                closer.cancel()
-            await hub.remove(subscription)
+        return asked, token, source, claims, grants, user
 
     async def start(
         self, request: Request, send: Send, subscription: Subscription, asked: SubscriptionRequest, token_source: str
