@@ -19,6 +19,10 @@ ARGS = [
     "--disable-sync",
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+RECONNECT_MS = 46_000
+"""How long a page may take to come back once a cut ends: hubbub.js retries with a backoff
+that doubles up to 30 s, each wait jittered to 0.5-1.5× (a cut of ten seconds on a slow
+machine already makes the next try up to 12 s away)."""
 
 
 @contextmanager

@@ -78,7 +78,7 @@ def test_a_conversation_started_during_a_cut_appears_once_after_it(
     expect(b.page.locator("#direct .room-link")).to_have_count(0)
 
     cut.restore()
-    b.expect_connected()
+    b.expect_reconnected()
     link = b.page.locator("#direct .room-link")
     expect(link).to_have_count(1)
     expect(link.locator(".room-name")).to_have_text(a.name)

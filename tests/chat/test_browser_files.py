@@ -96,7 +96,7 @@ def test_an_image_sent_during_a_cut_arrives_once_after_it(people: tuple[Person, 
     expect(b.page.locator("#message-list .message")).to_have_count(0)
 
     cut.restore()
-    b.expect_connected()
+    b.expect_reconnected()
     expect(b.page.locator("#message-list .message-text")).to_have_text(["missed picture"])
     thumbnail = b.page.locator("#message-list .attachment-image img")
     expect(thumbnail).to_have_count(1)

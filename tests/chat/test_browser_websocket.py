@@ -119,7 +119,7 @@ def test_a_socket_that_drops_is_replaced_and_the_page_resumes(
     for text in missed:
         ann.say(text)
     cut.restore()
-    ben.expect_connected()
+    ben.expect_reconnected()
     for text in missed:
         expect(ben.page.locator("#message-list .message-text", has_text=text)).to_have_count(1)
     assert ben.streams == [] and len(ben.sockets) >= 2  # it stayed on WebSocket
