@@ -143,6 +143,23 @@ class Server:
     def stop(self) -> None:
         stop_process_group(self.process)
 
+    def sockets_by_worker(self) -> dict[int, tuple[int, int]]:
+        """For each worker process listening at this server's port (the server's children; the
+        server itself with one worker): how many sockets it listens on there, and how many
+        connections it holds there (read from ``/proc``)."""
+        workers = _children(self.process.pid) or [self.process.pid]
+        states: dict[str, str] = {}
+        for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == self.port:
+                states[fields[9]] = fields[3]
+        counts = {}
+        for pid in workers:
+            held = [states.get(_socket_inode(fd)) for fd in Path(f"/proc/{pid}/fd").iterdir()]
+            if "0A" in held:  # LISTEN; not multiprocessing's resource tracker
+                counts[pid] = (held.count("0A"), held.count("01"))  # ESTABLISHED
+        return counts
+
     def restart(self) -> Server:
         """Stop this server and start another on the same port and deployment."""
         self.stop()
@@ -160,6 +177,19 @@ class Server:
         server = Server(self.deployment, self.port, process, self.env, self.log)
         self.deployment.servers.append(server)
         return server
+
+
+def _children(pid: int) -> list[int]:
+    tasks = Path(f"/proc/{pid}/task").iterdir()
+    return [int(child) for task in tasks for child in (task / "children").read_text().split()]
+
+
+def _socket_inode(fd: Path) -> str:
+    try:
+        target = os.readlink(fd)
+    except OSError:  # closed meanwhile
+        return ""
+    return target[len("socket:[") : -1] if target.startswith("socket:[") else ""
 
 
 def server_env(var_dir: Path) -> dict[str, str]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import random
 import subprocess
+import time
 
 import httpx
 import psycopg
@@ -161,12 +162,20 @@ async def test_resume_under_load_across_two_workers(scaled_deployment):
 @pytest.mark.postgres
 @pytest.mark.redis
 async def test_serve_with_two_workers_on_redis(scaled_deployment):
+    """Each worker listens on a socket of its own (``hubbub._listener``): the streams are spread
+    over both, and every one gets what was published on either."""
     server = scaled_deployment.start(workers=2)
+    deadline = time.monotonic() + 30
+    while [listening for listening, _ in server.sockets_by_worker().values()] != [1, 1]:
+        assert time.monotonic() < deadline, server.sockets_by_worker()
+        await asyncio.sleep(0.05)
     topic = f"https://example.com/w2/{random.random()}"
     async with httpx.AsyncClient() as client:
-        streams = [subscribe(server.hub, topic) for _ in range(6)]
+        streams = [subscribe(server.hub, topic) for _ in range(16)]
         opened = [await s.__aenter__() for s in streams]
         try:
+            held = [connections for _, connections in server.sockets_by_worker().values()]
+            assert sum(held) == 16 and min(held) >= 1, held  # all on one worker: 1 in 32,768
             update_id = (await post(client, server.hub, topic=topic, data="everyone")).text.strip()
             for stream in opened:
                 assert (await stream.next()).id == update_id

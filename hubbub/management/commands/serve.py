@@ -8,15 +8,20 @@ through the hub's HTTP protocol (``hubbub._server``: bounded request heads).
 
 from __future__ import annotations
 
+import logging
 import os
+import socket
 import sys
 from typing import Any
 
 import uvicorn
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from uvicorn.supervisors import Multiprocess
 
-from hubbub import _checks as checks, _server as server
+from hubbub import _checks as checks, _listener as listener, _server as server
+
+logger = logging.getLogger("uvicorn.error")
 
 
 class Command(BaseCommand):
@@ -68,8 +73,7 @@ class Command(BaseCommand):
         # Publishing hands work between the event loop and the database thread; with the
         # default 5 ms GIL switch interval each hand-off can wait that long under load.
         sys.setswitchinterval(0.0005)
-        uvicorn.run(
-            target,
+        arguments: dict[str, Any] = dict(
             factory=factory,
             host=options["host"],
             port=options["port"],
@@ -84,6 +88,26 @@ class Command(BaseCommand):
             access_log=options["access_log"],
             timeout_graceful_shutdown=options["graceful_timeout"],
         )
+        if workers > 1 and listener.balances():
+            serve_workers(uvicorn.Config(target, **arguments))
+        else:
+            uvicorn.run(target, **arguments)
+
+
+def serve_workers(config: uvicorn.Config) -> None:
+    """uvicorn's supervisor, with a listening socket per worker (``hubbub._listener``)."""
+    family = socket.AF_INET6 if ":" in config.host else socket.AF_INET
+    try:
+        sock = listener.claim((config.host, config.port), family)
+    except OSError as error:
+        raise CommandError(f"cannot listen on {config.host}:{config.port}: {error}") from error
+    host, port = sock.getsockname()[:2]
+    shown = f"[{host}]" if family == socket.AF_INET6 else host
+    logger.info("Uvicorn running on http://%s:%d, %d workers (Press CTRL+C to quit)", shown, port, config.workers)
+    try:
+        Multiprocess(config, sockets=[sock]).run()
+    finally:
+        sock.close()
 
 
 def application_target() -> tuple[str, bool]:
