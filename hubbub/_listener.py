@@ -2,10 +2,10 @@
 
 uvicorn binds one socket in the supervisor and every worker accepts from it. Whichever worker
 wakes first takes the connection, so under load a few workers end up with most of them: in
-``bench/run.py --scenario scale-out`` with 2 workers, one held ~60 of the 64 publishers'
-connections and stored its updates in batches of 10-25, the other stored them one at a time
-(a transaction, an ordering-lock hold and a layer message each), and the second worker cost
-1.2-1.7× the CPU per publish of one. Long-lived streams are spread as unevenly.
+``bench/run.py --scenario scale-out`` with 2 workers and 64 publishers, one worker held most
+of the publishers' connections and stored its updates in batches of 18-23, the other in
+batches of 2-9 (a transaction, an ordering-lock hold and a layer message each), and two
+workers cost 1.17-1.29× the CPU per delivery of one. Long-lived streams are spread as unevenly.
 
 On Linux each worker listens on a socket of its own on the same address instead, all with
 ``SO_REUSEPORT``: the kernel hashes each new connection to one of them, which spreads them
